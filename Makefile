@@ -1,0 +1,203 @@
+# Homeport: one non-recursive Makefile.
+#
+#   make                  build build/bin/{homeportd,homeport,homeport-edge}
+#   make deps             install every build, test and peer dependency (Debian 12)
+#   make test [SAN=1]     unit tests, fuzz-corpus replay, integration tests
+#   make fuzz [FUZZ_SECONDS=60]   run each libFuzzer target for a while
+#   make demo             bring the system up and show it working
+#   make CC=clang         build with clang instead of gcc
+#   V=1                   show the commands
+#
+# SAN=1 builds everything with ASan+UBSan into build/san/ so that it never
+# mixes with the normal build. Objects are rebuilt whenever the compiler or
+# the flags change (build/.../flags).
+
+.DEFAULT_GOAL := all
+SHELL := /bin/bash
+# Keep intermediate objects (test and fuzz objects are only prerequisites).
+.SECONDARY:
+
+SAN ?= 0
+V ?= 0
+FUZZ_SECONDS ?= 60
+# Debian's python3, which has python3-pytest; not a python3 earlier on PATH.
+PYTHON ?= /usr/bin/python3
+# libFuzzer needs clang whatever CC is.
+FUZZ_CC ?= clang
+
+ifeq ($(V),1)
+Q :=
+say := @true
+else
+Q := @
+say := @printf '  %-7s %s\n'
+endif
+
+# O may be given on the command line to build elsewhere (e.g. O=build/tmp).
+ifeq ($(SAN),1)
+O ?= build/san
+# FORTIFY and ASan check the same things and disagree about some; ASan wins.
+MODEFLAGS := -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FORTIFY := -U_FORTIFY_SOURCE
+else
+O ?= build
+MODEFLAGS := -O2
+FORTIFY := -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=3
+endif
+
+# ---- dependencies ---------------------------------------------------------
+
+# Everything a fresh Debian 12 needs: build, tests, real peers. README.md says
+# why each is here. Changing this list changes the stamp, so deps run again.
+DEBIAN_PACKAGES := \
+	build-essential pkg-config clang libclang-rt-14-dev \
+	libevent-dev libssl-dev libsodium-dev libsqlite3-dev libmnl-dev \
+	libcmocka-dev python3 python3-pytest \
+	openssl minisign wireguard-tools wireguard-go iproute2 nftables
+
+DEPS_STAMP := build/.deps-$(shell echo '$(DEBIAN_PACKAGES)' | md5sum | cut -c1-12)
+
+.PHONY: deps
+deps: $(DEPS_STAMP)
+
+$(DEPS_STAMP):
+	@if [ "$$(id -u)" != 0 ]; then echo "make deps: run as root (apt-get install)"; exit 1; fi
+	DEBIAN_FRONTEND=noninteractive apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(DEBIAN_PACKAGES)
+	@mkdir -p $(@D) && touch $@
+
+# ---- flags ----------------------------------------------------------------
+
+PKG_MODULES := libevent libevent_openssl openssl libsodium sqlite3 libmnl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKG_MODULES) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKG_MODULES) 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
+	-Wmissing-prototypes -Wformat=2
+CPPFLAGS := -D_GNU_SOURCE $(FORTIFY) -Ishared -Ikeys $(PKG_CFLAGS)
+CFLAGS := -std=c11 -g $(MODEFLAGS) $(WARN) -fstack-protector-strong
+LDFLAGS := $(filter -fsanitize=%,$(MODEFLAGS))
+LIBS := $(PKG_LIBS)
+
+# ---- sources --------------------------------------------------------------
+
+SHARED_SRC := $(wildcard shared/*.c)
+KEYS_SRC := $(wildcard keys/*.c)
+HOME_LIB_SRC := $(filter-out home/main.c home/cli.c,$(wildcard home/*.c))
+EDGE_LIB_SRC := $(filter-out edge/main.c,$(wildcard edge/*.c))
+
+obj = $(patsubst %.c,$(O)/obj/%.o,$(1))
+
+# Order matters for static linking: users before what they use.
+LIB_HOME := $(O)/lib/libhome.a
+LIB_EDGE := $(O)/lib/libedge.a
+LIB_KEYS := $(O)/lib/libkeys.a
+LIB_SHARED := $(O)/lib/libshared.a
+ALL_LIBS := $(LIB_HOME) $(LIB_EDGE) $(LIB_KEYS) $(LIB_SHARED)
+
+BINS := $(O)/bin/homeportd $(O)/bin/homeport $(O)/bin/homeport-edge
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(UNIT_SRC))
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+REPLAY_BINS := $(patsubst tests/fuzz/fuzz_%.c,$(O)/tests/fuzz/replay_%,$(FUZZ_SRC))
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
+
+ALL_OBJ := $(call obj,$(SHARED_SRC) $(KEYS_SRC) $(HOME_LIB_SRC) $(EDGE_LIB_SRC) \
+	home/main.c home/cli.c edge/main.c $(UNIT_SRC) $(FUZZ_SRC) tests/fuzz/replay.c)
+
+# ---- build ----------------------------------------------------------------
+
+.PHONY: all check-pkgs
+all: check-pkgs $(BINS)
+
+check-pkgs:
+	@pkg-config --exists $(PKG_MODULES) || \
+		{ echo "missing libraries ($(PKG_MODULES)): run 'make deps' as root"; exit 1; }
+
+FLAGS_STAMP := $(O)/flags
+FLAGS_TEXT := $(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS)
+.PHONY: FORCE
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(@D)
+	@echo '$(FLAGS_TEXT)' | cmp -s - $@ || echo '$(FLAGS_TEXT)' > $@
+
+$(O)/obj/%.o: %.c $(FLAGS_STAMP)
+	$(say) CC $<
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -MMD -MP $(CFLAGS) -c -o $@ $<
+
+$(LIB_SHARED): $(call obj,$(SHARED_SRC))
+$(LIB_KEYS): $(call obj,$(KEYS_SRC))
+$(LIB_HOME): $(call obj,$(HOME_LIB_SRC))
+$(LIB_EDGE): $(call obj,$(EDGE_LIB_SRC))
+$(O)/lib/%.a:
+	$(say) AR $@
+	@mkdir -p $(@D)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(O)/bin/homeportd: $(call obj,home/main.c) $(ALL_LIBS)
+$(O)/bin/homeport: $(call obj,home/cli.c) $(ALL_LIBS)
+$(O)/bin/homeport-edge: $(call obj,edge/main.c) $(ALL_LIBS)
+$(BINS):
+	$(say) LD $@
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(ALL_LIBS) $(LIBS)
+
+$(O)/tests/unit/%: $(O)/obj/tests/unit/%.o $(ALL_LIBS)
+	$(say) LD $@
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(ALL_LIBS) $(LIBS) $(CMOCKA_LIBS)
+
+# Corpus replay: the fuzz target with a plain main(), built like everything else.
+$(O)/tests/fuzz/replay_%: $(O)/obj/tests/fuzz/fuzz_%.o $(O)/obj/tests/fuzz/replay.o $(ALL_LIBS)
+	$(say) LD $@
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(ALL_LIBS) $(LIBS)
+
+-include $(ALL_OBJ:.o=.d)
+
+# ---- libFuzzer (clang, ASan+UBSan, always under build/fuzz) ---------------
+
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+FUZZ_LIB_OBJ := $(patsubst %.c,build/fuzz/obj/%.o,$(SHARED_SRC) $(KEYS_SRC) $(HOME_LIB_SRC) $(EDGE_LIB_SRC))
+
+build/fuzz/obj/%.o: %.c
+	$(say) FUZZCC $<
+	@mkdir -p $(@D)
+	$(Q)$(FUZZ_CC) -D_GNU_SOURCE -Ishared -Ikeys $(PKG_CFLAGS) -MMD -MP -std=c11 $(WARN) \
+		$(FUZZ_FLAGS) -c -o $@ $<
+
+build/fuzz/fuzz_%: build/fuzz/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJ)
+	$(say) LD $@
+	$(Q)$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS)
+
+-include $(FUZZ_LIB_OBJ:.o=.d)
+
+.PHONY: fuzz
+fuzz: $(DEPS_STAMP)
+	$(Q)$(MAKE) --no-print-directory $(FUZZ_BINS)
+	$(Q)tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
+
+# ---- tests ----------------------------------------------------------------
+
+.PHONY: test test-run
+test: $(DEPS_STAMP)
+	$(Q)$(MAKE) --no-print-directory test-run
+
+test-run: all $(UNIT_BINS) $(REPLAY_BINS)
+	$(Q)tests/run.sh "$(O)" "$(PYTHON)"
+
+# ---- demo -----------------------------------------------------------------
+
+.PHONY: demo
+demo: $(DEPS_STAMP)
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/demo.sh "$(O)"
+
+# ---- housekeeping ---------------------------------------------------------
+
+.PHONY: clean
+clean:
+	rm -rf build/obj build/lib build/bin build/tests build/flags build/san build/fuzz/obj

@@ -1,0 +1,177 @@
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dnsname.h"
+#include "edge.h"
+#include "log.h"
+
+#define EDGE_CONNS_MAX 1000000
+#define EDGE_TIMEOUT_MAX (24LL * 3600 * 1000)
+
+static const char *const edge_log_levels[] = { "error", "warn", "info", "debug", NULL };
+static const char *const edge_modes[] = { "sni", "starttls", "passthrough", "http", NULL };
+static const char *const edge_preambles[] = { "smtp", "imap", NULL };
+static const char *const edge_proxy_versions[] = { "v2", "v1", "none", NULL };
+
+#define MAIN_KEY(n, t, f, ...) { .name = n, .type = t, .offset = offsetof(struct edge_main_conf, f), __VA_ARGS__ }
+static const struct conf_key edge_main_keys[] = {
+	MAIN_KEY("name", CONF_STRING, name, .flags = CONF_REQUIRED),
+	MAIN_KEY("log_level", CONF_ENUM, log_level, .words = edge_log_levels),
+	MAIN_KEY("user", CONF_STRING, user),
+	MAIN_KEY("max_connections", CONF_INT, max_connections, .min = 1, .max = EDGE_CONNS_MAX),
+	MAIN_KEY("max_per_source", CONF_INT, max_per_source, .min = 1, .max = EDGE_CONNS_MAX),
+	{ .name = NULL },
+};
+
+#define LISTENER_KEY(n, t, f, ...) { .name = n, .type = t, .offset = offsetof(struct edge_listener_conf, f), __VA_ARGS__ }
+static const struct conf_key edge_listener_keys[] = {
+	LISTENER_KEY("address", CONF_ADDR_LIST, address, .flags = CONF_REQUIRED | CONF_PORT_REQUIRED),
+	LISTENER_KEY("mode", CONF_ENUM, mode, .words = edge_modes, .flags = CONF_REQUIRED),
+	LISTENER_KEY("preamble", CONF_ENUM, preamble, .words = edge_preambles),
+	LISTENER_KEY("default_tenant", CONF_STRING, default_tenant),
+	LISTENER_KEY("idle_timeout", CONF_DURATION, idle_timeout, .min = 1000, .max = EDGE_TIMEOUT_MAX),
+	{ .name = NULL },
+};
+
+#define TENANT_KEY(n, t, f, ...) { .name = n, .type = t, .offset = offsetof(struct edge_tenant_conf, f), __VA_ARGS__ }
+static const struct conf_key edge_tenant_keys[] = {
+	TENANT_KEY("hostnames", CONF_STRING_LIST, hostnames),
+	TENANT_KEY("tunnel_address", CONF_ADDR_LIST, tunnel_address, .flags = CONF_REQUIRED),
+	TENANT_KEY("public_addresses", CONF_ADDR_LIST, public_addresses),
+	TENANT_KEY("proxy", CONF_ENUM, proxy, .words = edge_proxy_versions),
+	TENANT_KEY("max_connections", CONF_INT, max_connections, .min = 1, .max = EDGE_CONNS_MAX),
+	{ .name = NULL },
+};
+
+static void
+edge_main_defaults(void *block)
+{
+	struct edge_main_conf *m = block;
+
+	m->log_level = LOG_LEVEL_INFO;
+	m->user = "homeport-edge";
+	m->max_connections = 20000;
+	m->max_per_source = 100;
+}
+
+static void
+edge_listener_defaults(void *block)
+{
+	struct edge_listener_conf *l = block;
+
+	l->preamble = EDGE_PREAMBLE_SMTP;
+	l->idle_timeout = 10 * 60 * 1000;
+}
+
+static void
+edge_tenant_defaults(void *block)
+{
+	struct edge_tenant_conf *t = block;
+
+	t->proxy = EDGE_PROXY_V2;
+	t->max_connections = 1000;
+}
+
+static const struct conf_section edge_sections[] = {
+	{ .name = "edge", .flags = CONF_SECTION_REQUIRED, .keys = edge_main_keys, .block_size = sizeof(struct edge_main_conf), .init = edge_main_defaults, .label_offset = 0 },
+	{ .name = "listener", .flags = CONF_SECTION_LABELLED, .keys = edge_listener_keys, .block_size = sizeof(struct edge_listener_conf), .init = edge_listener_defaults, .label_offset = offsetof(struct edge_listener_conf, name) },
+	{ .name = "tenant", .flags = CONF_SECTION_LABELLED, .keys = edge_tenant_keys, .block_size = sizeof(struct edge_tenant_conf), .init = edge_tenant_defaults, .label_offset = offsetof(struct edge_tenant_conf, name) },
+	{ .name = NULL },
+};
+
+struct edge_listener_conf *
+edge_conf_listener(const struct edge_conf *ec, size_t i)
+{
+	return conf_block(ec->conf, "listener", i);
+}
+
+struct edge_tenant_conf *
+edge_conf_tenant(const struct edge_conf *ec, size_t i)
+{
+	return conf_block(ec->conf, "tenant", i);
+}
+
+struct edge_tenant_conf *
+edge_conf_find_tenant(const struct edge_conf *ec, const char *name)
+{
+	for (size_t i = 0; i < ec->ntenants; i++) {
+		struct edge_tenant_conf *t = edge_conf_tenant(ec, i);
+		if (strcmp(t->name, name) == 0)
+			return t;
+	}
+	return NULL;
+}
+
+/* Host names valid, and each claimed by one tenant only. */
+static int
+edge_conf_check_tenant(const struct edge_conf *ec, size_t i, char *err, size_t errcap)
+{
+	struct edge_tenant_conf *t = edge_conf_tenant(ec, i);
+
+	for (size_t h = 0; h < t->hostnames.n; h++) {
+		const char *name = t->hostnames.v[h];
+		if (dnsname_check(name, strlen(name), DNSNAME_WILDCARD) != 0)
+			return conf_fail(ec->conf, t, "hostnames", err, errcap,
+					 "'%s' is not a host name or *.suffix", name);
+		for (size_t j = 0; j <= i; j++) {
+			struct edge_tenant_conf *o = edge_conf_tenant(ec, j);
+			for (size_t k = 0; k < (j == i ? h : o->hostnames.n); k++) {
+				if (dnsname_equal(name, strlen(name), o->hostnames.v[k],
+						  strlen(o->hostnames.v[k])))
+					return conf_fail(ec->conf, t, "hostnames", err, errcap,
+							 "'%s' is also claimed by [tenant %s]", name,
+							 o->name);
+			}
+		}
+	}
+	return 0;
+}
+
+static int
+edge_conf_check(const struct edge_conf *ec, char *err, size_t errcap)
+{
+	const struct edge_main_conf *m = ec->main;
+
+	if (dnsname_check(m->name, strlen(m->name), 0) != 0)
+		return conf_fail(ec->conf, m, "name", err, errcap,
+				 "not a host name (like relay.example.net)");
+	if (m->max_per_source > m->max_connections)
+		return conf_fail(ec->conf, m, "max_per_source", err, errcap,
+				 "larger than max_connections (%lld)", (long long)m->max_connections);
+	for (size_t i = 0; i < ec->ntenants; i++) {
+		if (edge_conf_check_tenant(ec, i, err, errcap) != 0)
+			return -1;
+	}
+	for (size_t i = 0; i < ec->nlisteners; i++) {
+		struct edge_listener_conf *l = edge_conf_listener(ec, i);
+		if (l->default_tenant != NULL && edge_conf_find_tenant(ec, l->default_tenant) == NULL)
+			return conf_fail(ec->conf, l, "default_tenant", err, errcap,
+					 "no [tenant %s] in this file", l->default_tenant);
+	}
+	return 0;
+}
+
+int
+edge_conf_load(const char *path, struct edge_conf *ec, char *err, size_t errcap)
+{
+	memset(ec, 0, sizeof(*ec));
+	ec->conf = conf_load_file(edge_sections, path, err, errcap);
+	if (ec->conf == NULL)
+		return -1;
+	ec->main = conf_block(ec->conf, "edge", 0);
+	ec->nlisteners = conf_count(ec->conf, "listener");
+	ec->ntenants = conf_count(ec->conf, "tenant");
+	if (edge_conf_check(ec, err, errcap) != 0) {
+		edge_conf_free(ec);
+		return -1;
+	}
+	return 0;
+}
+
+void
+edge_conf_free(struct edge_conf *ec)
+{
+	conf_free(&ec->conf);
+	memset(ec, 0, sizeof(*ec));
+}

@@ -1,0 +1,161 @@
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dnsname.h"
+#include "home.h"
+#include "log.h"
+
+#define HOME_CONNS_MAX 100000
+#define HOME_TIMEOUT_MAX (24LL * 3600 * 1000)
+
+static const char *const home_log_levels[] = { "error", "warn", "info", "debug", NULL };
+static const char *const home_listener_modes[] = {
+	"smtp", "submission", "submissions", "imap", "imaps", NULL
+};
+
+#define MAIN_KEY(n, t, f, ...) { .name = n, .type = t, .offset = offsetof(struct home_main_conf, f), __VA_ARGS__ }
+static const struct conf_key home_main_keys[] = {
+	MAIN_KEY("hostname", CONF_STRING, hostname, .flags = CONF_REQUIRED),
+	MAIN_KEY("state_dir", CONF_STRING, state_dir),
+	MAIN_KEY("log_level", CONF_ENUM, log_level, .words = home_log_levels),
+	MAIN_KEY("user", CONF_STRING, user),
+	{ .name = NULL },
+};
+
+static const struct conf_key home_tls_keys[] = {
+	{ .name = "certificate", .type = CONF_STRING, .offset = offsetof(struct home_tls_conf, certificate) },
+	{ .name = "key", .type = CONF_STRING, .offset = offsetof(struct home_tls_conf, key) },
+	{ .name = NULL },
+};
+
+#define LISTENER_KEY(n, t, f, ...) { .name = n, .type = t, .offset = offsetof(struct home_listener_conf, f), __VA_ARGS__ }
+static const struct conf_key home_listener_keys[] = {
+	LISTENER_KEY("address", CONF_ADDR_LIST, address, .flags = CONF_REQUIRED | CONF_PORT_REQUIRED),
+	LISTENER_KEY("mode", CONF_ENUM, mode, .words = home_listener_modes, .flags = CONF_REQUIRED),
+	LISTENER_KEY("proxy", CONF_BOOL, proxy),
+	LISTENER_KEY("proxy_from", CONF_CIDR_LIST, proxy_from),
+	LISTENER_KEY("max_connections", CONF_INT, max_connections, .min = 1, .max = HOME_CONNS_MAX),
+	LISTENER_KEY("max_per_source", CONF_INT, max_per_source, .min = 1, .max = HOME_CONNS_MAX),
+	LISTENER_KEY("idle_timeout", CONF_DURATION, idle_timeout, .min = 1000, .max = HOME_TIMEOUT_MAX),
+	{ .name = NULL },
+};
+
+static void
+home_main_defaults(void *block)
+{
+	struct home_main_conf *m = block;
+
+	m->state_dir = HOME_STATE_DIR_DEFAULT;
+	m->log_level = LOG_LEVEL_INFO;
+	m->user = "homeport";
+}
+
+static void
+home_listener_defaults(void *block)
+{
+	struct home_listener_conf *l = block;
+
+	l->max_connections = 1000;
+	l->max_per_source = 20;
+	l->idle_timeout = 5 * 60 * 1000;
+}
+
+static const struct conf_section home_sections[] = {
+	{ .name = "home", .flags = CONF_SECTION_REQUIRED, .keys = home_main_keys, .block_size = sizeof(struct home_main_conf), .init = home_main_defaults, .label_offset = 0 },
+	{ .name = "tls", .flags = 0, .keys = home_tls_keys, .block_size = sizeof(struct home_tls_conf), .init = NULL, .label_offset = 0 },
+	{ .name = "listener", .flags = CONF_SECTION_LABELLED, .keys = home_listener_keys, .block_size = sizeof(struct home_listener_conf), .init = home_listener_defaults, .label_offset = offsetof(struct home_listener_conf, name) },
+	{ .name = NULL },
+};
+
+struct home_listener_conf *
+home_conf_listener(const struct home_conf *hc, size_t i)
+{
+	return conf_block(hc->conf, "listener", i);
+}
+
+/* A configured path, or STATE_DIR/keys/LEAF. Returns 0, or -1 if too long. */
+static int
+home_conf_path(char *out, size_t cap, const char *set, const char *state_dir, const char *leaf)
+{
+	int n = set != NULL ? snprintf(out, cap, "%s", set)
+			    : snprintf(out, cap, "%s/keys/%s", state_dir, leaf);
+
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+static int
+home_conf_check(struct home_conf *hc, char *err, size_t errcap)
+{
+	struct home_main_conf *m = hc->main;
+
+	if (dnsname_check(m->hostname, strlen(m->hostname), 0) != 0)
+		return conf_fail(hc->conf, m, "hostname", err, errcap,
+				 "not a host name (letters, digits, '-' and dots; like mail.example.com)");
+	if (m->state_dir[0] != '/')
+		return conf_fail(hc->conf, m, "state_dir", err, errcap, "must be an absolute path");
+	if (home_conf_path(hc->cert_path, sizeof(hc->cert_path), hc->tls->certificate,
+			   m->state_dir, "tls.crt") != 0 ||
+	    home_conf_path(hc->key_path, sizeof(hc->key_path), hc->tls->key, m->state_dir,
+			   "tls.key") != 0)
+		return conf_fail(hc->conf, m, "state_dir", err, errcap, "path too long");
+	for (size_t i = 0; i < hc->nlisteners; i++) {
+		struct home_listener_conf *l = home_conf_listener(hc, i);
+		char text[ADDR_TEXT_MAX];
+		if (l->proxy && l->proxy_from.n == 0)
+			return conf_fail(hc->conf, l, "proxy", err, errcap,
+					 "proxy = yes needs proxy_from (the edges' tunnel addresses)");
+		if (!l->proxy && l->proxy_from.n != 0)
+			return conf_fail(hc->conf, l, "proxy_from", err, errcap,
+					 "set only with proxy = yes");
+		if (l->max_per_source > l->max_connections)
+			return conf_fail(hc->conf, l, "max_per_source", err, errcap,
+					 "larger than max_connections (%lld)",
+					 (long long)l->max_connections);
+		/* Twice in one listener fails at bind() as surely as in two. */
+		for (size_t a = 0; a < l->address.n; a++) {
+			for (size_t b = 0; b < a; b++) {
+				if (addr_equal(&l->address.v[a], &l->address.v[b]))
+					return conf_fail(hc->conf, l, "address", err, errcap,
+							 "%s listed twice",
+							 addr_format(&l->address.v[a], text,
+								     sizeof(text)));
+			}
+		}
+		for (size_t j = 0; j < i; j++) {
+			struct home_listener_conf *o = home_conf_listener(hc, j);
+			for (size_t a = 0; a < l->address.n; a++) {
+				for (size_t b = 0; b < o->address.n; b++) {
+					if (addr_equal(&l->address.v[a], &o->address.v[b]))
+						return conf_fail(hc->conf, l, "address", err, errcap,
+								 "also used by [listener %s]", o->name);
+				}
+			}
+		}
+	}
+	return 0;
+}
+
+int
+home_conf_load(const char *path, struct home_conf *hc, char *err, size_t errcap)
+{
+	memset(hc, 0, sizeof(*hc));
+	hc->conf = conf_load_file(home_sections, path, err, errcap);
+	if (hc->conf == NULL)
+		return -1;
+	hc->main = conf_block(hc->conf, "home", 0);
+	hc->tls = conf_block(hc->conf, "tls", 0);
+	hc->nlisteners = conf_count(hc->conf, "listener");
+	if (home_conf_check(hc, err, errcap) != 0) {
+		home_conf_free(hc);
+		return -1;
+	}
+	return 0;
+}
+
+void
+home_conf_free(struct home_conf *hc)
+{
+	conf_free(&hc->conf);
+	memset(hc, 0, sizeof(*hc));
+}

@@ -1,0 +1,426 @@
+#include "ev.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/listener.h>
+
+#include "log.h"
+
+/* Family byte, then the IPv4 address or the IPv6 /64. */
+#define EV_SOURCE_KEY_LEN 9
+
+struct ev_source {
+	struct ev_source *next;
+	uint8_t key[EV_SOURCE_KEY_LEN];
+	unsigned count;
+};
+
+struct ev_listener {
+	struct evconnlistener *lev;	/* NULL once closed */
+	struct event *resume;		/* re-enables accepting after a pause */
+	const char *name;
+	struct ev_listener_limits limits;
+	ev_accept_fn on_accept;
+	ev_refuse_fn on_refuse;
+	void *arg;
+	struct addr bound;
+	unsigned active;
+	uint32_t seed;
+	struct ev_source *buckets[EV_SOURCE_BUCKETS];
+};
+
+struct ev_slot {
+	struct ev_listener *l;
+	struct ev_source *src;
+};
+
+struct timeval
+ev_timeval_ms(int64_t ms)
+{
+	struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
+	return tv;
+}
+
+int
+ev_listen_socket(const struct addr *a, char *err, size_t errcap)
+{
+	char text[ADDR_TEXT_MAX];
+	int fd, one = 1;
+
+	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
+		goto fail;
+	if (a->ss.ss_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)
+		goto fail;
+	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) != 0)
+		goto fail;
+	if (listen(fd, EV_LISTEN_BACKLOG) != 0)
+		goto fail;
+	return fd;
+fail:
+	snprintf(err, errcap, "cannot listen on %s: %s", addr_format(a, text, sizeof(text)),
+		 strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+static void
+ev_source_key(const struct addr *peer, uint8_t key[EV_SOURCE_KEY_LEN])
+{
+	uint8_t ip[16];
+	size_t n = addr_ip_bytes(peer, ip);
+
+	memset(key, 0, EV_SOURCE_KEY_LEN);
+	key[0] = n == 4 ? 4 : 6;
+	memcpy(key + 1, ip, n == 4 ? 4 : 8);
+}
+
+static size_t
+ev_source_bucket(const struct ev_listener *l, const uint8_t key[EV_SOURCE_KEY_LEN])
+{
+	/* FNV-1a, seeded per listener so a client cannot aim at one bucket. */
+	uint32_t h = 2166136261u ^ l->seed;
+
+	for (size_t i = 0; i < EV_SOURCE_KEY_LEN; i++) {
+		h ^= key[i];
+		h *= 16777619u;
+	}
+	return h % EV_SOURCE_BUCKETS;
+}
+
+static struct ev_source *
+ev_source_find(const struct ev_listener *l, const uint8_t key[EV_SOURCE_KEY_LEN])
+{
+	struct ev_source *s = l->buckets[ev_source_bucket(l, key)];
+
+	while (s != NULL && memcmp(s->key, key, EV_SOURCE_KEY_LEN) != 0)
+		s = s->next;
+	return s;
+}
+
+static void
+ev_refuse(struct ev_listener *l, int fd, const struct addr *peer, enum ev_refusal why)
+{
+	char text[ADDR_TEXT_MAX];
+
+	log_info(NULL, "refuse", "listener=%s peer=%s reason=%s", l->name,
+		 addr_format(peer, text, sizeof(text)),
+		 why == EV_REFUSE_TOTAL ? "max_connections" : "max_per_source");
+	if (l->on_refuse != NULL)
+		l->on_refuse(fd, peer, why, l->arg);
+	else
+		close(fd);
+}
+
+static void
+ev_on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen,
+	     void *arg)
+{
+	struct ev_listener *l = arg;
+	uint8_t key[EV_SOURCE_KEY_LEN];
+	struct ev_source *src;
+	struct ev_slot *slot;
+	struct addr peer;
+
+	(void)lev;
+	if (addr_from_sockaddr(sa, (socklen_t)salen, &peer) != 0) {
+		close(fd);
+		return;
+	}
+	if (l->limits.max_conns != 0 && l->active >= l->limits.max_conns) {
+		ev_refuse(l, fd, &peer, EV_REFUSE_TOTAL);
+		return;
+	}
+	ev_source_key(&peer, key);
+	src = ev_source_find(l, key);
+	if (src != NULL && l->limits.max_per_source != 0 && src->count >= l->limits.max_per_source) {
+		ev_refuse(l, fd, &peer, EV_REFUSE_SOURCE);
+		return;
+	}
+	slot = calloc(1, sizeof(*slot));
+	if (src == NULL && slot != NULL) {
+		src = calloc(1, sizeof(*src));
+		if (src != NULL) {
+			size_t b = ev_source_bucket(l, key);
+			memcpy(src->key, key, sizeof(src->key));
+			src->next = l->buckets[b];
+			l->buckets[b] = src;
+		}
+	}
+	if (slot == NULL || src == NULL) {
+		/* Out of memory costs this connection only. */
+		free(slot);
+		close(fd);
+		return;
+	}
+	src->count++;
+	l->active++;
+	slot->l = l;
+	slot->src = src;
+	l->on_accept(fd, &peer, slot, l->arg);
+}
+
+static void
+ev_on_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct ev_listener *l = arg;
+
+	(void)fd;
+	(void)what;
+	if (l->lev != NULL)
+		evconnlistener_enable(l->lev);
+}
+
+static void
+ev_on_accept_error(struct evconnlistener *lev, void *arg)
+{
+	struct ev_listener *l = arg;
+	struct timeval tv = ev_timeval_ms(EV_ACCEPT_PAUSE_MS);
+	int e = EVUTIL_SOCKET_ERROR();
+
+	/* Out of descriptors: stop accepting for a moment instead of spinning. */
+	log_warn(NULL, "accept_error", "listener=%s error=\"%s\" pause_ms=%d", l->name,
+		 strerror(e), EV_ACCEPT_PAUSE_MS);
+	evconnlistener_disable(lev);
+	evtimer_add(l->resume, &tv);
+}
+
+struct ev_listener *
+ev_listener_new(struct event_base *base, int fd, const char *name,
+		const struct ev_listener_limits *limits, ev_accept_fn on_accept,
+		ev_refuse_fn on_refuse, void *arg)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	struct ev_listener *l;
+
+	l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		goto fail;
+	l->name = name;
+	l->limits = *limits;
+	l->on_accept = on_accept;
+	l->on_refuse = on_refuse;
+	l->arg = arg;
+	if (getrandom(&l->seed, sizeof(l->seed), 0) != sizeof(l->seed))
+		l->seed = (uint32_t)(uintptr_t)l;
+	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
+		addr_from_sockaddr((struct sockaddr *)&ss, sslen, &l->bound);
+	l->resume = evtimer_new(base, ev_on_resume, l);
+	if (l->resume == NULL)
+		goto fail;
+	/* Backlog 0: the socket is already listening. */
+	l->lev = evconnlistener_new(base, ev_on_accept, l,
+				    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+	if (l->lev == NULL)
+		goto fail;
+	evconnlistener_set_error_cb(l->lev, ev_on_accept_error);
+	return l;
+fail:
+	close(fd);
+	if (l != NULL && l->resume != NULL)
+		event_free(l->resume);
+	free(l);
+	return NULL;
+}
+
+int
+ev_listener_address(const struct ev_listener *l, struct addr *a_r)
+{
+	*a_r = l->bound;
+	return l->bound.len != 0 ? 0 : -1;
+}
+
+unsigned
+ev_listener_active(const struct ev_listener *l)
+{
+	return l->active;
+}
+
+unsigned
+ev_listener_active_from(const struct ev_listener *l, const struct addr *peer)
+{
+	uint8_t key[EV_SOURCE_KEY_LEN];
+	struct ev_source *s;
+
+	ev_source_key(peer, key);
+	s = ev_source_find(l, key);
+	return s != NULL ? s->count : 0;
+}
+
+static void
+ev_listener_destroy(struct ev_listener *l)
+{
+	for (size_t b = 0; b < EV_SOURCE_BUCKETS; b++) {
+		while (l->buckets[b] != NULL) {
+			struct ev_source *next = l->buckets[b]->next;
+			free(l->buckets[b]);
+			l->buckets[b] = next;
+		}
+	}
+	free(l);
+}
+
+void
+ev_listener_free(struct ev_listener **lp)
+{
+	struct ev_listener *l = *lp;
+
+	if (l == NULL)
+		return;
+	*lp = NULL;
+	evconnlistener_free(l->lev);
+	l->lev = NULL;
+	/* Keep nothing of the base: slots may come back after it is freed. */
+	event_free(l->resume);
+	l->resume = NULL;
+	if (l->active == 0)
+		ev_listener_destroy(l);
+}
+
+void
+ev_slot_release(struct ev_slot **slotp)
+{
+	struct ev_slot *slot = *slotp;
+	struct ev_listener *l;
+
+	if (slot == NULL)
+		return;
+	*slotp = NULL;
+	l = slot->l;
+	if (--slot->src->count == 0) {
+		struct ev_source **pp = &l->buckets[ev_source_bucket(l, slot->src->key)];
+		while (*pp != slot->src)
+			pp = &(*pp)->next;
+		*pp = slot->src->next;
+		free(slot->src);
+	}
+	free(slot);
+	if (--l->active == 0 && l->lev == NULL)
+		ev_listener_destroy(l);
+}
+
+/* The byte at pos of in (pos < length). Returns it, or -1. */
+static int
+ev_byte_at(struct evbuffer *in, size_t pos)
+{
+	struct evbuffer_ptr at;
+	unsigned char c;
+
+	if (evbuffer_ptr_set(in, &at, pos, EVBUFFER_PTR_SET) != 0 ||
+	    evbuffer_copyout_from(in, &at, &c, 1) != 1)
+		return -1;
+	return c;
+}
+
+enum ev_line_status
+ev_read_line(struct evbuffer *in, size_t max, char *out, struct ev_line *line_r)
+{
+	size_t have = evbuffer_get_length(in);
+	size_t look = have < max + 2 ? have : max + 2;
+	struct evbuffer_ptr end, nl;
+	size_t len;
+	int bare_lf = 1;
+
+	/* Search only the bytes that could still belong to an acceptable line. */
+	if (evbuffer_ptr_set(in, &end, look, EVBUFFER_PTR_SET) != 0)
+		return EV_LINE_TOO_LONG;
+	nl = evbuffer_search_range(in, "\n", 1, NULL, &end);
+	if (nl.pos < 0) {
+		if (have >= max + 2)
+			return EV_LINE_TOO_LONG;
+		/* max + 1 bytes can still make a line only if the last is a CR. */
+		if (have == max + 1 && ev_byte_at(in, max) != '\r')
+			return EV_LINE_TOO_LONG;
+		return EV_LINE_MORE;
+	}
+	len = (size_t)nl.pos;
+	if (len > 0 && ev_byte_at(in, len - 1) == '\r') {
+		bare_lf = 0;
+		len--;
+	}
+	if (len > max)
+		return EV_LINE_TOO_LONG;
+	evbuffer_remove(in, out, len);
+	out[len] = '\0';
+	evbuffer_drain(in, (size_t)nl.pos + 1 - len);
+	line_r->len = len;
+	line_r->bare_lf = bare_lf;
+	return EV_LINE_OK;
+}
+
+void
+ev_set_timeouts(struct bufferevent *bev, const struct ev_timeouts *t)
+{
+	struct timeval r = ev_timeval_ms(t->read_ms), w = ev_timeval_ms(t->write_ms);
+
+	bufferevent_set_timeouts(bev, t->read_ms > 0 ? &r : NULL, t->write_ms > 0 ? &w : NULL);
+}
+
+struct ev_idle {
+	struct event *ev;
+	int64_t ms;
+	void (*fn)(void *arg);
+	void *arg;
+};
+
+static void
+ev_on_idle(evutil_socket_t fd, short what, void *arg)
+{
+	struct ev_idle *idle = arg;
+
+	(void)fd;
+	(void)what;
+	idle->fn(idle->arg);
+}
+
+struct ev_idle *
+ev_idle_new(struct event_base *base, int64_t ms, void (*fn)(void *arg), void *arg)
+{
+	struct ev_idle *idle = calloc(1, sizeof(*idle));
+
+	if (idle == NULL)
+		return NULL;
+	idle->ev = evtimer_new(base, ev_on_idle, idle);
+	if (idle->ev == NULL) {
+		free(idle);
+		return NULL;
+	}
+	idle->ms = ms;
+	idle->fn = fn;
+	idle->arg = arg;
+	ev_idle_touch(idle);
+	return idle;
+}
+
+void
+ev_idle_touch(struct ev_idle *idle)
+{
+	struct timeval tv = ev_timeval_ms(idle->ms);
+
+	evtimer_add(idle->ev, &tv);
+}
+
+void
+ev_idle_free(struct ev_idle **idlep)
+{
+	struct ev_idle *idle = *idlep;
+
+	if (idle == NULL)
+		return;
+	event_free(idle->ev);
+	free(idle);
+	*idlep = NULL;
+}

@@ -1,0 +1,137 @@
+/*
+ * ev: libevent glue shared by home and edge.
+ *
+ *  - listening sockets, and a listener that caps connections globally and
+ *    per source (an IPv4 address, or an IPv6 /64), handing each accepted
+ *    connection a slot that the connection gives back when it ends;
+ *  - a capped line reader: a line longer than its cap is an error, never a
+ *    bigger buffer;
+ *  - read/write timeouts on a bufferevent and an idle timer that any
+ *    activity pushes back.
+ */
+#ifndef HOMEPORT_EV_H
+#define HOMEPORT_EV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "addr.h"
+
+#define EV_LISTEN_BACKLOG 1024
+#define EV_SOURCE_BUCKETS 1024		/* hash buckets for per-source counts */
+#define EV_ACCEPT_PAUSE_MS 1000		/* pause after accept() fails (EMFILE) */
+
+/*
+ * Open a listening TCP socket on a (non-blocking, close-on-exec,
+ * SO_REUSEADDR; IPv6 sockets are IPv6-only). Returns the fd, or -1 with a
+ * message in err[0..errcap).
+ */
+int ev_listen_socket(const struct addr *a, char *err, size_t errcap);
+
+struct ev_listener;
+struct ev_slot;
+
+struct ev_listener_limits {
+	unsigned max_conns;		/* open connections on this listener; 0 = no cap */
+	unsigned max_per_source;	/* per IPv4 address or IPv6 /64; 0 = no cap */
+};
+
+enum ev_refusal {
+	EV_REFUSE_TOTAL,	/* max_conns reached */
+	EV_REFUSE_SOURCE,	/* max_per_source reached (checked after max_conns) */
+};
+
+/*
+ * An accepted connection: fd (non-blocking) and slot now belong to the
+ * callee, which must call ev_slot_release(&slot) exactly once when the
+ * connection ends.
+ */
+typedef void (*ev_accept_fn)(int fd, const struct addr *peer, struct ev_slot *slot, void *arg);
+
+/*
+ * A connection over a cap: fd belongs to the callee, which may write a short
+ * reply (SMTP's 421) and must close it. With no refuse function the
+ * listener closes it.
+ */
+typedef void (*ev_refuse_fn)(int fd, const struct addr *peer, enum ev_refusal why, void *arg);
+
+/*
+ * Accept on the listening socket fd (which the listener takes over, even on
+ * failure). name is used in logs (borrowed; must outlive the listener).
+ * Returns the listener, or NULL when out of memory.
+ */
+struct ev_listener *ev_listener_new(struct event_base *base, int fd, const char *name,
+				    const struct ev_listener_limits *limits,
+				    ev_accept_fn on_accept, ev_refuse_fn on_refuse, void *arg);
+
+/* The address the listener is bound to (its port when bound to port 0). */
+int ev_listener_address(const struct ev_listener *l, struct addr *a_r);
+
+/* Connections holding a slot. */
+unsigned ev_listener_active(const struct ev_listener *l);
+
+/* Connections holding a slot from the same source (IPv4 address, IPv6 /64) as peer. */
+unsigned ev_listener_active_from(const struct ev_listener *l, const struct addr *peer);
+
+/*
+ * Stop listening and close the socket. Memory is released once the last
+ * slot is given back, so connections may outlive their listener (and its
+ * event base: a slot never touches the base). Accepts NULL; clears *lp.
+ */
+void ev_listener_free(struct ev_listener **lp);
+
+/* Give a slot back (accepts NULL; clears *slotp). */
+void ev_slot_release(struct ev_slot **slotp);
+
+/* Result of ev_read_line(). */
+enum ev_line_status {
+	EV_LINE_OK = 1,		/* a line was taken from the buffer */
+	EV_LINE_MORE = 0,	/* no complete line yet */
+	EV_LINE_TOO_LONG = -1,	/* more than max bytes before the newline */
+};
+
+struct ev_line {
+	size_t len;		/* bytes before CRLF or LF */
+	int bare_lf;		/* the line ended in LF without CR */
+};
+
+/*
+ * Take one line from in into out[0..max] (NUL-terminated, terminator
+ * removed). out must hold max + 1 bytes. A line may contain NUL bytes;
+ * use line_r->len. EV_LINE_TOO_LONG comes as soon as the buffered bytes
+ * cannot start a line of at most max bytes; nothing is taken then, and the
+ * caller answers with a protocol error and closes. *line_r is set only for
+ * EV_LINE_OK. Looks at no more than max + 2 bytes of in.
+ */
+enum ev_line_status ev_read_line(struct evbuffer *in, size_t max, char *out, struct ev_line *line_r);
+
+struct ev_timeouts {
+	int64_t read_ms;	/* no bytes read for this long: BEV_EVENT_TIMEOUT|READING; 0 = none */
+	int64_t write_ms;	/* a write stuck for this long: BEV_EVENT_TIMEOUT|WRITING; 0 = none */
+};
+
+/* Set the timeouts on bev. */
+void ev_set_timeouts(struct bufferevent *bev, const struct ev_timeouts *t);
+
+struct ev_idle;
+
+/*
+ * A timer that fires fn(arg) once after ms without ev_idle_touch().
+ * Returns the timer (free with ev_idle_free()) or NULL when out of memory.
+ */
+struct ev_idle *ev_idle_new(struct event_base *base, int64_t ms, void (*fn)(void *arg), void *arg);
+
+/* Push the deadline back to now + ms; after the timer fired, arm it again. */
+void ev_idle_touch(struct ev_idle *idle);
+
+/* Stop and free (accepts NULL; clears *idlep). */
+void ev_idle_free(struct ev_idle **idlep);
+
+/* A struct timeval of ms milliseconds. */
+struct timeval ev_timeval_ms(int64_t ms);
+
+#endif

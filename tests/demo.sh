@@ -1,0 +1,135 @@
+#!/bin/bash
+# make demo: bring up what exists of Homeport and show it working.
+#
+# Today that is: the keys a home and an edge need (made by us, checked by
+# wg(8), minisign and openssl), configurations both daemons accept, both
+# daemons running, reloading (refusing a broken file with its exact line)
+# and stopping cleanly. Each later piece of Homeport adds its part here.
+#
+#   tests/demo.sh BUILD_DIR
+set -euo pipefail
+O=${1:-build}
+cd "$(dirname "$0")/.."
+BIN=$PWD/$O/bin
+DEMO=$PWD/build/demo
+pids=()
+
+cleanup() {
+	for pid in "${pids[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+}
+trap cleanup EXIT
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+show() { printf '$ %s\n' "$*"; "$@"; }
+
+# Wait (at most 10 s) for a log line matching $2 in file $1; print it.
+await() {
+	for _ in $(seq 100); do
+		if grep -E "$2" "$1"; then return 0; fi
+		sleep 0.1
+	done
+	echo "demo: no log line matching '$2' in $1:" >&2
+	cat "$1" >&2
+	return 1
+}
+
+rm -rf "$DEMO"
+mkdir -p "$DEMO/home/keys" "$DEMO/edge"
+chmod 700 "$DEMO/home/keys"
+cd "$DEMO"
+
+step "WireGuard keys for the home and the edge (ours, checked by wg pubkey)"
+for side in home edge; do
+	(umask 077; "$BIN/homeport" keys wg-genkey > $side/wg.key)
+	"$BIN/homeport" keys wg-pubkey < $side/wg.key > $side/wg.pub
+	if [ "$(wg pubkey < $side/wg.key)" != "$(cat $side/wg.pub)" ]; then
+		echo "demo: wg pubkey disagrees with homeport keys wg-pubkey" >&2
+		exit 1
+	fi
+	echo "$side public key $(cat $side/wg.pub)  (wg pubkey agrees)"
+done
+
+step "The home's bootstrap TLS certificate (ECDSA P-256, self-signed)"
+show "$BIN/homeport" keys selfcert -c home/keys/tls.crt -k home/keys/tls.key mail.example.test example.test
+openssl x509 -in home/keys/tls.crt -noout -subject -ext subjectAltName -enddate
+
+step "DKIM keys and the TXT records to publish"
+printf 'ed25519._domainkey.example.test. TXT "%s"\n' \
+	"$("$BIN/homeport" keys dkim-genkey -a ed25519 -o home/keys/dkim-ed25519.key)"
+printf 'rsa._domainkey.example.test. TXT "%s"\n' \
+	"$("$BIN/homeport" keys dkim-genkey -a rsa -o home/keys/dkim-rsa.key)" | cut -c1-110
+echo "  (RSA record cut for display)"
+
+step "An update signed by us, verified by Debian's minisign"
+"$BIN/homeport" keys sign-genkey -p update.pub -s update.key > /dev/null
+echo "homeport 0.1 update payload" > update.tar
+show "$BIN/homeport" keys sign -s update.key -t "homeport 0.1" update.tar
+show minisign -V -p update.pub -m update.tar
+echo "tampered" >> update.tar
+if minisign -V -q -p update.pub -m update.tar 2>/dev/null; then
+	echo "demo: a tampered update verified" >&2
+	exit 1
+fi
+echo "tampered copy: minisign refuses it, as it must"
+
+step "Configurations for both daemons"
+cat > home/homeportd.conf <<CONF
+[home]
+hostname = mail.example.test
+state_dir = $DEMO/home
+
+[listener mx]
+address = 192.0.2.2:25
+mode = smtp
+proxy = yes
+proxy_from = 192.0.2.1
+CONF
+cat > edge/edge.conf <<CONF
+[edge]
+name = relay.example.net
+
+[listener mx]
+address = 203.0.113.1:25
+mode = starttls
+default_tenant = example
+
+[tenant example]
+hostnames = mail.example.test
+tunnel_address = 192.0.2.2
+CONF
+show "$BIN/homeportd" -c home/homeportd.conf --check
+show "$BIN/homeport-edge" -c edge/edge.conf --check
+
+step "Both daemons running"
+"$BIN/homeport-edge" -c edge/edge.conf 2> edge/log &
+pids+=($!)
+"$BIN/homeportd" -c home/homeportd.conf 2> home/log &
+pids+=($!)
+await edge/log 'event=start result=ok'
+await home/log 'event=start result=ok'
+
+step "A broken edit, then SIGHUP: refused with its line, the running configuration kept"
+cp edge/edge.conf edge/edge.conf.good
+sed -i 's/mode = starttls/mode = startls/' edge/edge.conf
+printf '$ homeport-edge --check\n'
+"$BIN/homeport-edge" -c edge/edge.conf --check || true
+kill -HUP "${pids[0]}"
+await edge/log 'event=reload result=failed'
+
+step "Fixed and reloaded"
+cp edge/edge.conf.good edge/edge.conf
+kill -HUP "${pids[0]}"
+await edge/log 'event=reload result=ok'
+
+step "Stopped by SIGTERM"
+for i in 1 0; do
+	kill -TERM "${pids[$i]}"
+	wait "${pids[$i]}"
+done
+pids=()
+tail -n1 edge/log home/log
+
+printf '\n\033[1mdemo: OK\033[0m (files in %s)\n' "$DEMO"
