@@ -117,11 +117,77 @@ edge_conf_check_tenant(const struct edge_conf *ec, size_t i, char *err, size_t e
 		for (size_t j = 0; j <= i; j++) {
 			struct edge_tenant_conf *o = edge_conf_tenant(ec, j);
 			for (size_t k = 0; k < (j == i ? h : o->hostnames.n); k++) {
-				if (dnsname_equal(name, strlen(name), o->hostnames.v[k],
-						  strlen(o->hostnames.v[k])))
+				if (!dnsname_equal(name, strlen(name), o->hostnames.v[k],
+						   strlen(o->hostnames.v[k])))
+					continue;
+				if (o == t)
 					return conf_fail(ec->conf, t, "hostnames", err, errcap,
-							 "'%s' is also claimed by [tenant %s]", name,
-							 o->name);
+							 "'%s' listed twice", name);
+				return conf_fail(ec->conf, t, "hostnames", err, errcap,
+						 "'%s' is also claimed by [tenant %s]", name, o->name);
+			}
+		}
+	}
+	return 0;
+}
+
+/* Each tunnel address and each public address belongs to one tenant only. */
+static int
+edge_conf_check_tenant_addresses(const struct edge_conf *ec, size_t i, char *err, size_t errcap)
+{
+	struct edge_tenant_conf *t = edge_conf_tenant(ec, i);
+	const struct {
+		const char *key;
+		size_t offset;
+	} lists[] = {
+		{ "tunnel_address", offsetof(struct edge_tenant_conf, tunnel_address) },
+		{ "public_addresses", offsetof(struct edge_tenant_conf, public_addresses) },
+	};
+	char text[ADDR_TEXT_MAX];
+
+	for (size_t k = 0; k < sizeof(lists) / sizeof(lists[0]); k++) {
+		const struct conf_addr_list *mine =
+			(const void *)((const char *)t + lists[k].offset);
+		for (size_t a = 0; a < mine->n; a++) {
+			for (size_t j = 0; j <= i; j++) {
+				const struct edge_tenant_conf *o = edge_conf_tenant(ec, j);
+				const struct conf_addr_list *theirs =
+					(const void *)((const char *)o + lists[k].offset);
+				for (size_t b = 0; b < (j == i ? a : theirs->n); b++) {
+					if (!addr_equal(&mine->v[a], &theirs->v[b]))
+						continue;
+					addr_format(&mine->v[a], text, sizeof(text));
+					if (o == t)
+						return conf_fail(ec->conf, t, lists[k].key, err, errcap,
+								 "%s listed twice", text);
+					return conf_fail(ec->conf, t, lists[k].key, err, errcap,
+							 "%s also belongs to [tenant %s]", text, o->name);
+				}
+			}
+		}
+	}
+	return 0;
+}
+
+/* No address listened on twice, in one listener or two: bind() would fail. */
+static int
+edge_conf_check_listener(const struct edge_conf *ec, size_t i, char *err, size_t errcap)
+{
+	struct edge_listener_conf *l = edge_conf_listener(ec, i);
+	char text[ADDR_TEXT_MAX];
+
+	for (size_t a = 0; a < l->address.n; a++) {
+		for (size_t b = 0; b < a; b++) {
+			if (addr_equal(&l->address.v[a], &l->address.v[b]))
+				return conf_fail(ec->conf, l, "address", err, errcap, "%s listed twice",
+						 addr_format(&l->address.v[a], text, sizeof(text)));
+		}
+		for (size_t j = 0; j < i; j++) {
+			struct edge_listener_conf *o = edge_conf_listener(ec, j);
+			for (size_t b = 0; b < o->address.n; b++) {
+				if (addr_equal(&l->address.v[a], &o->address.v[b]))
+					return conf_fail(ec->conf, l, "address", err, errcap,
+							 "also used by [listener %s]", o->name);
 			}
 		}
 	}
@@ -138,13 +204,17 @@ edge_conf_check(const struct edge_conf *ec, char *err, size_t errcap)
 				 "not a host name (like relay.example.net)");
 	if (m->max_per_source > m->max_connections)
 		return conf_fail(ec->conf, m, "max_per_source", err, errcap,
-				 "larger than max_connections (%lld)", (long long)m->max_connections);
+				 "%lld is larger than max_connections (%lld)",
+				 (long long)m->max_per_source, (long long)m->max_connections);
 	for (size_t i = 0; i < ec->ntenants; i++) {
-		if (edge_conf_check_tenant(ec, i, err, errcap) != 0)
+		if (edge_conf_check_tenant(ec, i, err, errcap) != 0 ||
+		    edge_conf_check_tenant_addresses(ec, i, err, errcap) != 0)
 			return -1;
 	}
 	for (size_t i = 0; i < ec->nlisteners; i++) {
 		struct edge_listener_conf *l = edge_conf_listener(ec, i);
+		if (edge_conf_check_listener(ec, i, err, errcap) != 0)
+			return -1;
 		if (l->default_tenant != NULL && edge_conf_find_tenant(ec, l->default_tenant) == NULL)
 			return conf_fail(ec->conf, l, "default_tenant", err, errcap,
 					 "no [tenant %s] in this file", l->default_tenant);

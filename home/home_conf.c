@@ -110,8 +110,8 @@ home_conf_check(struct home_conf *hc, char *err, size_t errcap)
 					 "set only with proxy = yes");
 		if (l->max_per_source > l->max_connections)
 			return conf_fail(hc->conf, l, "max_per_source", err, errcap,
-					 "larger than max_connections (%lld)",
-					 (long long)l->max_connections);
+					 "%lld is larger than max_connections (%lld)",
+					 (long long)l->max_per_source, (long long)l->max_connections);
 		/* Twice in one listener fails at bind() as surely as in two. */
 		for (size_t a = 0; a < l->address.n; a++) {
 			for (size_t b = 0; b < a; b++) {

@@ -46,7 +46,7 @@ keyfile_sync_dir(const char *path)
 	return rc;
 }
 
-static int
+int
 keyfile_store(const char *path, const void *data, size_t len, mode_t mode, int replace,
 	      char *err, size_t errcap)
 {

@@ -30,11 +30,15 @@ int keyfile_write(const char *path, const void *data, size_t len, mode_t mode, c
 int keyfile_create(const char *path, const void *data, size_t len, mode_t mode, char *err,
 		   size_t errcap);
 
+/* keyfile_write() when replace is set, else keyfile_create(). */
+int keyfile_store(const char *path, const void *data, size_t len, mode_t mode, int replace,
+		  char *err, size_t errcap);
+
 /*
  * Read a whole file of at most cap bytes into buf. With secret set, refuse
  * a file that is not a regular file, is group- or world-accessible, or is
  * owned by someone other than the reading user or root. Returns 0 and sets
- * *len_r, or -1 with err set. buf is wiped on failure.
+ * *len_r, or -1 with err set. the bytes read into buf are wiped on failure.
  */
 int keyfile_read(const char *path, int secret, uint8_t *buf, size_t cap, size_t *len_r,
 		 char *err, size_t errcap);

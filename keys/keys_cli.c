@@ -141,10 +141,14 @@ keys_sign_genkey(int argc, char **argv)
 		goto out;
 	}
 	/* Secret first: a public key without its secret would be useless. */
-	if ((force ? keyfile_write(sec_path, sec_text, strlen(sec_text), 0600, err, sizeof(err))
-		   : keyfile_create(sec_path, sec_text, strlen(sec_text), 0600, err, sizeof(err))) != 0 ||
-	    (force ? keyfile_write(pub_path, pub_text, strlen(pub_text), 0644, err, sizeof(err))
-		   : keyfile_create(pub_path, pub_text, strlen(pub_text), 0644, err, sizeof(err))) != 0) {
+	if (keyfile_store(sec_path, sec_text, strlen(sec_text), 0600, force, err, sizeof(err)) != 0) {
+		fprintf(stderr, "homeport keys: %s%s\n", err, force ? "" : " (add -f to overwrite)");
+		goto out;
+	}
+	if (keyfile_store(pub_path, pub_text, strlen(pub_text), 0644, force, err, sizeof(err)) != 0) {
+		/* Leave nothing half made: a new secret without its public key goes. */
+		if (!force)
+			unlink(sec_path);
 		fprintf(stderr, "homeport keys: %s%s\n", err, force ? "" : " (add -f to overwrite)");
 		goto out;
 	}

@@ -27,11 +27,20 @@ pemkey_save(EVP_PKEY *key, const char *path, int replace, char *err, size_t errc
 		tls_error(err, errcap, "cannot encode private key");
 		goto out;
 	}
-	rc = replace ? keyfile_write(path, pem, (size_t)len, 0600, err, errcap)
-		     : keyfile_create(path, pem, (size_t)len, 0600, err, errcap);
+	rc = keyfile_store(path, pem, (size_t)len, 0600, replace, err, errcap);
 out:
 	BIO_free(mem);	/* secure memory: cleared on free */
 	return rc;
+}
+
+static int
+pemkey_no_passphrase(char *buf, int size, int rwflag, void *arg)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)arg;
+	return -1;
 }
 
 EVP_PKEY *
@@ -49,7 +58,8 @@ pemkey_parse(const void *pem, size_t len, char *err, size_t errcap)
 		tls_error(err, errcap, "out of memory");
 		return NULL;
 	}
-	key = PEM_read_bio_PrivateKey(mem, NULL, NULL, NULL);
+	/* A refusing passphrase callback: never prompt on a terminal. */
+	key = PEM_read_bio_PrivateKey(mem, NULL, pemkey_no_passphrase, NULL);
 	if (key == NULL)
 		tls_error(err, errcap, "not a PEM private key");
 	BIO_free(mem);

@@ -18,12 +18,14 @@ int pemkey_save(EVP_PKEY *key, const char *path, int replace, char *err, size_t 
 
 /*
  * Read a private key file (refusing loose permissions, see keyfile).
+ * Needs sodium_init() to have run (the file is read into sodium_malloc).
  * Returns the key (caller frees with EVP_PKEY_free) or NULL with err set.
  */
 EVP_PKEY *pemkey_load(const char *path, char *err, size_t errcap);
 
 /*
- * Parse PEM text already in memory. Returns the key or NULL with err set.
+ * Parse PEM text already in memory. Encrypted keys are refused (never a
+ * passphrase prompt). Returns the key or NULL with err set.
  */
 EVP_PKEY *pemkey_parse(const void *pem, size_t len, char *err, size_t errcap);
 

@@ -117,8 +117,7 @@ selfcert_save(const struct tls_identity *id, const char *cert_path, const char *
 	}
 	if (pemkey_save(id->key, key_path, replace, err, errcap) != 0)
 		goto out;
-	rc = replace ? keyfile_write(cert_path, pem, (size_t)len, 0644, err, errcap)
-		     : keyfile_create(cert_path, pem, (size_t)len, 0644, err, errcap);
+	rc = keyfile_store(cert_path, pem, (size_t)len, 0644, replace, err, errcap);
 	/* Without replace the key file is ours alone: no key without its certificate. */
 	if (rc != 0 && !replace)
 		unlink(key_path);

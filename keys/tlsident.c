@@ -21,6 +21,7 @@ tlsident_read_chain(const char *path, struct tls_identity *id, char *err, size_t
 	size_t len = 0;
 	BIO *mem = NULL;
 	X509 *x;
+	unsigned long e;
 	int rc = -1;
 
 	if (buf == NULL) {
@@ -48,7 +49,14 @@ tlsident_read_chain(const char *path, struct tls_identity *id, char *err, size_t
 			goto out;
 		}
 	}
-	/* The loop ends on "no more PEM", which is not an error. */
+	/* The loop ends on "no more PEM", which is not an error, or on a broken certificate. */
+	e = ERR_peek_last_error();
+	if (ERR_GET_LIB(e) != ERR_LIB_PEM || ERR_GET_REASON(e) != PEM_R_NO_START_LINE) {
+		ERR_clear_error();
+		snprintf(err, errcap, "%s: certificate %d is not a valid PEM certificate", path,
+			 sk_X509_num(id->chain) + 2);
+		goto out;
+	}
 	ERR_clear_error();
 	rc = 0;
 	goto out;

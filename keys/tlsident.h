@@ -12,7 +12,8 @@
 /*
  * cert_path holds the leaf certificate first, then any intermediates.
  * Fills *id (release with tls_identity_clear()). Returns 0, or -1 with err
- * set (unreadable files, loose key permissions, key not matching).
+ * set (unreadable files, a broken certificate anywhere in the chain file,
+ * loose key permissions, key not matching).
  */
 int tlsident_load(const char *cert_path, const char *key_path, struct tls_identity *id,
 		  char *err, size_t errcap);
