@@ -9,11 +9,14 @@
 
 static const uint8_t addr_v4mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
-/* Copy len bytes of s into a NUL-terminated tmp[cap]. Returns 0 or -1 if too long. */
+/*
+ * Copy len bytes of s into a NUL-terminated tmp[cap]. Returns 0, or -1 if
+ * too long or if s holds a NUL (inet_pton would stop there).
+ */
 static int
 addr_copy_text(const char *s, size_t len, char *tmp, size_t cap)
 {
-	if (len >= cap)
+	if (len >= cap || memchr(s, '\0', len) != NULL)
 		return -1;
 	memcpy(tmp, s, len);
 	tmp[len] = '\0';
@@ -209,8 +212,8 @@ cidr_parse(const char *s, size_t len, struct cidr *c_r)
 	if (slash != NULL) {
 		if (num_parse_i64(slash + 1, len - ip_len - 1, 0, max, &prefix) != 0)
 			return -1;
-		/* Leading zeros ("/024") are not a prefix anyone means. */
-		if (len - ip_len - 1 > 1 && slash[1] == '0')
+		/* A sign or leading zeros ("/-0", "/024") are not a prefix anyone means. */
+		if (slash[1] == '-' || (len - ip_len - 1 > 1 && slash[1] == '0'))
 			return -1;
 	} else {
 		prefix = max;

@@ -60,7 +60,8 @@ size_t addr_ip_bytes(const struct addr *a, uint8_t out[16]);
 
 /*
  * Write "ip:port" ("[ip]:port" for IPv6; just the ip when the port is 0) into
- * out[0..cap). Returns out; on a too small buffer, out holds "?".
+ * out[0..cap), cap >= 2 (ADDR_TEXT_MAX always fits). Returns out; on a too
+ * small buffer, out holds "?".
  */
 char *addr_format(const struct addr *a, char *out, size_t cap);
 

@@ -58,11 +58,13 @@ void
 buf_consume(struct buf *b, size_t n)
 {
 	if (n >= b->len) {
-		b->len = 0;
+		buf_reset(b);
 		return;
 	}
 	memmove(b->data, b->data + n, b->len - n);
 	b->len -= n;
+	/* The tail the bytes moved out of may have held a secret. */
+	sodium_memzero(b->data + b->len, n);
 }
 
 void

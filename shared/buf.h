@@ -35,7 +35,7 @@ int buf_append(struct buf *b, const void *data, size_t len);
 /* Bytes still free: cap - len. */
 size_t buf_room(const struct buf *b);
 
-/* Drop the first n bytes (n <= len; larger n empties the buffer). */
+/* Drop the first n bytes (larger n empties the buffer); freed bytes are wiped. */
 void buf_consume(struct buf *b, size_t n);
 
 /* Empty the buffer, wiping what it held. */

@@ -35,7 +35,7 @@
 #define CONF_ERROR_MAX 512		/* a useful size for error buffers */
 
 enum conf_type {
-	CONF_STRING,		/* char *: non-empty, no control characters */
+	CONF_STRING,		/* char *: non-empty; tab is the only control character allowed */
 	CONF_INT,		/* int64_t in [min, max] */
 	CONF_BOOL,		/* int 0/1: yes/no, true/false, on/off */
 	CONF_DURATION,		/* int64_t milliseconds: 250ms 30s 5m 2h 1d; in [min, max] ms */
@@ -81,6 +81,8 @@ struct conf_key {
 /* conf_section.flags */
 #define CONF_SECTION_LABELLED	0x01	/* written [name label]; any number of blocks */
 #define CONF_SECTION_REQUIRED	0x02	/* must appear at least once */
+					/* (an unlabelled section with a CONF_REQUIRED key
+					 * is in effect required too) */
 
 struct conf_section {
 	const char *name;

@@ -50,15 +50,28 @@ log_level_name(enum log_level level)
 	return log_level_names[level];
 }
 
-/* Replace control characters (a stray newline in a field) in place. */
+/*
+ * Replace control characters (a stray newline in a field) in place. If the
+ * result does not fit in cap (newlines become two characters), cut it
+ * between two characters of the result and end it in " ...".
+ */
 static size_t
 log_flatten(char *line, size_t len, size_t cap)
 {
 	char tmp[LOG_LINE_MAX];
-	size_t o = 0;
+	size_t need = len, o = 0;
 
-	for (size_t i = 0; i < len && o + 2 < sizeof(tmp); i++) {
+	if (cap > sizeof(tmp))
+		cap = sizeof(tmp);
+	for (size_t i = 0; i < len; i++)
+		need += line[i] == '\n';
+	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)line[i];
+		size_t n = c == '\n' ? 2 : 1;
+
+		/* All of it fits with the NUL, or keep room for " ..." and the NUL. */
+		if (need >= cap && o + n + 5 > cap)
+			break;
 		if (c == '\n') {
 			tmp[o++] = '\\';
 			tmp[o++] = 'n';
@@ -68,8 +81,10 @@ log_flatten(char *line, size_t len, size_t cap)
 			tmp[o++] = (char)c;
 		}
 	}
-	if (o >= cap)
-		o = cap - 1;
+	if (need >= cap) {
+		memcpy(tmp + o, " ...", 4);
+		o += 4;
+	}
 	memcpy(line, tmp, o);
 	line[o] = '\0';
 	return o;
@@ -122,13 +137,25 @@ log_event(enum log_level level, const char *sid, const char *event, const char *
 	va_end(ap);
 }
 
+/* Characters log_escape() writes for byte c. */
+static size_t
+log_escape_width(unsigned char c)
+{
+	if (c == '"' || c == '\\')
+		return 2;
+	return c >= 0x20 && c < 0x7f ? 1 : 4;
+}
+
 char *
 log_escape(const void *bytes, size_t len, char *out, size_t cap)
 {
 	static const char hexdig[] = "0123456789abcdef";
 	const unsigned char *p = bytes;
-	size_t o = 0;
+	size_t need = 0, o = 0;
 
+	/* Does all of it fit? (Stop counting once it cannot.) */
+	for (size_t i = 0; i < len && need < cap; i++)
+		need += log_escape_width(p[i]);
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = p[i];
 		char enc[4];
@@ -149,10 +176,10 @@ log_escape(const void *bytes, size_t len, char *out, size_t cap)
 			n = 4;
 		}
 		/*
-		 * Before more input, keep room for "..." and the NUL so that a
-		 * cut can always be marked; o + 4 <= cap holds on entry.
+		 * When it does not all fit, keep room for "..." and the NUL so
+		 * that the cut can always be marked; o + 4 <= cap holds on entry.
 		 */
-		if (o + n + (i + 1 < len ? 4 : 1) > cap) {
+		if (need >= cap && o + n + 4 > cap) {
 			memcpy(out + o, "...", 4);
 			return out;
 		}
