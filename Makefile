@@ -53,7 +53,8 @@ DEBIAN_PACKAGES := \
 	build-essential pkg-config clang libclang-rt-14-dev \
 	libevent-dev libssl-dev libsodium-dev libsqlite3-dev libmnl-dev \
 	libcmocka-dev python3 python3-pytest \
-	openssl minisign wireguard-tools wireguard-go iproute2 nftables
+	openssl minisign wireguard-tools wireguard-go iproute2 nftables \
+	postfix knot knot-dnsutils tshark
 
 DEPS_STAMP := build/.deps-$(shell echo '$(DEBIAN_PACKAGES)' | md5sum | cut -c1-12)
 
@@ -62,6 +63,10 @@ deps: $(DEPS_STAMP)
 
 $(DEPS_STAMP):
 	@if [ "$$(id -u)" != 0 ]; then echo "make deps: run as root (apt-get install)"; exit 1; fi
+	@# Postfix and tshark ask questions on install; answer them: no system
+	@# mail configuration (the bench runs its own instances), no capture group.
+	printf '%s\n' 'postfix postfix/main_mailer_type select No configuration' \
+		'wireshark-common wireshark-common/install-setuid boolean false' | debconf-set-selections
 	DEBIAN_FRONTEND=noninteractive apt-get update -q
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(DEBIAN_PACKAGES)
 	@mkdir -p $(@D) && touch $@
@@ -103,9 +108,13 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(UNIT_SRC))
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 REPLAY_BINS := $(patsubst tests/fuzz/fuzz_%.c,$(O)/tests/fuzz/replay_%,$(FUZZ_SRC))
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
+# Small programs the integration tests drive (e.g. wgctl: the bench's WireGuard setup).
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BINS := $(patsubst tests/tools/%.c,$(O)/tests/tools/%,$(TOOL_SRC))
 
 ALL_OBJ := $(call obj,$(SHARED_SRC) $(KEYS_SRC) $(HOME_LIB_SRC) $(EDGE_LIB_SRC) \
-	home/main.c home/cli.c edge/main.c $(UNIT_SRC) $(FUZZ_SRC) tests/fuzz/replay.c)
+	home/main.c home/cli.c edge/main.c $(UNIT_SRC) tests/unit/testutil.c $(FUZZ_SRC) \
+	tests/fuzz/replay.c $(TOOL_SRC))
 
 # ---- build ----------------------------------------------------------------
 
@@ -145,10 +154,16 @@ $(BINS):
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(ALL_LIBS) $(LIBS)
 
-$(O)/tests/unit/%: $(O)/obj/tests/unit/%.o $(ALL_LIBS)
+UNIT_UTIL_OBJ := $(O)/obj/tests/unit/testutil.o
+$(O)/tests/unit/%: $(O)/obj/tests/unit/%.o $(UNIT_UTIL_OBJ) $(ALL_LIBS)
 	$(say) LD $@
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(ALL_LIBS) $(LIBS) $(CMOCKA_LIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(UNIT_UTIL_OBJ) $(ALL_LIBS) $(LIBS) $(CMOCKA_LIBS)
+
+$(O)/tests/tools/%: $(O)/obj/tests/tools/%.o $(ALL_LIBS)
+	$(say) LD $@
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(ALL_LIBS) $(LIBS)
 
 # Corpus replay: the fuzz target with a plain main(), built like everything else.
 $(O)/tests/fuzz/replay_%: $(O)/obj/tests/fuzz/fuzz_%.o $(O)/obj/tests/fuzz/replay.o $(ALL_LIBS)
@@ -186,8 +201,18 @@ fuzz: $(DEPS_STAMP)
 test: $(DEPS_STAMP)
 	$(Q)$(MAKE) --no-print-directory test-run
 
-test-run: all $(UNIT_BINS) $(REPLAY_BINS)
+test-run: all $(UNIT_BINS) $(REPLAY_BINS) $(TOOL_BINS)
 	$(Q)tests/run.sh "$(O)" "$(PYTHON)"
+
+# ---- the network bench, by hand ------------------------------------------
+
+.PHONY: bench-up bench-down
+bench-up: $(DEPS_STAMP)
+	$(Q)$(MAKE) --no-print-directory all $(TOOL_BINS)
+	$(Q)cd tests/integration && $(PYTHON) bench_cli.py up "$(CURDIR)/$(O)"
+
+bench-down:
+	$(Q)cd tests/integration && $(PYTHON) bench_cli.py down
 
 # ---- demo -----------------------------------------------------------------
 

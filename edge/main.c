@@ -5,14 +5,12 @@
  * reload on SIGHUP and a clean stop on SIGTERM. Listeners and routing
  * attach to this loop as they land.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <sodium.h>
-
+#include "daemon.h"
 #include "edge.h"
 #include "log.h"
 #include "sig.h"
@@ -21,14 +19,6 @@ struct edged {
 	const char *conf_path;
 	struct edge_conf conf;
 };
-
-static void
-edged_usage(FILE *to)
-{
-	fprintf(to, "usage: homeport-edge [-c FILE] [--check]\n"
-		    "  -c FILE    configuration (default " EDGE_CONF_DEFAULT ")\n"
-		    "  --check    check the configuration, print \"configuration OK\" or the error\n");
-}
 
 static void
 edged_reload(void *arg)
@@ -52,38 +42,22 @@ edged_reload(void *arg)
 int
 main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "check", no_argument, NULL, 'C' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct edged d = { .conf_path = EDGE_CONF_DEFAULT };
+	struct edged d = { 0 };
+	struct daemon_opts opts;
 	struct sig_handlers *sigs = NULL;
 	struct event_base *base = NULL;
 	char err[CONF_ERROR_MAX];
-	int opt, check = 0, rc = 1;
+	int rc = daemon_start(argc, argv, "homeport-edge", EDGE_CONF_DEFAULT, &opts);
 
-	while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'c': d.conf_path = optarg; break;
-		case 'C': check = 1; break;
-		case 'h': edged_usage(stdout); return 0;
-		default: edged_usage(stderr); return 2;
-		}
-	}
-	if (optind != argc) {
-		edged_usage(stderr);
-		return 2;
-	}
-	if (sodium_init() < 0) {
-		fprintf(stderr, "homeport-edge: libsodium failed to start\n");
-		return 1;
-	}
+	if (rc >= 0)
+		return rc;
+	rc = 1;
+	d.conf_path = opts.conf_path;
 	if (edge_conf_load(d.conf_path, &d.conf, err, sizeof(err)) != 0) {
 		fprintf(stderr, "homeport-edge: %s\n", err);
 		return 1;
 	}
-	if (check) {
+	if (opts.check) {
 		printf("configuration OK\n");
 		edge_conf_free(&d.conf);
 		return 0;

@@ -5,7 +5,6 @@
  * daemon's loop with reload on SIGHUP and a clean stop on SIGTERM. The mail
  * protocols attach to this loop as they land.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +12,8 @@
 
 #include <event2/event.h>
 #include <openssl/ssl.h>
-#include <sodium.h>
 
+#include "daemon.h"
 #include "home.h"
 #include "log.h"
 #include "sig.h"
@@ -27,14 +26,6 @@ struct homed {
 	struct tls_server *tls;
 	struct event_base *base;
 };
-
-static void
-homed_usage(FILE *to)
-{
-	fprintf(to, "usage: homeportd [-c FILE] [--check]\n"
-		    "  -c FILE    configuration (default " HOME_CONF_DEFAULT ")\n"
-		    "  --check    check the configuration, print \"configuration OK\" or the error\n");
-}
 
 /* Load the TLS identity named by conf into s (new server or reload). */
 static int
@@ -83,37 +74,21 @@ homed_reload(void *arg)
 int
 main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "check", no_argument, NULL, 'C' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct homed d = { .conf_path = HOME_CONF_DEFAULT };
+	struct homed d = { 0 };
+	struct daemon_opts opts;
 	struct sig_handlers *sigs = NULL;
 	char err[CONF_ERROR_MAX], esc[2 * CONF_ERROR_MAX], desc[128];
-	int opt, check = 0, rc = 1;
+	int rc = daemon_start(argc, argv, "homeportd", HOME_CONF_DEFAULT, &opts);
 
-	while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'c': d.conf_path = optarg; break;
-		case 'C': check = 1; break;
-		case 'h': homed_usage(stdout); return 0;
-		default: homed_usage(stderr); return 2;
-		}
-	}
-	if (optind != argc) {
-		homed_usage(stderr);
-		return 2;
-	}
-	if (sodium_init() < 0) {
-		fprintf(stderr, "homeportd: libsodium failed to start\n");
-		return 1;
-	}
+	if (rc >= 0)
+		return rc;
+	rc = 1;
+	d.conf_path = opts.conf_path;
 	if (home_conf_load(d.conf_path, &d.conf, err, sizeof(err)) != 0) {
 		fprintf(stderr, "homeportd: %s\n", err);
 		return 1;
 	}
-	if (check) {
+	if (opts.check) {
 		printf("configuration OK\n");
 		home_conf_free(&d.conf);
 		return 0;

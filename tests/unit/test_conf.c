@@ -21,6 +21,7 @@
 
 #include "addr.h"
 #include "conf.h"
+#include "testutil.h"
 
 #define T_FILE "test.conf"
 #define T_TEXT_MAX 16384
@@ -1496,8 +1497,7 @@ t_dir_setup(void **state)
 
 	if (d == NULL)
 		return -1;
-	snprintf(d->dir, sizeof(d->dir), "/tmp/test_conf.XXXXXX");
-	if (mkdtemp(d->dir) == NULL) {
+	if (testutil_mkdtemp(d->dir, sizeof(d->dir), "conf") != 0) {
 		free(d);
 		return -1;
 	}
@@ -1510,12 +1510,8 @@ static int
 t_dir_teardown(void **state)
 {
 	struct t_dir *d = *state;
-	int rc = 0;
+	int rc = testutil_rmtree(d->dir);
 
-	if (unlink(d->path) != 0 && errno != ENOENT)
-		rc = -1;
-	if (rmdir(d->dir) != 0)
-		rc = -1;
 	free(d);
 	return rc;
 }

@@ -25,6 +25,7 @@
 
 #include "dkimkey.h"
 #include "pemkey.h"
+#include "testutil.h"
 
 #define T_PATH_MAX 256
 #define T_ERR_MAX 1024
@@ -35,15 +36,6 @@ struct t_state {
 	EVP_PKEY *ed25519;
 	EVP_PKEY *rsa;
 };
-
-static int
-t_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 /* Keys are made once for the group (RSA takes a while); each test gets a fresh directory. */
 static int
@@ -78,8 +70,7 @@ t_setup(void **state)
 {
 	struct t_state *s = *state;
 
-	snprintf(s->dir, sizeof(s->dir), "/tmp/test_dkimkey.XXXXXX");
-	return mkdtemp(s->dir) == NULL ? -1 : 0;
+	return testutil_mkdtemp(s->dir, sizeof(s->dir), "dkimkey");
 }
 
 static int
@@ -87,7 +78,7 @@ t_teardown(void **state)
 {
 	struct t_state *s = *state;
 
-	return nftw(s->dir, t_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	return testutil_rmtree(s->dir);
 }
 
 static void

@@ -24,6 +24,7 @@
 #include "log.h"
 
 #include "../../home/home.h"
+#include "testutil.h"
 
 #define T_PATH_MAX 256
 #define T_ERR_MAX 1024
@@ -35,23 +36,13 @@ struct t_state {
 };
 
 static int
-t_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static int
 t_setup(void **state)
 {
 	struct t_state *s = calloc(1, sizeof(*s));
 
 	if (s == NULL)
 		return -1;
-	snprintf(s->dir, sizeof(s->dir), "/tmp/test_home_conf.XXXXXX");
-	if (mkdtemp(s->dir) == NULL) {
+	if (testutil_mkdtemp(s->dir, sizeof(s->dir), "home_conf") != 0) {
 		free(s);
 		return -1;
 	}
@@ -64,7 +55,7 @@ static int
 t_teardown(void **state)
 {
 	struct t_state *s = *state;
-	int rc = nftw(s->dir, t_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	int rc = testutil_rmtree(s->dir);
 
 	free(s);
 	return rc;

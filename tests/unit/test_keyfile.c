@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "keyfile.h"
+#include "testutil.h"
 
 #define T_PATH_MAX 256
 #define T_ERR_MAX 1024
@@ -37,23 +38,13 @@ struct t_dir {
 };
 
 static int
-t_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static int
 t_setup(void **state)
 {
 	struct t_dir *d = calloc(1, sizeof(*d));
 
 	if (d == NULL)
 		return -1;
-	snprintf(d->path, sizeof(d->path), "/tmp/test_keyfile.XXXXXX");
-	if (mkdtemp(d->path) == NULL) {
+	if (testutil_mkdtemp(d->path, sizeof(d->path), "keyfile") != 0) {
 		free(d);
 		return -1;
 	}
@@ -65,7 +56,7 @@ static int
 t_teardown(void **state)
 {
 	struct t_dir *d = *state;
-	int rc = nftw(d->path, t_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	int rc = testutil_rmtree(d->path);
 
 	free(d);
 	return rc;
