@@ -15,7 +15,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="session")
 def bindir():
-    d = pathlib.Path(os.environ.get("HOMEPORT_BUILD", REPO / "build")) / "bin"
+    d = (pathlib.Path(os.environ.get("HOMEPORT_BUILD", REPO / "build")) / "bin").resolve()
     for name in ("homeportd", "homeport", "homeport-edge"):
         if not (d / name).is_file():
             pytest.fail(f"{d / name} is missing: run make first")
@@ -36,3 +36,34 @@ def run(bindir):
 @pytest.fixture
 def examples():
     return REPO / "docs" / "examples"
+
+
+@pytest.fixture(scope="session")
+def tooldir(bindir):
+    d = bindir.parent / "tests" / "tools"
+    if not (d / "wgctl").is_file():
+        pytest.fail(f"{d / 'wgctl'} is missing: run make test (it builds the test tools)")
+    return d
+
+
+@pytest.fixture(scope="session")
+def bench(bindir, tooldir):
+    """The network bench (tests/integration/bench.py), built part by part as
+    tests ask; every process and namespace removed at the end of the session,
+    also after failures and interrupts."""
+    import atexit
+    import signal
+
+    from bench import Bench
+
+    if os.geteuid() != 0:
+        pytest.fail("the network bench needs root (network namespaces)")
+    b = Bench(bindir, tooldir)
+    atexit.register(b.cleanup)
+    previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        yield b
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        b.cleanup()
+        atexit.unregister(b.cleanup)
