@@ -79,6 +79,7 @@ class Bench:
         self.hosts["inet"] = inet
         br = inet.ifname("br")
         inet.run("ip", "link", "add", br, "type", "bridge")
+        inet.sysctl(f"net.ipv6.conf.{br}.disable_ipv6", 1)
         for gw in INET_V4.values():
             inet.run("ip", "addr", "add", f"{gw}/24", "dev", br)
         inet.run("ip", "link", "set", br, "up")
@@ -90,6 +91,10 @@ class Bench:
         mine, theirs = host.ifname("v" + host.name[:3]), host.ifname("p" + host.name[:3])
         host.run("ip", "link", "add", mine, "type", "veth", "peer", "name", theirs,
                  "netns", to.ns)
+        # The bench's links are IPv4 (IPv6 runs inside the tunnel): no
+        # link-local chatter (MLD, router solicitations) on captures.
+        host.sysctl(f"net.ipv6.conf.{mine}.disable_ipv6", 1)
+        to.sysctl(f"net.ipv6.conf.{theirs}.disable_ipv6", 1)
         host.run("ip", "addr", "add", f"{address}/{prefix}", "dev", mine)
         host.run("ip", "link", "set", mine, "up")
         to.run("ip", "link", "set", theirs, "up")
