@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Bring the network bench up by hand, for debugging, and take it down.
 
-    bench_cli.py up BUILD_DIR      build every host and the tunnel; leave them
+    bench_cli.py up BUILD_DIR      build every host, the tunnel and the real peers
+                                   (Knot, Postfix, the SMTP sink); leave them
                                    running; write build/bench/state.json
     bench_cli.py down              stop every process (by PID) and delete every
                                    namespace that state.json lists
@@ -12,6 +13,7 @@ import json
 import pathlib
 import sys
 
+import peers
 from bench import PUBLIC, TUNNEL, Bench, HOME_LAN
 from netns import Registry, list_namespaces
 
@@ -29,6 +31,9 @@ def up(build):
         for name in ("inet", "peer", "dns", "client", "edge", "isp", "home"):
             b.host(name)
         b.tunnel()
+        knot = peers.knot(b)
+        postfix = peers.postfix(b)
+        peers.smtp_sink(b)
     except BaseException:
         b.cleanup()
         raise
@@ -47,6 +52,9 @@ def up(build):
     print(f"enter a host:  ip netns exec {b.hosts['home'].ns} bash")
     print(f"tunnel state:  ip netns exec {b.hosts['edge'].ns} "
           f"{b.tooldir / 'wgctl'} show {b.wg['ifname']['edge']}")
+    print(f"DNS:           kdig @198.51.100.53 peer.test MX   (TSIG key {knot.tsig.name}: "
+          f"{knot.dir})")
+    print(f"Postfix log:   {postfix.maillog}")
     print("take it down:  make bench-down")
     return 0
 
