@@ -8,6 +8,40 @@
 
 #include <linux/genetlink.h>
 
+/* A dump ends with NLMSG_DONE, whose payload is an int: non-zero means
+ * the kernel gave up part way and the answer is incomplete. */
+static int
+nl_on_done(const struct nlmsghdr *nlh, void *data)
+{
+	(void)data;
+	if (mnl_nlmsg_get_payload_len(nlh) >= sizeof(int)) {
+		int code = *(const int *)mnl_nlmsg_get_payload(nlh);
+
+		if (code != 0) {
+			errno = code < 0 ? -code : code;
+			return MNL_CB_ERROR;
+		}
+	}
+	return MNL_CB_STOP;
+}
+
+/* An acknowledgement (error 0) ends the exchange; anything else fails it. */
+static int
+nl_on_error(const struct nlmsghdr *nlh, void *data)
+{
+	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+
+	(void)data;
+	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*e)) {
+		errno = EBADMSG;
+		return MNL_CB_ERROR;
+	}
+	if (e->error == 0)
+		return MNL_CB_STOP;
+	errno = e->error < 0 ? -e->error : e->error;
+	return MNL_CB_ERROR;
+}
+
 int
 nl_talk(int bus, struct nlmsghdr *req, mnl_cb_t cb, void *data, const char *what, char *err,
 	size_t errcap)
@@ -17,6 +51,7 @@ nl_talk(int bus, struct nlmsghdr *req, mnl_cb_t cb, void *data, const char *what
 	unsigned int port, seq = (unsigned int)time(NULL);
 	int rc = -1, saved = 0;
 	ssize_t n;
+	mnl_cb_t ctl[NLMSG_DONE + 1] = {[NLMSG_ERROR] = nl_on_error, [NLMSG_DONE] = nl_on_done};
 
 	nl = mnl_socket_open2(bus, SOCK_CLOEXEC);
 	if (nl == NULL || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
@@ -40,7 +75,15 @@ nl_talk(int bus, struct nlmsghdr *req, mnl_cb_t cb, void *data, const char *what
 			saved = errno;
 			goto out;
 		}
-		rc = mnl_cb_run(buf, (size_t)n, seq, port, cb, data);
+		/* The kernel marks a dump that changed while it was read;
+		 * its parts do not belong together, so the caller must ask
+		 * again rather than use it. */
+		if ((size_t)n >= sizeof(struct nlmsghdr) &&
+		    (((struct nlmsghdr *)(void *)buf)->nlmsg_flags & NLM_F_DUMP_INTR) != 0) {
+			saved = EAGAIN;
+			goto out;
+		}
+		rc = mnl_cb_run2(buf, (size_t)n, seq, port, cb, data, ctl, NLMSG_DONE + 1);
 		if (rc < 0) {
 			saved = errno;
 			rc = -1;

@@ -17,8 +17,10 @@
  * NETLINK_GENERIC), setting its sequence number and port, and run cb(msg,
  * data) on each reply message until the kernel's ACK or NLMSG_DONE (cb
  * may be NULL when only the ACK matters; req should then carry
- * NLM_F_ACK). Returns 0, or -1 with errno set to the kernel's error and
- * err set to "what: strerror".
+ * NLM_F_ACK). Returns 0, or -1 with errno set to the kernel's error (also
+ * the one an NLMSG_DONE carries) and err set to "what: strerror"; EAGAIN
+ * means the kernel flagged a dump as changed while it was read: ask again
+ * with fresh data.
  */
 int nl_talk(int bus, struct nlmsghdr *req, mnl_cb_t cb, void *data, const char *what, char *err,
 	    size_t errcap);

@@ -1,6 +1,7 @@
 #include "wg_netlink.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -22,6 +23,8 @@ wg_netlink_header(void *buf, size_t cap, uint16_t family, uint8_t cmd, uint16_t 
 
 	if (cap < MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(*genl)) || strlen(ifname) >= IFNAMSIZ)
 		return NULL;
+	/* libmnl 1.0.4 leaves attribute padding as it finds it: no stale bytes to the kernel. */
+	memset(buf, 0, cap);
 	nlh = mnl_nlmsg_put_header(buf);
 	nlh->nlmsg_type = family;
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
@@ -142,6 +145,35 @@ wg_netlink_fail(struct wg_netlink_parse *ps, const char *why)
 	return MNL_CB_ERROR;
 }
 
+/*
+ * Run cb on each attribute of payload[0..len), like mnl_attr_parse_payload(),
+ * except that bytes which are not a whole attribute are an error: libmnl
+ * stops at a truncated attribute without a word.
+ */
+static int
+wg_netlink_walk(const void *payload, size_t len, mnl_attr_cb_t cb, struct wg_netlink_parse *ps)
+{
+	const uint8_t *p = payload;
+	size_t at = 0;
+
+	while (at < len) {
+		const struct nlattr *attr = (const struct nlattr *)(p + at);
+
+		if (!mnl_attr_ok(attr, len - at > INT_MAX ? INT_MAX : (int)(len - at)))
+			return wg_netlink_fail(ps, "truncated attribute");
+		if (cb(attr, ps) <= MNL_CB_STOP)
+			return MNL_CB_ERROR;
+		at += MNL_ALIGN(attr->nla_len);
+	}
+	return MNL_CB_OK;
+}
+
+static int
+wg_netlink_walk_nested(const struct nlattr *nest, mnl_attr_cb_t cb, struct wg_netlink_parse *ps)
+{
+	return wg_netlink_walk(mnl_attr_get_payload(nest), mnl_attr_get_payload_len(nest), cb, ps);
+}
+
 static int
 wg_netlink_on_ip_attr(const struct nlattr *attr, void *data)
 {
@@ -182,7 +214,7 @@ wg_netlink_on_ip(const struct nlattr *attr, void *data)
 	memset(&ps->ip, 0, sizeof(ps->ip));
 	ps->ip_family = 0;
 	ps->ip_has_addr = ps->ip_has_mask = 0;
-	if (mnl_attr_parse_nested(attr, wg_netlink_on_ip_attr, ps) < 0)
+	if (wg_netlink_walk_nested(attr, wg_netlink_on_ip_attr, ps) < 0)
 		return MNL_CB_ERROR;
 	if (!ps->ip_has_addr || !ps->ip_has_mask || ps->ip_family != ps->ip.family)
 		return wg_netlink_fail(ps, "incomplete allowed IP");
@@ -242,7 +274,7 @@ wg_netlink_on_peer_attr(const struct nlattr *attr, void *data)
 		break;
 	case WGPEER_A_ALLOWEDIPS:
 		if (mnl_attr_validate(attr, MNL_TYPE_NESTED) < 0 ||
-		    mnl_attr_parse_nested(attr, wg_netlink_on_ip, ps) < 0)
+		    wg_netlink_walk_nested(attr, wg_netlink_on_ip, ps) < 0)
 			return ps->why ? MNL_CB_ERROR : wg_netlink_fail(ps, "bad allowed IPs");
 		break;
 	}
@@ -261,7 +293,7 @@ wg_netlink_on_peer(const struct nlattr *attr, void *data)
 
 	memset(&ps->peer, 0, sizeof(ps->peer));
 	if (mnl_attr_validate(attr, MNL_TYPE_NESTED) < 0 ||
-	    mnl_attr_parse_nested(attr, wg_netlink_on_peer_attr, ps) < 0)
+	    wg_netlink_walk_nested(attr, wg_netlink_on_peer_attr, ps) < 0)
 		return ps->why ? MNL_CB_ERROR : wg_netlink_fail(ps, "bad peer");
 	if (memcmp(ps->peer.public_key, zero, WG_KEY_LEN) == 0)
 		return wg_netlink_fail(ps, "peer without public key");
@@ -316,7 +348,7 @@ wg_netlink_on_device_attr(const struct nlattr *attr, void *data)
 		break;
 	case WGDEVICE_A_PEERS:
 		if (mnl_attr_validate(attr, MNL_TYPE_NESTED) < 0 ||
-		    mnl_attr_parse_nested(attr, wg_netlink_on_peer, ps) < 0)
+		    wg_netlink_walk_nested(attr, wg_netlink_on_peer, ps) < 0)
 			return ps->why ? MNL_CB_ERROR : wg_netlink_fail(ps, "bad peers");
 		break;
 	}
@@ -332,7 +364,9 @@ wg_netlink_parse_device(const struct nlmsghdr *nlh, struct wg_device *dev, const
 		*why_r = "message too short";
 		return -1;
 	}
-	if (mnl_attr_parse(nlh, sizeof(struct genlmsghdr), wg_netlink_on_device_attr, &ps) < 0) {
+	if (wg_netlink_walk(mnl_nlmsg_get_payload_offset(nlh, sizeof(struct genlmsghdr)),
+			    nlh->nlmsg_len - MNL_NLMSG_HDRLEN - MNL_ALIGN(sizeof(struct genlmsghdr)),
+			    wg_netlink_on_device_attr, &ps) < 0) {
 		*why_r = ps.why ? ps.why : "malformed attributes";
 		return -1;
 	}
@@ -370,12 +404,19 @@ wg_netlink_get(const char *ifname, struct wg_device *dev, char *err, size_t errc
 		return -1;
 	}
 	snprintf(what, sizeof(what), "%s: cannot read wireguard device", ifname);
-	if (nl_talk(NETLINK_GENERIC, nlh, wg_netlink_on_get, &ctx, what, err, errcap) != 0) {
-		if (ctx.why != NULL)
-			snprintf(err, errcap, "%s: %s", what, ctx.why);
-		return -1;
+	/* A dump the kernel flags as changed mid-way (EAGAIN) is read again
+	 * from scratch, a few times, as wg(8) does. */
+	for (int attempt = 0;; attempt++) {
+		wg_device_clear(dev);
+		ctx.why = NULL;
+		if (nl_talk(NETLINK_GENERIC, nlh, wg_netlink_on_get, &ctx, what, err, errcap) == 0)
+			return 0;
+		if (errno != EAGAIN || attempt == 3)
+			break;
 	}
-	return 0;
+	if (ctx.why != NULL)
+		snprintf(err, errcap, "%s: %s", what, ctx.why);
+	return -1;
 }
 
 static int

@@ -39,6 +39,18 @@ wg_uapi_u64(const char *v, size_t len, uint64_t max, uint64_t *out)
 	return 0;
 }
 
+/* errno=N: wireguard-go writes the negated errno (errno=-22); either sign means errno |N|. */
+static int
+wg_uapi_errno(const char *v, size_t len, int *errno_r)
+{
+	int64_t x;
+
+	if (num_parse_i64(v, len, -INT32_MAX, INT32_MAX, &x) != 0)
+		return -1;
+	*errno_r = (int)(x < 0 ? -x : x);
+	return 0;
+}
+
 static int
 wg_uapi_is(const char *key, size_t key_len, const char *word)
 {
@@ -54,9 +66,8 @@ wg_uapi_apply(struct wg_device *dev, struct wg_peer **peer, const char *k, size_
 	struct wg_peer *p = *peer;
 
 	if (wg_uapi_is(k, klen, "errno")) {
-		if (wg_uapi_u64(v, vlen, INT32_MAX, &n) != 0)
+		if (wg_uapi_errno(v, vlen, errno_r) != 0)
 			return *why = "bad errno", -1;
-		*errno_r = (int)n;
 		return 1;
 	}
 	if (wg_uapi_is(k, klen, "public_key")) {
@@ -179,15 +190,11 @@ int
 wg_uapi_parse_errno(const char *text, size_t len, int *errno_r)
 {
 	static const char prefix[] = "errno=";
-	uint64_t n;
 
 	if (len < sizeof(prefix) - 1 + 3 || memcmp(text, prefix, sizeof(prefix) - 1) != 0 ||
 	    text[len - 1] != '\n' || text[len - 2] != '\n')
 		return -1;
-	if (wg_uapi_u64(text + sizeof(prefix) - 1, len - 2 - (sizeof(prefix) - 1), INT32_MAX, &n) != 0)
-		return -1;
-	*errno_r = (int)n;
-	return 0;
+	return wg_uapi_errno(text + sizeof(prefix) - 1, len - 2 - (sizeof(prefix) - 1), errno_r);
 }
 
 /* ---- formatting (pure) ---- */
@@ -234,8 +241,9 @@ wg_uapi_format_set_device(const uint8_t *private_key, int listen_port, char *out
 	rc = (int)o;
 out:
 	sodium_memzero(hex, sizeof(hex));
+	/* The failed write was cut short past o and may hold part of the key. */
 	if (rc < 0 && cap > 0)
-		sodium_memzero(out, o < cap ? o : cap);
+		sodium_memzero(out, cap);
 	return rc;
 }
 

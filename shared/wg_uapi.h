@@ -31,14 +31,16 @@ int wg_uapi_parse_get(const char *text, size_t len, struct wg_device *dev, char 
 		      size_t errcap);
 
 /*
- * Parse a set reply: exactly "errno=N\n\n". Returns 0 and sets *errno_r,
- * or -1 if the reply is malformed.
+ * Parse a set reply: exactly "errno=N\n\n". wireguard-go writes the
+ * negated errno (errno=-22 for EINVAL): *errno_r is |N|, in both parsers.
+ * Returns 0 and sets *errno_r, or -1 if the reply is malformed.
  */
 int wg_uapi_parse_errno(const char *text, size_t len, int *errno_r);
 
 /*
  * Requests, written with a NUL into out[0..cap). Return the length, or -1
- * if cap is too small. set_device: private_key NULL keeps the key,
+ * if cap is too small (set_device then wipes out[0..cap): it may have
+ * held part of the key). set_device: private_key NULL keeps the key,
  * listen_port -1 keeps the port. set_peer: adds or updates the peer,
  * replacing its allowed IPs. remove_peer: removes it.
  */
