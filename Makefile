@@ -54,7 +54,8 @@ DEBIAN_PACKAGES := \
 	libevent-dev libssl-dev libsodium-dev libsqlite3-dev libmnl-dev \
 	libcmocka-dev python3 python3-pytest \
 	openssl minisign wireguard-tools wireguard-go iproute2 nftables \
-	postfix knot knot-dnsutils tshark
+	postfix knot knot-dnsutils tshark swaks curl dovecot-imapd \
+	haproxy nginx libnginx-mod-stream
 
 DEPS_STAMP := build/.deps-$(shell echo '$(DEBIAN_PACKAGES)' | md5sum | cut -c1-12)
 

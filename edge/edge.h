@@ -8,6 +8,12 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "ev.h"
+
+struct evbuffer;
+
+struct metrics;
+struct metrics_tenant;
 
 #define EDGE_CONF_DEFAULT "/etc/homeport/edge.conf"
 
@@ -35,6 +41,7 @@ struct edge_main_conf {
 	char *name;			/* the edge's host name (SMTP banner) */
 	int log_level;			/* enum log_level */
 	char *user;			/* unprivileged user after binding ports */
+	struct conf_addr_list metrics;	/* where Prometheus text metrics are served; empty: nowhere */
 	int64_t max_connections;	/* over all listeners */
 	int64_t max_per_source;		/* per IPv4 address / IPv6 /64 */
 };
@@ -45,6 +52,8 @@ struct edge_listener_conf {
 	int mode;			/* enum edge_listener_mode */
 	int preamble;			/* enum edge_preamble, for starttls */
 	char *default_tenant;		/* NULL: none */
+	int64_t tenant_port;		/* port at the tenant; 0: the listener's own */
+	int64_t handshake_timeout;	/* ms from accept to routed */
 	int64_t idle_timeout;		/* ms */
 };
 
@@ -55,11 +64,27 @@ struct edge_tenant_conf {
 	struct conf_addr_list public_addresses;	/* edge addresses owned by this tenant */
 	int proxy;				/* enum edge_proxy_version */
 	int64_t max_connections;
+	struct conf_addr_list egress_source;	/* the tenant's outbound addresses; empty: the system's choice */
+};
+
+#define EGRESS_PORTS_MAX 16
+
+struct edge_egress_conf {
+	struct conf_addr_list address;		/* the SOCKS5 listener: the edge's tunnel addresses */
+	struct conf_string_list ports;		/* destination ports allowed, as written */
+	uint16_t port[EGRESS_PORTS_MAX];	/* ... as numbers (filled by the check) */
+	size_t nports;
+	struct conf_cidr_list deny;		/* further networks never connected to */
+	int64_t max_per_tenant;			/* open egress connections per tenant */
+	int64_t rate_per_tenant;		/* new egress connections per tenant per minute */
+	int64_t connect_timeout;		/* ms */
+	int64_t idle_timeout;			/* ms */
 };
 
 struct edge_conf {
 	struct conf *conf;	/* owns everything below */
 	struct edge_main_conf *main;
+	struct edge_egress_conf *egress;	/* NULL: no egress (no [egress] address) */
 	size_t nlisteners;
 	size_t ntenants;
 };
@@ -70,6 +95,10 @@ struct edge_conf {
  */
 int edge_conf_load(const char *path, struct edge_conf *ec, char *err, size_t errcap);
 
+/* The same from text[0..len) in memory; name is used in errors. Pure. */
+int edge_conf_load_buffer(const char *name, const char *text, size_t len, struct edge_conf *ec,
+			  char *err, size_t errcap);
+
 struct edge_listener_conf *edge_conf_listener(const struct edge_conf *ec, size_t i);
 struct edge_tenant_conf *edge_conf_tenant(const struct edge_conf *ec, size_t i);
 
@@ -77,5 +106,292 @@ struct edge_tenant_conf *edge_conf_tenant(const struct edge_conf *ec, size_t i);
 struct edge_tenant_conf *edge_conf_find_tenant(const struct edge_conf *ec, const char *name);
 
 void edge_conf_free(struct edge_conf *ec);
+
+/* ---- metrics.c: counters, and their Prometheus text form ---- */
+
+#define METRICS_BUCKETS 1024
+
+enum metrics_counter {
+	METRICS_ACCEPTED,		/* connections accepted (tenant "") */
+	METRICS_REFUSED,		/* refused: caps, no route, bad input, timeouts */
+	METRICS_ROUTED_NAME,		/* routed by exact server name */
+	METRICS_ROUTED_SUFFIX,		/* routed by "*.suffix" */
+	METRICS_ROUTED_ADDRESS,		/* routed by the address connected to */
+	METRICS_ROUTED_DEFAULT,		/* routed to the listener's default tenant */
+	METRICS_TENANT_DOWN,		/* the tenant could not be reached */
+	METRICS_BYTES_FROM_CLIENT,	/* bytes relayed client -> tenant */
+	METRICS_BYTES_TO_CLIENT,	/* bytes relayed tenant -> client */
+	METRICS_EGRESS,			/* egress connections opened */
+	METRICS_EGRESS_REFUSED,		/* egress requests refused */
+	METRICS_COUNTERS,
+};
+
+/* One row of counters: a (tenant, listener) pair; tenant "" = none yet. */
+struct metrics_cell {
+	uint64_t v[METRICS_COUNTERS];
+};
+
+/* Per tenant: what its caps need, kept across reloads. */
+struct metrics_tenant {
+	unsigned active;		/* open connections to the tenant */
+	unsigned egress_active;		/* open egress connections of the tenant */
+	int64_t egress_window;		/* the minute (monotonic ms / 60000) being counted */
+	unsigned egress_in_window;	/* egress connections opened in it */
+};
+
+/* Returns a registry (free with metrics_free()) or NULL when out of memory. */
+struct metrics *metrics_new(void);
+void metrics_free(struct metrics **mp);
+
+/* The cell for (tenant, listener), made on first use; NULL when out of memory. Names are copied. */
+struct metrics_cell *metrics_cell(struct metrics *m, const char *tenant, const char *listener);
+
+/* The tenant's state, made on first use; NULL when out of memory. */
+struct metrics_tenant *metrics_tenant(struct metrics *m, const char *tenant);
+
+/* Count up. cell may be NULL (out of memory earlier): nothing is counted. */
+static inline void
+metrics_add(struct metrics_cell *cell, enum metrics_counter c, uint64_t n)
+{
+	if (cell != NULL)
+		cell->v[c] += n;
+}
+
+/* Append every counter and gauge in Prometheus text format 0.0.4. Returns 0 or -1. */
+int metrics_format(const struct metrics *m, struct evbuffer *out);
+
+/* ---- route.c: which tenant a connection goes to ---- */
+
+enum route_by {
+	ROUTE_BY_NONE,		/* no tenant: refuse */
+	ROUTE_BY_NAME,		/* the exact server name (SNI or Host) */
+	ROUTE_BY_SUFFIX,	/* a "*.suffix" host name */
+	ROUTE_BY_ADDRESS,	/* the edge address the client connected to */
+	ROUTE_BY_DEFAULT,	/* the listener's default tenant */
+};
+
+struct route_tenant {
+	const char *name;			/* borrowed from the table's configuration */
+	const struct addr *tunnel;		/* tunnel addresses, port 0 */
+	size_t ntunnel;
+	int proxy;				/* enum edge_proxy_version */
+	unsigned max_connections;
+	struct metrics_tenant *stats;		/* counters that outlive reloads */
+	const struct addr *egress_source;	/* outbound addresses, port 0 */
+	size_t negress_source;
+};
+
+struct route_table;
+
+/*
+ * Build a routing snapshot from ec, which the table takes over (ec is
+ * cleared). Returns the table with one reference, or NULL when out of
+ * memory (ec is freed then).
+ */
+struct route_table *route_table_new(struct edge_conf *ec, struct metrics *m);
+
+/* Take a reference; connections hold one while they live. Returns rt. */
+struct route_table *route_table_ref(struct route_table *rt);
+
+/* Drop a reference (accepts NULL; clears *rtp); the last one frees the table. */
+void route_table_unref(struct route_table **rtp);
+
+/* The configuration the table was built from. */
+const struct edge_conf *route_table_conf(const struct route_table *rt);
+
+/*
+ * Choose the tenant for a connection, in order: the exact server name, the
+ * longest "*.suffix" name, the tenant owning the local address dst (port
+ * ignored), the tenant called default_tenant. name may be NULL (no SNI);
+ * it is compared without regard to case. Returns the tenant and sets
+ * *by_r, or returns NULL with *by_r = ROUTE_BY_NONE.
+ */
+const struct route_tenant *route_find(const struct route_table *rt, const char *name,
+				      const struct addr *dst, const char *default_tenant,
+				      enum route_by *by_r);
+
+/* The tenant whose tunnel address is a (port ignored): the egress's client. NULL if none. */
+const struct route_tenant *route_find_tunnel(const struct route_table *rt, const struct addr *a);
+
+/* "name", "suffix", "address", "default" or "none". */
+const char *route_by_text(enum route_by by);
+
+/* ---- listener.c: the listening sockets and the daemon's runtime ---- */
+
+struct edge_socket;
+struct relay;
+struct egress;
+struct egress_socket;
+
+struct edge {
+	struct event_base *base;
+	struct route_table *routes;	/* the current snapshot; one reference */
+	struct metrics *metrics;
+	struct edge_socket *sockets;	/* one per listener address */
+	size_t nsockets;
+	struct relay *relays;		/* live connections */
+	struct egress_socket *egress_sockets;	/* the SOCKS5 listeners */
+	size_t negress_sockets;
+	struct egress *egresses;	/* live egress connections */
+	unsigned active;		/* live connections over all listeners */
+	int stopping;			/* SIGTERM: no new connections */
+};
+
+/*
+ * Bind every listener address of the current routes (before privileges are
+ * dropped). Returns 0, or -1 with the reason in err (nothing stays open).
+ */
+int edge_listeners_open(struct edge *e, char *err, size_t errcap);
+
+/* Close every listening socket; call after relay_close_all() (an ev_listener borrows its name until its last slot returns). */
+void edge_listeners_close(struct edge *e);
+
+/*
+ * A reload may change modes, tenants and limits, not which addresses are
+ * bound (they were bound with privileges the edge has dropped). Returns 0
+ * if ec listens on exactly the running sockets, else -1 with the reason.
+ */
+int edge_listeners_same(const struct edge *e, const struct edge_conf *ec, char *err, size_t errcap);
+
+/* The listener's configuration in the current routes, by name; NULL if gone. */
+const struct edge_listener_conf *edge_listener_find(const struct edge *e, const char *name);
+
+/* ---- pipe.c: bytes both ways between two connections ---- */
+
+#define PIPE_BUFFER_MAX (256 * 1024)	/* bytes queued towards one side before reading the other stops */
+
+struct pipe;
+
+/*
+ * Called once when the pipe ends, after it freed both bufferevents and
+ * itself: end says why ("closed" when both directions finished,
+ * "idle_timeout", "error_a", "error_b", "write_timeout"); a_read and
+ * b_read are the bytes read from each side.
+ */
+typedef void (*pipe_done_fn)(void *arg, const char *end, uint64_t a_read, uint64_t b_read);
+
+/*
+ * Join two connected bufferevents, which the pipe takes over (also their
+ * callbacks, watermarks and timeouts). Bytes already in their input
+ * buffers go across at once. Returns the pipe, or NULL when out of memory
+ * (a and b stay the caller's then).
+ */
+struct pipe *pipe_new(struct event_base *base, struct bufferevent *a, struct bufferevent *b,
+		      int64_t idle_ms, pipe_done_fn done, void *arg);
+
+/* End a pipe now without calling its done function (accepts NULL; clears *pp). */
+void pipe_free(struct pipe **pp);
+
+/* ---- relay.c: one client connection, from accept to close ---- */
+
+#define RELAY_CONNECT_TIMEOUT 10000	/* ms to connect to a tenant */
+#define RELAY_CLOSE_TIMEOUT 5000	/* ms to flush a last reply before closing */
+#define RELAY_OUT_MAX 4096		/* the preamble's reply buffer */
+
+/*
+ * Take over an accepted connection on listener lname (borrowed name, kept
+ * by the socket): fd and slot now belong to the relay. local is the
+ * address the client connected to.
+ */
+void relay_start(struct edge *e, const char *lname, int fd, const struct addr *peer,
+		 const struct addr *local, struct ev_slot *slot);
+
+/* Close every connection now (shutdown). */
+void relay_close_all(struct edge *e);
+
+/* ---- egress.c: SOCKS5 CONNECT for tenants' outbound mail ---- */
+
+#define EGRESS_HANDSHAKE_TIMEOUT 10000	/* ms for the greeting and the request */
+
+/*
+ * Open the [egress] listeners (if any) on e. Returns 0, or -1 with err.
+ * They are closed by egress_close(), after egress_close_all().
+ */
+int egress_open(struct edge *e, char *err, size_t errcap);
+void egress_close(struct edge *e);
+
+/* Close every egress connection now (shutdown). */
+void egress_close_all(struct edge *e);
+
+/* ---- preamble.c: SMTP and IMAP spoken up to STARTTLS (pure) ---- */
+
+#include "buf.h"
+
+#define PREAMBLE_LINE_MAX 512		/* one command line, CRLF included (RFC 5321 4.5.3.1.4) */
+#define PREAMBLE_COMMANDS_MAX 20	/* commands in one session, then 421 / BYE */
+#define PREAMBLE_ERRORS_MAX 5		/* refused or unknown commands, then 421 / BYE */
+#define PREAMBLE_EHLO_MAX 200		/* an EHLO/HELO argument (fits the PROXY v2 TLV) */
+#define PREAMBLE_REPLY_MAX 512		/* room one reply needs in the output buffer */
+#define PREAMBLE_TAG_MAX 64		/* an IMAP tag */
+
+enum preamble_status {
+	PREAMBLE_MORE = 0,	/* send what was appended to out, then read more */
+	PREAMBLE_STARTTLS = 1,	/* send out; the client's TLS ClientHello comes next */
+	PREAMBLE_CLOSE = -1,	/* send out, then close */
+};
+
+/* Why a connection is refused before or instead of its session (preamble_refuse()). */
+enum preamble_refusal {
+	PREAMBLE_REFUSE_BUSY,		/* a connection cap: 421 4.3.2 / BYE */
+	PREAMBLE_REFUSE_TIMEOUT,	/* the client was too slow: 421 4.4.2 / BYE */
+	PREAMBLE_REFUSE_TENANT_DOWN,	/* the home is unreachable: 421 4.4.2 / BYE */
+	PREAMBLE_REFUSE_NO_ROUTE,	/* no tenant for this connection: 421 4.3.0 / BYE */
+	PREAMBLE_REFUSE_SHUTDOWN,	/* the edge is stopping: 421 4.3.2 / BYE */
+};
+
+struct preamble {
+	int proto;			/* enum edge_preamble */
+	const char *name;		/* the edge's host name; borrowed */
+	unsigned commands;		/* commands seen */
+	unsigned errors;		/* commands refused */
+	int greeted;			/* SMTP: EHLO or HELO seen */
+	int esmtp;			/* SMTP: the greeting was EHLO */
+	char helo[PREAMBLE_EHLO_MAX + 1];	/* SMTP: the EHLO/HELO argument, checked printable */
+};
+
+/*
+ * Start a session for proto (enum edge_preamble). name (not NULL) is
+ * borrowed and must outlive p; replies print at most its first DNSNAME_MAX
+ * (253) bytes, so every reply fits PREAMBLE_REPLY_MAX.
+ */
+void preamble_init(struct preamble *p, int proto, const char *name);
+
+/*
+ * Append the greeting (SMTP 220, IMAP "* OK [CAPABILITY ...]") to out.
+ * Returns 0, or -1 when out has no room (out unchanged).
+ */
+int preamble_greeting(const struct preamble *p, struct buf *out);
+
+/*
+ * Append the reply refusing a client that sent bytes before the greeting
+ * (SMTP 554 5.5.1, IMAP "* BYE"); the caller then closes. Returns 0 or -1 (no room).
+ */
+int preamble_refuse_early(const struct preamble *p, struct buf *out);
+
+/*
+ * Append the reply for a refusal in plaintext (see enum preamble_refusal);
+ * the caller then closes. Returns 0 or -1 (no room).
+ */
+int preamble_refuse(const struct preamble *p, enum preamble_refusal why, struct buf *out);
+
+/*
+ * Take complete command lines from in[0..len), appending one reply per line
+ * to out. Stops after STARTTLS, after a reply that closes, or when out has
+ * less than PREAMBLE_REPLY_MAX bytes of room. *used_r is set to the bytes
+ * taken; the caller keeps the rest (an incomplete line) for the next call.
+ * A line longer than PREAMBLE_LINE_MAX, bytes after the STARTTLS line (the
+ * CVE-2011-0411 class), too many commands or errors: an error reply and
+ * PREAMBLE_CLOSE. Pure: no I/O, no logging.
+ *
+ * An overlong line is refused once PREAMBLE_LINE_MAX bytes have come without
+ * a LF, so the caller never holds more than that. The line after the
+ * PREAMBLE_COMMANDS_MAX-th command, or after the PREAMBLE_ERRORS_MAX-th
+ * refusal, gets the 421 / BYE instead of its reply. out->cap must be at
+ * least PREAMBLE_REPLY_MAX; on PREAMBLE_MORE with less room than that left,
+ * lines may remain: send out, then call again before reading more. On
+ * PREAMBLE_CLOSE the caller drops whatever input is left.
+ */
+enum preamble_status preamble_feed(struct preamble *p, const uint8_t *in, size_t len,
+				   size_t *used_r, struct buf *out);
 
 #endif

@@ -5,9 +5,11 @@
 #include "dnsname.h"
 #include "edge.h"
 #include "log.h"
+#include "num.h"
 
 #define EDGE_CONNS_MAX 1000000
 #define EDGE_TIMEOUT_MAX (24LL * 3600 * 1000)
+#define EDGE_HANDSHAKE_TIMEOUT_MAX (10LL * 60 * 1000)
 
 static const char *const edge_log_levels[] = { "error", "warn", "info", "debug", NULL };
 static const char *const edge_modes[] = { "sni", "starttls", "passthrough", "http", NULL };
@@ -19,6 +21,7 @@ static const struct conf_key edge_main_keys[] = {
 	MAIN_KEY("name", CONF_STRING, name, .flags = CONF_REQUIRED),
 	MAIN_KEY("log_level", CONF_ENUM, log_level, .words = edge_log_levels),
 	MAIN_KEY("user", CONF_STRING, user),
+	MAIN_KEY("metrics", CONF_ADDR_LIST, metrics, .flags = CONF_PORT_REQUIRED),
 	MAIN_KEY("max_connections", CONF_INT, max_connections, .min = 1, .max = EDGE_CONNS_MAX),
 	MAIN_KEY("max_per_source", CONF_INT, max_per_source, .min = 1, .max = EDGE_CONNS_MAX),
 	{ .name = NULL },
@@ -30,6 +33,8 @@ static const struct conf_key edge_listener_keys[] = {
 	LISTENER_KEY("mode", CONF_ENUM, mode, .words = edge_modes, .flags = CONF_REQUIRED),
 	LISTENER_KEY("preamble", CONF_ENUM, preamble, .words = edge_preambles),
 	LISTENER_KEY("default_tenant", CONF_STRING, default_tenant),
+	LISTENER_KEY("tenant_port", CONF_INT, tenant_port, .min = 1, .max = 65535),
+	LISTENER_KEY("handshake_timeout", CONF_DURATION, handshake_timeout, .min = 1000, .max = EDGE_HANDSHAKE_TIMEOUT_MAX),
 	LISTENER_KEY("idle_timeout", CONF_DURATION, idle_timeout, .min = 1000, .max = EDGE_TIMEOUT_MAX),
 	{ .name = NULL },
 };
@@ -41,6 +46,19 @@ static const struct conf_key edge_tenant_keys[] = {
 	TENANT_KEY("public_addresses", CONF_ADDR_LIST, public_addresses),
 	TENANT_KEY("proxy", CONF_ENUM, proxy, .words = edge_proxy_versions),
 	TENANT_KEY("max_connections", CONF_INT, max_connections, .min = 1, .max = EDGE_CONNS_MAX),
+	TENANT_KEY("egress_source", CONF_ADDR_LIST, egress_source),
+	{ .name = NULL },
+};
+
+#define EGRESS_KEY(n, t, f, ...) { .name = n, .type = t, .offset = offsetof(struct edge_egress_conf, f), __VA_ARGS__ }
+static const struct conf_key edge_egress_keys[] = {
+	EGRESS_KEY("address", CONF_ADDR_LIST, address, .flags = CONF_PORT_REQUIRED),
+	EGRESS_KEY("ports", CONF_STRING_LIST, ports),
+	EGRESS_KEY("deny", CONF_CIDR_LIST, deny),
+	EGRESS_KEY("max_per_tenant", CONF_INT, max_per_tenant, .min = 1, .max = EDGE_CONNS_MAX),
+	EGRESS_KEY("rate_per_tenant", CONF_INT, rate_per_tenant, .min = 1, .max = EDGE_CONNS_MAX),
+	EGRESS_KEY("connect_timeout", CONF_DURATION, connect_timeout, .min = 1000, .max = EDGE_HANDSHAKE_TIMEOUT_MAX),
+	EGRESS_KEY("idle_timeout", CONF_DURATION, idle_timeout, .min = 1000, .max = EDGE_TIMEOUT_MAX),
 	{ .name = NULL },
 };
 
@@ -61,6 +79,7 @@ edge_listener_defaults(void *block)
 	struct edge_listener_conf *l = block;
 
 	l->preamble = EDGE_PREAMBLE_SMTP;
+	l->handshake_timeout = 30 * 1000;
 	l->idle_timeout = 10 * 60 * 1000;
 }
 
@@ -73,9 +92,21 @@ edge_tenant_defaults(void *block)
 	t->max_connections = 1000;
 }
 
+static void
+edge_egress_defaults(void *block)
+{
+	struct edge_egress_conf *g = block;
+
+	g->max_per_tenant = 20;
+	g->rate_per_tenant = 120;
+	g->connect_timeout = 30 * 1000;
+	g->idle_timeout = 10 * 60 * 1000;
+}
+
 static const struct conf_section edge_sections[] = {
 	{ .name = "edge", .flags = CONF_SECTION_REQUIRED, .keys = edge_main_keys, .block_size = sizeof(struct edge_main_conf), .init = edge_main_defaults, .label_offset = 0 },
 	{ .name = "listener", .flags = CONF_SECTION_LABELLED, .keys = edge_listener_keys, .block_size = sizeof(struct edge_listener_conf), .init = edge_listener_defaults, .label_offset = offsetof(struct edge_listener_conf, name) },
+	{ .name = "egress", .keys = edge_egress_keys, .block_size = sizeof(struct edge_egress_conf), .init = edge_egress_defaults, .label_offset = 0 },
 	{ .name = "tenant", .flags = CONF_SECTION_LABELLED, .keys = edge_tenant_keys, .block_size = sizeof(struct edge_tenant_conf), .init = edge_tenant_defaults, .label_offset = offsetof(struct edge_tenant_conf, name) },
 	{ .name = NULL },
 };
@@ -194,10 +225,37 @@ edge_conf_check_listener(const struct edge_conf *ec, size_t i, char *err, size_t
 	return 0;
 }
 
+/* Ports as numbers, 25 when none are given. */
+static int
+edge_conf_check_egress(const struct edge_conf *ec, char *err, size_t errcap)
+{
+	struct edge_egress_conf *g = ec->egress;
+
+	if (g == NULL)
+		return 0;
+	if (g->ports.n > EGRESS_PORTS_MAX)
+		return conf_fail(ec->conf, g, "ports", err, errcap, "at most %d ports",
+				 EGRESS_PORTS_MAX);
+	for (size_t i = 0; i < g->ports.n; i++) {
+		int64_t port;
+
+		if (num_parse_i64(g->ports.v[i], strlen(g->ports.v[i]), 1, 65535, &port) != 0)
+			return conf_fail(ec->conf, g, "ports", err, errcap,
+					 "'%s' is not a port (1..65535)", g->ports.v[i]);
+		g->port[g->nports++] = (uint16_t)port;
+	}
+	if (g->nports == 0)
+		g->port[g->nports++] = 25;
+	return 0;
+}
+
 static int
 edge_conf_check(const struct edge_conf *ec, char *err, size_t errcap)
 {
 	const struct edge_main_conf *m = ec->main;
+
+	if (edge_conf_check_egress(ec, err, errcap) != 0)
+		return -1;
 
 	if (dnsname_check(m->name, strlen(m->name), 0) != 0)
 		return conf_fail(ec->conf, m, "name", err, errcap,
@@ -222,14 +280,18 @@ edge_conf_check(const struct edge_conf *ec, char *err, size_t errcap)
 	return 0;
 }
 
-int
-edge_conf_load(const char *path, struct edge_conf *ec, char *err, size_t errcap)
+/* Take over c (NULL: loading failed, err is set) and check it. */
+static int
+edge_conf_take(struct conf *c, struct edge_conf *ec, char *err, size_t errcap)
 {
 	memset(ec, 0, sizeof(*ec));
-	ec->conf = conf_load_file(edge_sections, path, err, errcap);
+	ec->conf = c;
 	if (ec->conf == NULL)
 		return -1;
 	ec->main = conf_block(ec->conf, "edge", 0);
+	ec->egress = conf_block(ec->conf, "egress", 0);
+	if (ec->egress != NULL && ec->egress->address.n == 0)
+		ec->egress = NULL;	/* no address, no egress */
 	ec->nlisteners = conf_count(ec->conf, "listener");
 	ec->ntenants = conf_count(ec->conf, "tenant");
 	if (edge_conf_check(ec, err, errcap) != 0) {
@@ -237,6 +299,20 @@ edge_conf_load(const char *path, struct edge_conf *ec, char *err, size_t errcap)
 		return -1;
 	}
 	return 0;
+}
+
+int
+edge_conf_load(const char *path, struct edge_conf *ec, char *err, size_t errcap)
+{
+	return edge_conf_take(conf_load_file(edge_sections, path, err, errcap), ec, err, errcap);
+}
+
+int
+edge_conf_load_buffer(const char *name, const char *text, size_t len, struct edge_conf *ec,
+		      char *err, size_t errcap)
+{
+	return edge_conf_take(conf_load_buffer(edge_sections, name, text, len, err, errcap), ec,
+			      err, errcap);
 }
 
 void

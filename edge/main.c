@@ -1,15 +1,19 @@
 /*
  * homeport-edge: the stateless relay.
  *
- * What runs today: configuration (with --check) and the daemon's loop with
- * reload on SIGHUP and a clean stop on SIGTERM. Listeners and routing
- * attach to this loop as they land.
+ * Start-up: read the configuration, bind every listener (and the metrics
+ * address) while still privileged, drop to the configured user, then run
+ * the event loop. SIGHUP loads the file again into a new routing snapshot
+ * (connections carry on with theirs); SIGTERM stops.
  */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
+#include <event2/http.h>
+
 #include "daemon.h"
 #include "edge.h"
 #include "log.h"
@@ -17,7 +21,8 @@
 
 struct edged {
 	const char *conf_path;
-	struct edge_conf conf;
+	struct edge e;
+	struct evhttp *http;	/* the metrics endpoint, or NULL */
 };
 
 static void
@@ -25,18 +30,84 @@ edged_reload(void *arg)
 {
 	struct edged *d = arg;
 	struct edge_conf fresh;
+	struct route_table *rt;
 	char err[CONF_ERROR_MAX], esc[2 * CONF_ERROR_MAX];
 
-	if (edge_conf_load(d->conf_path, &fresh, err, sizeof(err)) != 0) {
+	if (edge_conf_load(d->conf_path, &fresh, err, sizeof(err)) != 0 ||
+	    edge_listeners_same(&d->e, &fresh, err, sizeof(err)) != 0) {
+		if (fresh.conf != NULL)
+			edge_conf_free(&fresh);
 		log_error(NULL, "reload", "result=failed keeping=old error=\"%s\"",
 			  log_escape(err, strlen(err), esc, sizeof(esc)));
 		return;
 	}
-	edge_conf_free(&d->conf);
-	d->conf = fresh;
-	log_set_level((enum log_level)d->conf.main->log_level);
-	log_info(NULL, "reload", "result=ok listeners=%zu tenants=%zu", d->conf.nlisteners,
-		 d->conf.ntenants);
+	rt = route_table_new(&fresh, d->e.metrics);
+	if (rt == NULL) {
+		log_error(NULL, "reload", "result=failed keeping=old error=\"out of memory\"");
+		return;
+	}
+	route_table_unref(&d->e.routes);
+	d->e.routes = rt;
+	log_set_level((enum log_level)route_table_conf(rt)->main->log_level);
+	log_info(NULL, "reload", "result=ok listeners=%zu tenants=%zu", route_table_conf(rt)->nlisteners,
+		 route_table_conf(rt)->ntenants);
+}
+
+static void
+edged_stop(void *arg)
+{
+	struct edged *d = arg;
+
+	d->e.stopping = 1;
+}
+
+static void
+edged_on_metrics(struct evhttp_request *req, void *arg)
+{
+	struct edged *d = arg;
+	struct evbuffer *body = evbuffer_new();
+
+	if (body == NULL || metrics_format(d->e.metrics, body) != 0) {
+		evhttp_send_error(req, HTTP_INTERNAL, NULL);
+	} else {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+				  "text/plain; version=0.0.4");
+		evhttp_send_reply(req, HTTP_OK, "OK", body);
+	}
+	if (body != NULL)
+		evbuffer_free(body);
+}
+
+/* Serve /metrics on each configured address. Returns 0 or -1 with err. */
+static int
+edged_metrics_open(struct edged *d, char *err, size_t errcap)
+{
+	const struct conf_addr_list *where = &route_table_conf(d->e.routes)->main->metrics;
+
+	if (where->n == 0)
+		return 0;
+	d->http = evhttp_new(d->e.base);
+	if (d->http == NULL) {
+		snprintf(err, errcap, "out of memory");
+		return -1;
+	}
+	evhttp_set_allowed_methods(d->http, EVHTTP_REQ_GET);
+	if (evhttp_set_cb(d->http, "/metrics", edged_on_metrics, d) != 0) {
+		snprintf(err, errcap, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < where->n; i++) {
+		int fd = ev_listen_socket(&where->v[i], err, errcap);
+
+		if (fd < 0)
+			return -1;
+		if (evhttp_accept_socket(d->http, fd) != 0) {
+			close(fd);
+			snprintf(err, errcap, "cannot serve metrics");
+			return -1;
+		}
+	}
+	return 0;
 }
 
 int
@@ -45,7 +116,7 @@ main(int argc, char **argv)
 	struct edged d = { 0 };
 	struct daemon_opts opts;
 	struct sig_handlers *sigs = NULL;
-	struct event_base *base = NULL;
+	struct edge_conf conf;
 	char err[CONF_ERROR_MAX];
 	int rc = daemon_start(argc, argv, "homeport-edge", EDGE_CONF_DEFAULT, &opts);
 
@@ -53,30 +124,50 @@ main(int argc, char **argv)
 		return rc;
 	rc = 1;
 	d.conf_path = opts.conf_path;
-	if (edge_conf_load(d.conf_path, &d.conf, err, sizeof(err)) != 0) {
+	if (edge_conf_load(d.conf_path, &conf, err, sizeof(err)) != 0) {
 		fprintf(stderr, "homeport-edge: %s\n", err);
 		return 1;
 	}
 	if (opts.check) {
 		printf("configuration OK\n");
-		edge_conf_free(&d.conf);
+		edge_conf_free(&conf);
 		return 0;
 	}
-	log_init("homeport-edge", (enum log_level)d.conf.main->log_level, stderr);
-	base = event_base_new();
-	if (base == NULL || (sigs = sig_setup(base, edged_reload, NULL, &d)) == NULL) {
-		log_error(NULL, "start", "result=failed error=\"cannot set up the event loop\"");
+	log_init("homeport-edge", (enum log_level)conf.main->log_level, stderr);
+	d.e.metrics = metrics_new();
+	d.e.base = event_base_new();
+	if (d.e.metrics == NULL || d.e.base == NULL ||
+	    (d.e.routes = route_table_new(&conf, d.e.metrics)) == NULL ||
+	    (sigs = sig_setup(d.e.base, edged_reload, edged_stop, &d)) == NULL) {
+		log_error(NULL, "start", "result=failed error=\"out of memory\"");
 		goto out;
 	}
-	log_info(NULL, "start", "result=ok name=%s listeners=%zu tenants=%zu pid=%ld",
-		 d.conf.main->name, d.conf.nlisteners, d.conf.ntenants, (long)getpid());
-	event_base_dispatch(base);
-	log_info(NULL, "stop", "result=ok");
+	if (edge_listeners_open(&d.e, err, sizeof(err)) != 0 ||
+	    egress_open(&d.e, err, sizeof(err)) != 0 ||
+	    edged_metrics_open(&d, err, sizeof(err)) != 0 ||
+	    daemon_drop_privileges(route_table_conf(d.e.routes)->main->user, err, sizeof(err)) != 0) {
+		log_error(NULL, "start", "result=failed error=\"%s\"", err);
+		goto out;
+	}
+	log_info(NULL, "start", "result=ok name=%s listeners=%zu sockets=%zu tenants=%zu pid=%ld",
+		 route_table_conf(d.e.routes)->main->name, route_table_conf(d.e.routes)->nlisteners,
+		 d.e.nsockets, route_table_conf(d.e.routes)->ntenants, (long)getpid());
+	event_base_dispatch(d.e.base);
+	log_info(NULL, "stop", "result=ok connections=%u", d.e.active);
 	rc = 0;
 out:
+	relay_close_all(&d.e);
+	egress_close_all(&d.e);
+	edge_listeners_close(&d.e);
+	egress_close(&d.e);
+	if (d.http != NULL)
+		evhttp_free(d.http);
 	sig_free(&sigs);
-	if (base != NULL)
-		event_base_free(base);
-	edge_conf_free(&d.conf);
+	route_table_unref(&d.e.routes);
+	if (d.e.base != NULL)
+		event_base_free(d.e.base);
+	metrics_free(&d.e.metrics);
+	if (conf.conf != NULL)
+		edge_conf_free(&conf);
 	return rc;
 }

@@ -1,7 +1,12 @@
 #include "daemon.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -52,4 +57,34 @@ daemon_start(int argc, char **argv, const char *prog, const char *default_conf,
 		return 1;
 	}
 	return -1;
+}
+
+int
+daemon_drop_privileges(const char *user, char *err, size_t errcap)
+{
+	struct passwd *pw;
+
+	if (geteuid() != 0)
+		return 0;
+	errno = 0;
+	pw = getpwnam(user);
+	if (pw == NULL) {
+		snprintf(err, errcap, "cannot run as user %s: %s", user,
+			 errno != 0 ? strerror(errno) : "no such user");
+		return -1;
+	}
+	if (pw->pw_uid == 0) {
+		snprintf(err, errcap, "user %s is root: choose an unprivileged user", user);
+		return -1;
+	}
+	if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
+		snprintf(err, errcap, "cannot become user %s: %s", user, strerror(errno));
+		return -1;
+	}
+	/* Make sure there is no way back. */
+	if (setuid(0) == 0) {
+		snprintf(err, errcap, "cannot become user %s: root could be regained", user);
+		return -1;
+	}
+	return 0;
 }

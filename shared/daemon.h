@@ -5,6 +5,8 @@
 #ifndef HOMEPORT_DAEMON_H
 #define HOMEPORT_DAEMON_H
 
+#include <stddef.h>
+
 struct daemon_opts {
 	const char *conf_path;	/* -c FILE, else the default; points into argv or static text */
 	int check;		/* --check: check the configuration and exit */
@@ -19,5 +21,12 @@ struct daemon_opts {
  */
 int daemon_start(int argc, char **argv, const char *prog, const char *default_conf,
 		 struct daemon_opts *opts);
+
+/*
+ * When running as root, become user (its uid, gid, and no supplementary
+ * groups), for good: done after the listening sockets are bound. Not root:
+ * nothing to do. Returns 0, or -1 with the reason in err[0..errcap).
+ */
+int daemon_drop_privileges(const char *user, char *err, size_t errcap);
 
 #endif

@@ -3,22 +3,31 @@
 #
 # Today that is: the keys a home and an edge need (made by us, checked by
 # wg(8), minisign and openssl), configurations both daemons accept, both
-# daemons running, reloading (refusing a broken file with its exact line)
-# and stopping cleanly. Each later piece of Homeport adds its part here.
+# daemons running, the edge relaying an SMTP STARTTLS session to the home by
+# its TLS server name, reloading (refusing a broken file with its exact
+# line) and stopping cleanly. Each later piece of Homeport adds its part
+# here.
 #
 #   tests/demo.sh BUILD_DIR
 set -euo pipefail
 O=${1:-build}
 cd "$(dirname "$0")/.."
+REPO=$PWD
 BIN=$PWD/$O/bin
 DEMO=$PWD/build/demo
 pids=()
+
+# The edge drops root to "nobody" and reads its file again on SIGHUP as
+# that user, so its directory is one nobody can read.
+EDGE_DIR=$(mktemp -d /tmp/homeport-demo-edge.XXXXXX)
+chmod 755 "$EDGE_DIR"
 
 cleanup() {
 	for pid in "${pids[@]}"; do
 		kill -TERM "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
 	done
+	rm -rf "$EDGE_DIR"
 }
 trap cleanup EXIT
 
@@ -37,9 +46,10 @@ await() {
 }
 
 rm -rf "$DEMO"
-mkdir -p "$DEMO/home/keys" "$DEMO/edge"
+mkdir -p "$DEMO/home/keys"
 chmod 700 "$DEMO/home/keys"
 cd "$DEMO"
+ln -s "$EDGE_DIR" edge
 
 step "WireGuard keys for the home and the edge (ours, checked by wg pubkey)"
 for side in home edge; do
@@ -87,19 +97,24 @@ mode = smtp
 proxy = yes
 proxy_from = 192.0.2.1
 CONF
+# On this machine the "tunnel" is loopback: the edge listens on
+# 127.0.0.1:2525 and the home (a stand-in until homeportd speaks SMTP) on
+# 127.0.0.2:2526.
 cat > edge/edge.conf <<CONF
 [edge]
 name = relay.example.net
+user = nobody
 
 [listener mx]
-address = 203.0.113.1:25
+address = 127.0.0.1:2525
 mode = starttls
-default_tenant = example
+tenant_port = 2526
 
 [tenant example]
 hostnames = mail.example.test
-tunnel_address = 192.0.2.2
+tunnel_address = 127.0.0.2
 CONF
+chmod 644 edge/edge.conf
 show "$BIN/homeportd" -c home/homeportd.conf --check
 show "$BIN/homeport-edge" -c edge/edge.conf --check
 
@@ -110,6 +125,10 @@ pids+=($!)
 pids+=($!)
 await edge/log 'event=start result=ok'
 await home/log 'event=start result=ok'
+
+step "A sender's SMTP session through the edge: STARTTLS answered by the edge, TLS by the home"
+python3 "$REPO/tests/demo_edge.py" home/keys/tls.crt home/keys/tls.key 2525 2526
+await edge/log 'event=relay .*tenant=example by=name'
 
 step "A broken edit, then SIGHUP: refused with its line, the running configuration kept"
 cp edge/edge.conf edge/edge.conf.good

@@ -2,6 +2,8 @@
 # Run each libFuzzer target for SECONDS, starting from its seed corpus in
 # tests/fuzz/corpus/NAME. New inputs go to build/fuzz/work/NAME (the seed
 # corpus in git is never written); crashes to build/fuzz/artifacts/.
+# tests/fuzz/NAME.options, if present, holds more libFuzzer flags for that
+# target on one line (e.g. -max_len for units larger than the default 4096).
 #
 #   tests/fuzz/run.sh SECONDS build/fuzz/fuzz_NAME...
 set -u
@@ -14,8 +16,12 @@ for bin in "$@"; do
 	name=${bin##*/fuzz_}
 	work=build/fuzz/work/$name
 	mkdir -p "$work"
-	echo "== fuzz $name for ${seconds}s"
-	if ! "$bin" -max_total_time="$seconds" -print_final_stats=1 \
+	opts=()
+	if [ -f "tests/fuzz/$name.options" ]; then
+		read -ra opts < "tests/fuzz/$name.options"
+	fi
+	echo "== fuzz $name for ${seconds}s ${opts[*]}"
+	if ! "$bin" -max_total_time="$seconds" -print_final_stats=1 "${opts[@]}" \
 		-artifact_prefix="build/fuzz/artifacts/$name-" \
 		"$work" "tests/fuzz/corpus/$name" 2>"build/fuzz/$name.log"; then
 		status=1

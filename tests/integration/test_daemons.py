@@ -1,6 +1,9 @@
 """homeportd and homeport-edge as daemons: start, reload on SIGHUP (a bad
 configuration is refused and the running one kept), stop on SIGTERM."""
+import pathlib
+import shutil
 import signal
+import tempfile
 
 import pytest
 
@@ -18,6 +21,7 @@ mode = smtp
 
 EDGE_CONF = """[edge]
 name = relay.example.net
+user = nobody
 
 [tenant alice]
 tunnel_address = 192.0.2.2
@@ -96,12 +100,33 @@ def test_homeportd_without_certificate_says_what_to_do(bindir, tmp_path, daemons
     assert d.wait() == 1
 
 
-def test_edge_start_reload_stop(bindir, tmp_path, daemons):
-    conf = tmp_path / "edge.conf"
+def test_edge_start_reload_stop(bindir, daemons):
+    # The edge drops root to "nobody" and reads the file again as nobody.
+    confdir = pathlib.Path(tempfile.mkdtemp(prefix="hp-edge-"))
+    confdir.chmod(0o755)
+    conf = confdir / "edge.conf"
     conf.write_text(EDGE_CONF)
+    conf.chmod(0o644)
     d = Daemon([bindir / "homeport-edge", "-c", conf])
     daemons.append(d)
-    assert "result=ok name=relay.example.net listeners=0 tenants=1" in d.wait_for(r"event=start ")
+    try:
+        _edge_start_reload_stop(d, conf)
+    finally:
+        shutil.rmtree(confdir)
+
+
+def test_edge_refuses_to_run_as_a_missing_user(bindir, tmp_path, daemons):
+    conf = tmp_path / "edge.conf"
+    conf.write_text(EDGE_CONF.replace("user = nobody", "user = hp-no-such-user"))
+    d = Daemon([bindir / "homeport-edge", "-c", conf])
+    daemons.append(d)
+    line = d.wait_for(r"event=start ")
+    assert 'result=failed error="cannot run as user hp-no-such-user: no such user"' in line
+    assert d.wait() == 1
+
+
+def _edge_start_reload_stop(d, conf):
+    assert "result=ok name=relay.example.net listeners=0 sockets=0 tenants=1" in d.wait_for(r"event=start ")
 
     conf.write_text(EDGE_CONF + "[tenant bob]\ntunnel_address = 192.0.2.3\nhostnames = MAIL.alice.test\n")
     m = d.mark()

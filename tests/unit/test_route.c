@@ -1,0 +1,266 @@
+/*
+ * Unit tests for edge/route (the tenant a connection goes to) and
+ * edge/metrics (counters kept by name across reloads).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "addr.h"
+#include "../../edge/edge.h"
+
+#define T_ERR_MAX 1024
+
+static const char t_conf[] =
+	"[edge]\n"
+	"name = relay.example.test\n"
+	"[listener mx]\n"
+	"address = 203.0.113.1:25\n"
+	"mode = starttls\n"
+	"default_tenant = carol\n"
+	"[tenant alice]\n"
+	"hostnames = mail.alice.test, *.alice.test, *.deep.alice.test\n"
+	"tunnel_address = 192.0.2.2, 2001:db8:77::2\n"
+	"[tenant bob]\n"
+	"hostnames = Mail.Bob.Test, *.mail.alice.test\n"
+	"tunnel_address = 192.0.2.3\n"
+	"public_addresses = 203.0.113.10, 2001:db8:e::10\n"
+	"proxy = v1\n"
+	"max_connections = 7\n"
+	"[tenant carol]\n"
+	"tunnel_address = 192.0.2.4\n";
+
+struct t_state {
+	struct metrics *m;
+	struct route_table *rt;
+};
+
+static int
+t_setup(void **state)
+{
+	struct t_state *s = calloc(1, sizeof(*s));
+	struct edge_conf ec;
+	char err[T_ERR_MAX];
+
+	if (s == NULL)
+		return -1;
+	s->m = metrics_new();
+	if (s->m == NULL || edge_conf_load_buffer("t.conf", t_conf, strlen(t_conf), &ec, err,
+						    sizeof(err)) != 0) {
+		fprintf(stderr, "setup: %s\n", err);
+		return -1;
+	}
+	s->rt = route_table_new(&ec, s->m);
+	if (s->rt == NULL || ec.conf != NULL)
+		return -1;
+	*state = s;
+	return 0;
+}
+
+static int
+t_teardown(void **state)
+{
+	struct t_state *s = *state;
+
+	route_table_unref(&s->rt);
+	assert_null(s->rt);
+	metrics_free(&s->m);
+	assert_null(s->m);
+	free(s);
+	return 0;
+}
+
+static struct addr
+t_addr(const char *text)
+{
+	struct addr a;
+
+	assert_int_equal(addr_parse(text, strlen(text), ADDR_PORT_OPTIONAL, &a), 0);
+	return a;
+}
+
+struct t_route_case {
+	const char *name;	/* SNI, or NULL */
+	const char *dst;	/* the address connected to, or NULL */
+	const char *dflt;	/* the listener's default tenant, or NULL */
+	const char *tenant;	/* expected, or NULL for no route */
+	enum route_by by;
+};
+
+static const struct t_route_case t_route_cases[] = {
+	/* exact names, any case */
+	{ "mail.alice.test", NULL, NULL, "alice", ROUTE_BY_NAME },
+	{ "MAIL.ALICE.TEST", NULL, NULL, "alice", ROUTE_BY_NAME },
+	{ "mail.bob.test", NULL, NULL, "bob", ROUTE_BY_NAME },
+	/* suffixes: the longest wins, and a suffix never matches its own apex */
+	{ "webmail.alice.test", NULL, NULL, "alice", ROUTE_BY_SUFFIX },
+	{ "a.b.c.alice.test", NULL, NULL, "alice", ROUTE_BY_SUFFIX },
+	{ "x.mail.alice.test", NULL, NULL, "bob", ROUTE_BY_SUFFIX },
+	{ "x.deep.alice.test", NULL, NULL, "alice", ROUTE_BY_SUFFIX },
+	{ "alice.test", NULL, NULL, NULL, ROUTE_BY_NONE },
+	{ "xalice.test", NULL, NULL, NULL, ROUTE_BY_NONE },
+	/* a name beats the address, the address beats the default */
+	{ "mail.alice.test", "203.0.113.10:25", "carol", "alice", ROUTE_BY_NAME },
+	{ "unknown.test", "203.0.113.10:25", "carol", "bob", ROUTE_BY_ADDRESS },
+	{ NULL, "[2001:db8:e::10]:465", "carol", "bob", ROUTE_BY_ADDRESS },
+	{ NULL, "203.0.113.1:25", "carol", "carol", ROUTE_BY_DEFAULT },
+	{ "", "203.0.113.1:25", "carol", "carol", ROUTE_BY_DEFAULT },
+	/* nothing fits */
+	{ NULL, "203.0.113.1:25", NULL, NULL, ROUTE_BY_NONE },
+	{ "unknown.test", NULL, "nosuchtenant", NULL, ROUTE_BY_NONE },
+	{ NULL, NULL, NULL, NULL, ROUTE_BY_NONE },
+};
+
+static void
+test_route_find(void **state)
+{
+	struct t_state *s = *state;
+
+	for (size_t i = 0; i < sizeof(t_route_cases) / sizeof(t_route_cases[0]); i++) {
+		const struct t_route_case *c = &t_route_cases[i];
+		struct addr dst;
+		enum route_by by = ROUTE_BY_NAME;
+		const struct route_tenant *t;
+
+		if (c->dst != NULL)
+			dst = t_addr(c->dst);
+		t = route_find(s->rt, c->name, c->dst != NULL ? &dst : NULL, c->dflt, &by);
+		if (c->tenant == NULL) {
+			if (t != NULL)
+				fail_msg("case %zu (%s): routed to %s", i, c->name ? c->name : "-", t->name);
+		} else if (t == NULL || strcmp(t->name, c->tenant) != 0) {
+			fail_msg("case %zu (%s): got %s, want %s", i, c->name ? c->name : "-",
+				 t ? t->name : "none", c->tenant);
+		}
+		if (by != c->by)
+			fail_msg("case %zu: by %s, want %s", i, route_by_text(by), route_by_text(c->by));
+	}
+}
+
+/* A 253-byte name that is not configured, and one over the limit. */
+static void
+test_route_long_names(void **state)
+{
+	struct t_state *s = *state;
+	char name[300];
+	enum route_by by;
+
+	memset(name, 'a', sizeof(name));
+	memcpy(name + 253 - strlen(".alice.test"), ".alice.test", strlen(".alice.test") + 1);
+	assert_int_equal(strlen(name), 253);
+	assert_non_null(route_find(s->rt, name, NULL, NULL, &by));
+	assert_int_equal(by, ROUTE_BY_SUFFIX);
+	memset(name, 'a', sizeof(name));
+	memcpy(name + 254 - strlen(".alice.test"), ".alice.test", strlen(".alice.test") + 1);
+	assert_null(route_find(s->rt, name, NULL, NULL, &by));
+	assert_int_equal(by, ROUTE_BY_NONE);
+}
+
+static void
+test_route_tenant_fields(void **state)
+{
+	struct t_state *s = *state;
+	enum route_by by;
+	const struct route_tenant *a = route_find(s->rt, "mail.alice.test", NULL, NULL, &by);
+	const struct route_tenant *b = route_find(s->rt, "mail.bob.test", NULL, NULL, &by);
+	char text[ADDR_TEXT_MAX];
+
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_int_equal(a->ntunnel, 2);
+	assert_string_equal(addr_format(&a->tunnel[1], text, sizeof(text)), "2001:db8:77::2");
+	assert_int_equal(a->proxy, EDGE_PROXY_V2);
+	assert_int_equal(a->max_connections, 1000);
+	assert_int_equal(b->proxy, EDGE_PROXY_V1);
+	assert_int_equal(b->max_connections, 7);
+	assert_ptr_equal(a->stats, metrics_tenant(s->m, "alice"));
+	assert_ptr_not_equal(a->stats, b->stats);
+}
+
+/* Counts live by name: a new table (a reload) finds the same tenant state. */
+static void
+test_route_reload_keeps_tenant_state(void **state)
+{
+	struct t_state *s = *state;
+	struct edge_conf ec;
+	char err[T_ERR_MAX];
+	enum route_by by;
+	const struct route_tenant *before = route_find(s->rt, "mail.alice.test", NULL, NULL, &by);
+	struct route_table *old = route_table_ref(s->rt), *fresh;
+
+	before->stats->active = 3;
+	assert_int_equal(edge_conf_load_buffer("t.conf", t_conf, strlen(t_conf), &ec, err, sizeof(err)), 0);
+	fresh = route_table_new(&ec, s->m);
+	assert_non_null(fresh);
+	route_table_unref(&s->rt);
+	s->rt = fresh;
+	assert_int_equal(route_find(fresh, "mail.alice.test", NULL, NULL, &by)->stats->active, 3);
+	/* The old table lives while a connection holds it. */
+	assert_string_equal(route_find(old, "mail.alice.test", NULL, NULL, &by)->name, "alice");
+	route_table_unref(&old);
+	before = NULL;
+	route_find(fresh, "mail.alice.test", NULL, NULL, &by)->stats->active = 0;
+}
+
+static void
+test_metrics_format(void **state)
+{
+	struct t_state *s = *state;
+	struct evbuffer *out = evbuffer_new();
+	struct metrics_cell *c = metrics_cell(s->m, "alice", "mx");
+	char *text;
+	size_t len;
+
+	assert_non_null(out);
+	assert_ptr_equal(c, metrics_cell(s->m, "alice", "mx"));
+	assert_ptr_not_equal(c, metrics_cell(s->m, "alice", "imaps"));
+	assert_ptr_not_equal(c, metrics_cell(s->m, "", "mx"));
+	metrics_add(c, METRICS_ROUTED_NAME, 2);
+	metrics_add(c, METRICS_BYTES_TO_CLIENT, 12345678901ULL);
+	metrics_add(NULL, METRICS_ROUTED_NAME, 1);
+	metrics_tenant(s->m, "bob")->active = 4;
+	assert_int_equal(metrics_format(s->m, out), 0);
+	len = evbuffer_get_length(out);
+	text = calloc(1, len + 1);
+	assert_non_null(text);
+	evbuffer_remove(out, text, len);
+	assert_non_null(strstr(text, "# TYPE homeport_edge_routed_name_total counter\n"));
+	assert_non_null(strstr(text, "homeport_edge_routed_name_total{tenant=\"alice\",listener=\"mx\"} 2\n"));
+	assert_non_null(strstr(text, "homeport_edge_routed_name_total{tenant=\"alice\",listener=\"imaps\"} 0\n"));
+	assert_non_null(strstr(text, "homeport_edge_bytes_to_client_total{tenant=\"alice\",listener=\"mx\"} 12345678901\n"));
+	assert_non_null(strstr(text, "homeport_edge_tenant_connections{tenant=\"bob\"} 4\n"));
+	/* Every line is a comment or "name{labels} value". */
+	for (char *line = text, *end; *line != '\0'; line = end + 1) {
+		end = strchr(line, '\n');
+		assert_non_null(end);
+		*end = '\0';
+		if (line[0] != '#' && (strchr(line, '}') == NULL || strchr(line, ' ') == NULL))
+			fail_msg("bad line: %s", line);
+	}
+	metrics_tenant(s->m, "bob")->active = 0;
+	free(text);
+	evbuffer_free(out);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_route_find, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_route_long_names, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_route_tenant_fields, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_route_reload_keeps_tenant_state, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_metrics_format, t_setup, t_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
