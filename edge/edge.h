@@ -229,6 +229,7 @@ struct edge {
 	struct metrics *metrics;
 	struct edge_socket *sockets;	/* one per listener address */
 	size_t nsockets;
+	struct ev_quota *quota;		/* caps over all listener sockets */
 	struct relay *relays;		/* live connections */
 	struct egress_socket *egress_sockets;	/* the SOCKS5 listeners */
 	size_t negress_sockets;
@@ -252,6 +253,9 @@ void edge_listeners_close(struct edge *e);
  * if ec listens on exactly the running sockets, else -1 with the reason.
  */
 int edge_listeners_same(const struct edge *e, const struct edge_conf *ec, char *err, size_t errcap);
+
+/* Apply the current routes' [edge] caps to the listeners (after a reload). */
+void edge_listeners_set_limits(struct edge *e);
 
 /* The listener's configuration in the current routes, by name; NULL if gone. */
 const struct edge_listener_conf *edge_listener_find(const struct edge *e, const char *name);

@@ -456,30 +456,37 @@ int
 egress_open(struct edge *e, char *err, size_t errcap)
 {
 	const struct edge_conf *ec = route_table_conf(e->routes);
+	/* Tenants' egress caps are their own; this quota counts the total only. */
 	struct ev_listener_limits limits = { .max_conns = (unsigned)ec->main->max_connections };
+	struct ev_quota *q = NULL;
+	int rc = -1;
 
 	if (ec->egress == NULL)
 		return 0;
 	e->egress_sockets = calloc(ec->egress->address.n + 1, sizeof(*e->egress_sockets));
-	if (e->egress_sockets == NULL) {
+	q = ev_quota_new(&limits);
+	if (e->egress_sockets == NULL || q == NULL) {
 		snprintf(err, errcap, "out of memory");
-		return -1;
+		goto out;
 	}
 	for (size_t i = 0; i < ec->egress->address.n; i++) {
 		struct egress_socket *s = &e->egress_sockets[e->negress_sockets];
 		int fd = ev_listen_socket(&ec->egress->address.v[i], err, errcap);
 
 		if (fd < 0)
-			return -1;
+			goto out;
 		s->e = e;
-		e->negress_sockets++;
-		s->l = ev_listener_new(e->base, fd, "egress", &limits, egress_on_accept, NULL, s);
+		s->l = ev_listener_new(e->base, fd, "egress", q, egress_on_accept, NULL, s);
 		if (s->l == NULL) {
 			snprintf(err, errcap, "out of memory");
-			return -1;
+			goto out;
 		}
+		e->negress_sockets++;
 	}
-	return 0;
+	rc = 0;
+out:
+	ev_quota_unref(&q);
+	return rc;
 }
 
 void

@@ -61,7 +61,6 @@ edge_on_accept(int fd, const struct addr *peer, struct ev_slot *slot, void *arg)
 {
 	struct edge_socket *s = arg;
 	struct edge *e = s->e;
-	const struct edge_main_conf *m = route_table_conf(e->routes)->main;
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
 	struct addr local;
@@ -74,7 +73,7 @@ edge_on_accept(int fd, const struct addr *peer, struct ev_slot *slot, void *arg)
 		ev_slot_release(&slot);
 		return;
 	}
-	if (e->stopping || e->active >= (unsigned)m->max_connections) {
+	if (e->stopping) {
 		ev_slot_release(&slot);
 		edge_on_refuse(fd, peer, EV_REFUSE_TOTAL, s);
 		return;
@@ -82,21 +81,38 @@ edge_on_accept(int fd, const struct addr *peer, struct ev_slot *slot, void *arg)
 	relay_start(e, s->lname, fd, peer, &local, slot);
 }
 
-int
-edge_listeners_open(struct edge *e, char *err, size_t errcap)
+static struct ev_listener_limits
+edge_limits(const struct edge *e)
 {
-	const struct edge_conf *ec = route_table_conf(e->routes);
-	const struct edge_main_conf *m = ec->main;
+	const struct edge_main_conf *m = route_table_conf(e->routes)->main;
 	struct ev_listener_limits limits = {
 		.max_conns = (unsigned)m->max_connections,
 		.max_per_source = (unsigned)m->max_per_source,
 	};
+
+	return limits;
+}
+
+void
+edge_listeners_set_limits(struct edge *e)
+{
+	struct ev_listener_limits limits = edge_limits(e);
+
+	ev_quota_set_limits(e->quota, &limits);
+}
+
+int
+edge_listeners_open(struct edge *e, char *err, size_t errcap)
+{
+	const struct edge_conf *ec = route_table_conf(e->routes);
+	struct ev_listener_limits limits = edge_limits(e);
 	size_t n = 0;
 
 	for (size_t i = 0; i < ec->nlisteners; i++)
 		n += edge_conf_listener(ec, i)->address.n;
 	e->sockets = calloc(n + 1, sizeof(*e->sockets));
-	if (e->sockets == NULL) {
+	e->quota = ev_quota_new(&limits);
+	if (e->sockets == NULL || e->quota == NULL) {
 		snprintf(err, errcap, "out of memory");
 		return -1;
 	}
@@ -117,7 +133,7 @@ edge_listeners_open(struct edge *e, char *err, size_t errcap)
 				goto fail;
 			}
 			e->nsockets++;
-			s->l = ev_listener_new(e->base, fd, s->lname, &limits, edge_on_accept,
+			s->l = ev_listener_new(e->base, fd, s->lname, e->quota, edge_on_accept,
 					       edge_on_refuse, s);
 			if (s->l == NULL) {
 				snprintf(err, errcap, "out of memory");
@@ -141,6 +157,7 @@ edge_listeners_close(struct edge *e)
 	free(e->sockets);
 	e->sockets = NULL;
 	e->nsockets = 0;
+	ev_quota_unref(&e->quota);
 }
 
 int

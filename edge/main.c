@@ -48,6 +48,7 @@ edged_reload(void *arg)
 	}
 	route_table_unref(&d->e.routes);
 	d->e.routes = rt;
+	edge_listeners_set_limits(&d->e);
 	log_set_level((enum log_level)route_table_conf(rt)->main->log_level);
 	log_info(NULL, "reload", "result=ok listeners=%zu tenants=%zu", route_table_conf(rt)->nlisteners,
 		 route_table_conf(rt)->ntenants);

@@ -23,22 +23,28 @@ struct ev_source {
 	unsigned count;
 };
 
-struct ev_listener {
-	struct evconnlistener *lev;	/* NULL once closed */
-	struct event *resume;		/* re-enables accepting after a pause */
-	const char *name;
+/* Connection counts shared by the listeners that use it. */
+struct ev_quota {
+	unsigned refs;			/* the creator's, each listener's, each slot's */
 	struct ev_listener_limits limits;
-	ev_accept_fn on_accept;
-	ev_refuse_fn on_refuse;
-	void *arg;
-	struct addr bound;
 	unsigned active;
 	uint32_t seed;
 	struct ev_source *buckets[EV_SOURCE_BUCKETS];
 };
 
+struct ev_listener {
+	struct evconnlistener *lev;
+	struct event *resume;		/* re-enables accepting after a pause */
+	const char *name;
+	struct ev_quota *q;		/* a reference */
+	ev_accept_fn on_accept;
+	ev_refuse_fn on_refuse;
+	void *arg;
+	struct addr bound;
+};
+
 struct ev_slot {
-	struct ev_listener *l;
+	struct ev_quota *q;		/* a reference */
 	struct ev_source *src;
 };
 
@@ -88,10 +94,10 @@ ev_source_key(const struct addr *peer, uint8_t key[EV_SOURCE_KEY_LEN])
 }
 
 static size_t
-ev_source_bucket(const struct ev_listener *l, const uint8_t key[EV_SOURCE_KEY_LEN])
+ev_source_bucket(const struct ev_quota *q, const uint8_t key[EV_SOURCE_KEY_LEN])
 {
-	/* FNV-1a, seeded per listener so a client cannot aim at one bucket. */
-	uint32_t h = 2166136261u ^ l->seed;
+	/* FNV-1a, seeded per quota so a client cannot aim at one bucket. */
+	uint32_t h = 2166136261u ^ q->seed;
 
 	for (size_t i = 0; i < EV_SOURCE_KEY_LEN; i++) {
 		h ^= key[i];
@@ -101,9 +107,9 @@ ev_source_bucket(const struct ev_listener *l, const uint8_t key[EV_SOURCE_KEY_LE
 }
 
 static struct ev_source *
-ev_source_find(const struct ev_listener *l, const uint8_t key[EV_SOURCE_KEY_LEN])
+ev_source_find(const struct ev_quota *q, const uint8_t key[EV_SOURCE_KEY_LEN])
 {
-	struct ev_source *s = l->buckets[ev_source_bucket(l, key)];
+	struct ev_source *s = q->buckets[ev_source_bucket(q, key)];
 
 	while (s != NULL && memcmp(s->key, key, EV_SOURCE_KEY_LEN) != 0)
 		s = s->next;
@@ -129,6 +135,7 @@ ev_on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa
 	     void *arg)
 {
 	struct ev_listener *l = arg;
+	struct ev_quota *q = l->q;
 	uint8_t key[EV_SOURCE_KEY_LEN];
 	struct ev_source *src;
 	struct ev_slot *slot;
@@ -139,13 +146,13 @@ ev_on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa
 		close(fd);
 		return;
 	}
-	if (l->limits.max_conns != 0 && l->active >= l->limits.max_conns) {
+	if (q->limits.max_conns != 0 && q->active >= q->limits.max_conns) {
 		ev_refuse(l, fd, &peer, EV_REFUSE_TOTAL);
 		return;
 	}
 	ev_source_key(&peer, key);
-	src = ev_source_find(l, key);
-	if (src != NULL && l->limits.max_per_source != 0 && src->count >= l->limits.max_per_source) {
+	src = ev_source_find(q, key);
+	if (src != NULL && q->limits.max_per_source != 0 && src->count >= q->limits.max_per_source) {
 		ev_refuse(l, fd, &peer, EV_REFUSE_SOURCE);
 		return;
 	}
@@ -153,10 +160,10 @@ ev_on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa
 	if (src == NULL && slot != NULL) {
 		src = calloc(1, sizeof(*src));
 		if (src != NULL) {
-			size_t b = ev_source_bucket(l, key);
+			size_t b = ev_source_bucket(q, key);
 			memcpy(src->key, key, sizeof(src->key));
-			src->next = l->buckets[b];
-			l->buckets[b] = src;
+			src->next = q->buckets[b];
+			q->buckets[b] = src;
 		}
 	}
 	if (slot == NULL || src == NULL) {
@@ -166,8 +173,9 @@ ev_on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa
 		return;
 	}
 	src->count++;
-	l->active++;
-	slot->l = l;
+	q->active++;
+	q->refs++;
+	slot->q = q;
 	slot->src = src;
 	l->on_accept(fd, &peer, slot, l->arg);
 }
@@ -197,10 +205,66 @@ ev_on_accept_error(struct evconnlistener *lev, void *arg)
 	evtimer_add(l->resume, &tv);
 }
 
+struct ev_quota *
+ev_quota_new(const struct ev_listener_limits *limits)
+{
+	struct ev_quota *q = calloc(1, sizeof(*q));
+
+	if (q == NULL)
+		return NULL;
+	q->refs = 1;
+	q->limits = *limits;
+	if (getrandom(&q->seed, sizeof(q->seed), 0) != sizeof(q->seed))
+		q->seed = (uint32_t)(uintptr_t)q;
+	return q;
+}
+
+void
+ev_quota_set_limits(struct ev_quota *q, const struct ev_listener_limits *limits)
+{
+	q->limits = *limits;
+}
+
+unsigned
+ev_quota_active(const struct ev_quota *q)
+{
+	return q->active;
+}
+
+unsigned
+ev_quota_active_from(const struct ev_quota *q, const struct addr *peer)
+{
+	uint8_t key[EV_SOURCE_KEY_LEN];
+	struct ev_source *s;
+
+	ev_source_key(peer, key);
+	s = ev_source_find(q, key);
+	return s != NULL ? s->count : 0;
+}
+
+void
+ev_quota_unref(struct ev_quota **qp)
+{
+	struct ev_quota *q = *qp;
+
+	if (q == NULL)
+		return;
+	*qp = NULL;
+	if (--q->refs > 0)
+		return;
+	for (size_t b = 0; b < EV_SOURCE_BUCKETS; b++) {
+		while (q->buckets[b] != NULL) {
+			struct ev_source *next = q->buckets[b]->next;
+			free(q->buckets[b]);
+			q->buckets[b] = next;
+		}
+	}
+	free(q);
+}
+
 struct ev_listener *
-ev_listener_new(struct event_base *base, int fd, const char *name,
-		const struct ev_listener_limits *limits, ev_accept_fn on_accept,
-		ev_refuse_fn on_refuse, void *arg)
+ev_listener_new(struct event_base *base, int fd, const char *name, struct ev_quota *q,
+		ev_accept_fn on_accept, ev_refuse_fn on_refuse, void *arg)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
@@ -210,12 +274,9 @@ ev_listener_new(struct event_base *base, int fd, const char *name,
 	if (l == NULL)
 		goto fail;
 	l->name = name;
-	l->limits = *limits;
 	l->on_accept = on_accept;
 	l->on_refuse = on_refuse;
 	l->arg = arg;
-	if (getrandom(&l->seed, sizeof(l->seed), 0) != sizeof(l->seed))
-		l->seed = (uint32_t)(uintptr_t)l;
 	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
 		addr_from_sockaddr((struct sockaddr *)&ss, sslen, &l->bound);
 	l->resume = evtimer_new(base, ev_on_resume, l);
@@ -227,6 +288,8 @@ ev_listener_new(struct event_base *base, int fd, const char *name,
 	if (l->lev == NULL)
 		goto fail;
 	evconnlistener_set_error_cb(l->lev, ev_on_accept_error);
+	q->refs++;
+	l->q = q;
 	return l;
 fail:
 	close(fd);
@@ -246,31 +309,13 @@ ev_listener_address(const struct ev_listener *l, struct addr *a_r)
 unsigned
 ev_listener_active(const struct ev_listener *l)
 {
-	return l->active;
+	return ev_quota_active(l->q);
 }
 
 unsigned
 ev_listener_active_from(const struct ev_listener *l, const struct addr *peer)
 {
-	uint8_t key[EV_SOURCE_KEY_LEN];
-	struct ev_source *s;
-
-	ev_source_key(peer, key);
-	s = ev_source_find(l, key);
-	return s != NULL ? s->count : 0;
-}
-
-static void
-ev_listener_destroy(struct ev_listener *l)
-{
-	for (size_t b = 0; b < EV_SOURCE_BUCKETS; b++) {
-		while (l->buckets[b] != NULL) {
-			struct ev_source *next = l->buckets[b]->next;
-			free(l->buckets[b]);
-			l->buckets[b] = next;
-		}
-	}
-	free(l);
+	return ev_quota_active_from(l->q, peer);
 }
 
 void
@@ -282,34 +327,31 @@ ev_listener_free(struct ev_listener **lp)
 		return;
 	*lp = NULL;
 	evconnlistener_free(l->lev);
-	l->lev = NULL;
-	/* Keep nothing of the base: slots may come back after it is freed. */
 	event_free(l->resume);
-	l->resume = NULL;
-	if (l->active == 0)
-		ev_listener_destroy(l);
+	ev_quota_unref(&l->q);
+	free(l);
 }
 
 void
 ev_slot_release(struct ev_slot **slotp)
 {
 	struct ev_slot *slot = *slotp;
-	struct ev_listener *l;
+	struct ev_quota *q;
 
 	if (slot == NULL)
 		return;
 	*slotp = NULL;
-	l = slot->l;
+	q = slot->q;
 	if (--slot->src->count == 0) {
-		struct ev_source **pp = &l->buckets[ev_source_bucket(l, slot->src->key)];
+		struct ev_source **pp = &q->buckets[ev_source_bucket(q, slot->src->key)];
 		while (*pp != slot->src)
 			pp = &(*pp)->next;
 		*pp = slot->src->next;
 		free(slot->src);
 	}
 	free(slot);
-	if (--l->active == 0 && l->lev == NULL)
-		ev_listener_destroy(l);
+	q->active--;
+	ev_quota_unref(&q);
 }
 
 /* The byte at pos of in (pos < length). Returns it, or -1. */

@@ -1,9 +1,10 @@
 /*
  * ev: libevent glue shared by home and edge.
  *
- *  - listening sockets, and a listener that caps connections globally and
- *    per source (an IPv4 address, or an IPv6 /64), handing each accepted
- *    connection a slot that the connection gives back when it ends;
+ *  - listening sockets, and listeners that cap connections in total and
+ *    per source (an IPv4 address, or an IPv6 /64) against a quota that
+ *    several listeners may share, handing each accepted connection a slot
+ *    that the connection gives back when it ends;
  *  - a capped line reader: a line longer than its cap is an error, never a
  *    bigger buffer;
  *  - read/write timeouts on a bufferevent and an idle timer that any
@@ -33,10 +34,11 @@
 int ev_listen_socket(const struct addr *a, char *err, size_t errcap);
 
 struct ev_listener;
+struct ev_quota;
 struct ev_slot;
 
 struct ev_listener_limits {
-	unsigned max_conns;		/* open connections on this listener; 0 = no cap */
+	unsigned max_conns;		/* open connections counted by the quota; 0 = no cap */
 	unsigned max_per_source;	/* per IPv4 address or IPv6 /64; 0 = no cap */
 };
 
@@ -44,6 +46,25 @@ enum ev_refusal {
 	EV_REFUSE_TOTAL,	/* max_conns reached */
 	EV_REFUSE_SOURCE,	/* max_per_source reached (checked after max_conns) */
 };
+
+/*
+ * A quota counts the connections of the listeners that share it, in total
+ * and per source, against its limits. Returns a quota with one reference
+ * (the caller's), or NULL when out of memory. Listeners and the slots they
+ * hand out hold references of their own, so the quota lives until the last
+ * of them is gone.
+ */
+struct ev_quota *ev_quota_new(const struct ev_listener_limits *limits);
+
+/* New limits (a reload); connections over them stay, new ones are refused. */
+void ev_quota_set_limits(struct ev_quota *q, const struct ev_listener_limits *limits);
+
+/* Connections holding a slot of q; those from the source (IPv4 address, IPv6 /64) of peer. */
+unsigned ev_quota_active(const struct ev_quota *q);
+unsigned ev_quota_active_from(const struct ev_quota *q, const struct addr *peer);
+
+/* Drop a reference (accepts NULL; clears *qp). */
+void ev_quota_unref(struct ev_quota **qp);
 
 /*
  * An accepted connection: fd (non-blocking) and slot now belong to the
@@ -61,26 +82,25 @@ typedef void (*ev_refuse_fn)(int fd, const struct addr *peer, enum ev_refusal wh
 
 /*
  * Accept on the listening socket fd (which the listener takes over, even on
- * failure). name is used in logs (borrowed; must outlive the listener).
+ * failure), counting connections against q (the listener takes a
+ * reference). name is used in logs (borrowed; must outlive the listener).
  * Returns the listener, or NULL when out of memory.
  */
 struct ev_listener *ev_listener_new(struct event_base *base, int fd, const char *name,
-				    const struct ev_listener_limits *limits,
-				    ev_accept_fn on_accept, ev_refuse_fn on_refuse, void *arg);
+				    struct ev_quota *q, ev_accept_fn on_accept,
+				    ev_refuse_fn on_refuse, void *arg);
 
 /* The address the listener is bound to (its port when bound to port 0). */
 int ev_listener_address(const struct ev_listener *l, struct addr *a_r);
 
-/* Connections holding a slot. */
+/* ev_quota_active() and ev_quota_active_from() of the listener's quota. */
 unsigned ev_listener_active(const struct ev_listener *l);
-
-/* Connections holding a slot from the same source (IPv4 address, IPv6 /64) as peer. */
 unsigned ev_listener_active_from(const struct ev_listener *l, const struct addr *peer);
 
 /*
- * Stop listening and close the socket. Memory is released once the last
- * slot is given back, so connections may outlive their listener (and its
- * event base: a slot never touches the base). Accepts NULL; clears *lp.
+ * Stop listening, close the socket and free the listener. Its slots stay
+ * valid (they belong to the quota), so connections may outlive their
+ * listener and its event base. Accepts NULL; clears *lp.
  */
 void ev_listener_free(struct ev_listener **lp);
 

@@ -566,3 +566,17 @@ def test_an_oversized_client_hello_is_closed(edge):
     line = edge.d.wait_for(r"event=relay .*listener=tls .*end=clienthello_")
     assert "tenant=-" in line
     assert tls_echo(edge, "mail.alice.test")[0] == b"echo alice hello\n"
+
+
+def test_per_source_cap_spans_listeners_and_follows_reload(edge):
+    conf = edge.conf.read_text().replace("max_per_source = 20000", "max_per_source = 1")
+    edge.conf.write_text(conf)
+    m = edge.d.mark()
+    edge.d.signal(signal.SIGHUP)
+    assert "result=ok" in edge.d.wait_for(r"event=reload ", start=m)
+    with socket.create_connection(("127.0.0.1", edge.ports["mx"]), timeout=10) as first:
+        assert first.recv(4096).startswith(b"220 ")
+        # The same source on another listener: over the cap, told in its protocol.
+        out = raw_session(edge.ports["imap"], [])
+        assert out.startswith(b"* BYE [UNAVAILABLE] relay.example.test"), out
+        edge.d.wait_for(r"event=refuse listener=imap peer=127.0.0.1:\d+ reason=max_per_source")

@@ -216,6 +216,7 @@ t_listen(struct t_listener *t, const char *text, unsigned max_conns, unsigned ma
 	 int with_refuse)
 {
 	struct ev_listener_limits lim = { .max_conns = max_conns, .max_per_source = max_per_source };
+	struct ev_quota *q;
 	char err[256] = "";
 	struct addr a;
 	int fd;
@@ -224,8 +225,12 @@ t_listen(struct t_listener *t, const char *text, unsigned max_conns, unsigned ma
 	fd = ev_listen_socket(&a, err, sizeof(err));
 	if (fd < 0)
 		fail_msg("ev_listen_socket(%s): %s", text, err);
-	t->l = ev_listener_new(t->base, fd, "test", &lim, t_on_accept,
+	q = ev_quota_new(&lim);
+	assert_non_null(q);
+	t->l = ev_listener_new(t->base, fd, "test", q, t_on_accept,
 			       with_refuse ? t_on_refuse : NULL, t);
+	ev_quota_unref(&q);	/* the listener and its slots hold it now */
+	assert_null(q);
 	assert_non_null(t->l);
 	assert_int_equal(ev_listener_address(t->l, &t->bound), 0);
 	assert_int_not_equal(addr_port(&t->bound), 0);
@@ -699,6 +704,61 @@ test_listener_refuse_without_callback(void **state)
 	assert_int_equal(ev_listener_active(t->l), 1);
 	t_client_accepted(t, "127.0.0.2");
 	assert_int_equal(ev_listener_active(t->l), 2);
+}
+
+/* Two listeners on one quota count together; new limits apply at once. */
+static void
+test_quota_shared_by_two_listeners(void **state)
+{
+	struct t_listener *t = *state;
+	struct ev_listener_limits lim = { .max_conns = 0, .max_per_source = 1 };
+	struct ev_quota *q = ev_quota_new(&lim);
+	struct ev_listener *l2;
+	struct addr a, b2;
+	char err[256] = "";
+	int fd, c;
+
+	assert_non_null(q);
+	t_parse("127.0.0.1", &a);
+	fd = ev_listen_socket(&a, err, sizeof(err));
+	assert_true(fd >= 0);
+	t->l = ev_listener_new(t->base, fd, "first", q, t_on_accept, t_on_refuse, t);
+	assert_non_null(t->l);
+	assert_int_equal(ev_listener_address(t->l, &t->bound), 0);
+	fd = ev_listen_socket(&a, err, sizeof(err));
+	assert_true(fd >= 0);
+	l2 = ev_listener_new(t->base, fd, "second", q, t_on_accept, t_on_refuse, t);
+	assert_non_null(l2);
+	assert_int_equal(ev_listener_address(l2, &b2), 0);
+
+	t_client_accepted(t, "127.0.0.1");
+	/* The same source on the other listener: over the shared cap. */
+	c = t_connect_raw(&b2, "127.0.0.1");
+	assert_true(c >= 0);
+	t->clients[t->nclients++] = c;
+	assert_int_equal(t_wait(t->base, &t->refused, 1), 0);
+	assert_int_equal(t->why[0], EV_REFUSE_SOURCE);
+	assert_int_equal(ev_quota_active(q), 1);
+	assert_int_equal(ev_listener_active(l2), 1);
+
+	/* A reload raises the cap: the second listener accepts it now. */
+	lim.max_per_source = 2;
+	ev_quota_set_limits(q, &lim);
+	c = t_connect_raw(&b2, "127.0.0.1");
+	assert_true(c >= 0);
+	t->clients[t->nclients++] = c;
+	assert_int_equal(t_wait(t->base, &t->accepted, 2), 0);
+	assert_int_equal(ev_quota_active_from(q, &t->acc_peer[1]), 2);
+
+	/* Both listeners gone: the slots keep the quota and its counts. */
+	ev_listener_free(&t->l);
+	ev_listener_free(&l2);
+	assert_int_equal(ev_quota_active(q), 2);
+	t_release(t, 0);
+	t_release(t, 1);
+	assert_int_equal(ev_quota_active(q), 0);
+	ev_quota_unref(&q);
+	assert_null(q);
 }
 
 static void
@@ -1343,6 +1403,7 @@ main(void)
 		cmocka_unit_test(test_timeouts_read),
 		cmocka_unit_test(test_timeouts_write),
 		cmocka_unit_test(test_timeouts_values),
+		T_LISTENER(test_quota_shared_by_two_listeners),
 		cmocka_unit_test(test_idle_fires_once),
 		cmocka_unit_test(test_idle_touch_postpones),
 		cmocka_unit_test(test_idle_free_pending),
