@@ -235,6 +235,7 @@ struct edge {
 	size_t negress_sockets;
 	struct egress *egresses;	/* live egress connections */
 	unsigned active;		/* live connections over all listeners */
+	struct fallback *fallback;	/* sources whose TLS was cut */
 	int stopping;			/* SIGTERM: no new connections */
 };
 
@@ -317,6 +318,31 @@ void egress_close(struct edge *e);
 /* Close every egress connection now (shutdown). */
 void egress_close_all(struct edge *e);
 
+/* ---- fallback.c: sources whose TLS the edge had to cut ---- */
+
+/*
+ * After STARTTLS the edge can refuse only by closing or with a TLS alert
+ * (no tenant, tenant down). Postfix then retries in plaintext, where the
+ * 530 for MAIL would bounce the mail. The edge remembers such sources (per
+ * IPv4 address or IPv6 /64) for FALLBACK_WINDOW_MS so that their plaintext
+ * MAIL gets a 421 instead. A fixed table: a new entry may overwrite an old
+ * one, which costs only that sender a 530 instead of a 421.
+ */
+#define FALLBACK_SLOTS 4096
+#define FALLBACK_WINDOW_MS (2 * 3600 * 1000LL)
+
+struct fallback;
+
+/* Returns a table (free with fallback_free()) or NULL when out of memory. */
+struct fallback *fallback_new(void);
+void fallback_free(struct fallback **fp);
+
+/* Remember src at now_ms (monotonic). */
+void fallback_note(struct fallback *f, const struct addr *src, int64_t now_ms);
+
+/* 1 if src was noted within FALLBACK_WINDOW_MS before now_ms, else 0. */
+int fallback_recent(const struct fallback *f, const struct addr *src, int64_t now_ms);
+
 /* ---- preamble.c: SMTP and IMAP spoken up to STARTTLS (pure) ---- */
 
 #include "buf.h"
@@ -351,6 +377,7 @@ struct preamble {
 	int greeted;			/* SMTP: EHLO or HELO seen */
 	int esmtp;			/* SMTP: the greeting was EHLO */
 	char helo[PREAMBLE_EHLO_MAX + 1];	/* SMTP: the EHLO/HELO argument, checked printable */
+	int tls_failed_recently;	/* SMTP: set by the caller; MAIL etc. get 421, not 530 */
 };
 
 /*

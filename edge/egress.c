@@ -57,18 +57,9 @@ struct egress {
 	struct pipe *pipe;
 	int counted;			/* holds one of the tenant's egress slots */
 	uint64_t out, in;		/* bytes tenant -> remote, remote -> tenant */
-	struct timespec start;
+	int64_t start;			/* ev_monotonic_ms() at accept */
 	const char *end;
 };
-
-static int64_t
-egress_now_ms(void)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
 
 static void
 egress_free(struct egress *g)
@@ -79,7 +70,7 @@ egress_free(struct egress *g)
 		 g->tenant != NULL ? g->tenant->name : "-", addr_format(&g->peer, peer, sizeof(peer)),
 		 g->dst.len != 0 ? addr_format(&g->dst, dst, sizeof(dst)) : "-",
 		 (unsigned long long)g->out, (unsigned long long)g->in,
-		 (long long)(egress_now_ms() - ((int64_t)g->start.tv_sec * 1000 + g->start.tv_nsec / 1000000)),
+		 (long long)(ev_monotonic_ms() - g->start),
 		 g->end != NULL ? g->end : "closed");
 	if (g->counted)
 		g->tenant->stats->egress_active--;
@@ -190,7 +181,7 @@ static int
 egress_rate_ok(const struct egress *g, int64_t rate)
 {
 	struct metrics_tenant *st = g->tenant->stats;
-	int64_t minute = egress_now_ms() / 60000;
+	int64_t minute = ev_monotonic_ms() / 60000;
 
 	if (st->egress_window != minute) {
 		st->egress_window = minute;
@@ -430,7 +421,7 @@ egress_on_accept(int fd, const struct addr *peer, struct ev_slot *slot, void *ar
 	g->tenant = t;
 	g->slot = slot;
 	g->peer = *peer;
-	clock_gettime(CLOCK_MONOTONIC, &g->start);
+	g->start = ev_monotonic_ms();
 	log_sid_new(g->sid);
 	g->cell = metrics_cell(e->metrics, t->name, "egress");
 	g->next = e->egresses;

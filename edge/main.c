@@ -136,8 +136,9 @@ main(int argc, char **argv)
 	}
 	log_init("homeport-edge", (enum log_level)conf.main->log_level, stderr);
 	d.e.metrics = metrics_new();
+	d.e.fallback = fallback_new();
 	d.e.base = event_base_new();
-	if (d.e.metrics == NULL || d.e.base == NULL ||
+	if (d.e.metrics == NULL || d.e.fallback == NULL || d.e.base == NULL ||
 	    (d.e.routes = route_table_new(&conf, d.e.metrics)) == NULL ||
 	    (sigs = sig_setup(d.e.base, edged_reload, edged_stop, &d)) == NULL) {
 		log_error(NULL, "start", "result=failed error=\"out of memory\"");
@@ -168,6 +169,7 @@ out:
 	if (d.e.base != NULL)
 		event_base_free(d.e.base);
 	metrics_free(&d.e.metrics);
+	fallback_free(&d.e.fallback);
 	if (conf.conf != NULL)
 		edge_conf_free(&conf);
 	return rc;

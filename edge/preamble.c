@@ -258,6 +258,13 @@ preamble_smtp_line(struct preamble *p, const struct preamble_span *line, int pip
 		(void)preamble_reply(out, "221 2.0.0 Bye\r\n");
 		return PREAMBLE_CLOSE;
 	case PREAMBLE_SMTP_NEEDS_TLS:
+		if (p->tls_failed_recently) {
+			/* A sender falling back to plaintext after we had to cut
+			 * its TLS: a 530 would bounce the mail; keep it queued. */
+			(void)preamble_reply(out, "421 4.7.0 %.*s TLS failed on your last attempt, "
+					     "try again later\r\n", preamble_name_len(p), p->name);
+			return PREAMBLE_CLOSE;
+		}
 		p->errors++;
 		return preamble_after(preamble_reply(out, "530 5.7.0 Must issue a STARTTLS command first\r\n"),
 				      PREAMBLE_MORE);

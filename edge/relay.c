@@ -62,22 +62,13 @@ struct relay {
 	int client_eof;			/* CLOSING: the client's read half ended */
 	int client_shut;		/* CLOSING: our write half is shut */
 	uint64_t from_client, to_client;
-	struct timespec start;
+	int64_t start;			/* ev_monotonic_ms() at accept */
 	const char *end;		/* why the connection ended */
 };
 
 static void relay_on_closing_read(struct bufferevent *bev, void *arg);
 static void relay_on_closing_write(struct bufferevent *bev, void *arg);
 static void relay_on_closing_event(struct bufferevent *bev, short what, void *arg);
-
-static int64_t
-relay_ms_since(const struct timespec *t)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (int64_t)(now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000;
-}
 
 static void
 relay_free(struct relay *r)
@@ -90,7 +81,7 @@ relay_free(struct relay *r)
 		 r->tenant != NULL ? r->tenant->name : "-", route_by_text(r->by),
 		 log_escape(r->name, strlen(r->name), esc, sizeof(esc)),
 		 (unsigned long long)r->from_client, (unsigned long long)r->to_client,
-		 (long long)relay_ms_since(&r->start), r->end != NULL ? r->end : "closed");
+		 (long long)(ev_monotonic_ms() - r->start), r->end != NULL ? r->end : "closed");
 	metrics_add(r->cell, METRICS_BYTES_FROM_CLIENT, r->from_client);
 	metrics_add(r->cell, METRICS_BYTES_TO_CLIENT, r->to_client);
 	if (r->counted)
@@ -116,12 +107,18 @@ relay_free(struct relay *r)
 	free(r);
 }
 
-/* Refused before routing, or failed: count it and end with why. */
+/*
+ * Refused before routing, or failed: count it and end with why. After
+ * STARTTLS was answered, remember the source: its plaintext retry must get
+ * a 421, not the 530 that would bounce its mail (fallback.c).
+ */
 static void
 relay_refused(struct relay *r, const char *why)
 {
 	metrics_add(r->cell, METRICS_REFUSED, 1);
 	r->end = why;
+	if (r->pre != NULL && r->state != RELAY_PREAMBLE && r->e->fallback != NULL)
+		fallback_note(r->e->fallback, &r->peer, ev_monotonic_ms());
 }
 
 /*
@@ -562,7 +559,7 @@ relay_start(struct edge *e, const char *lname, int fd, const struct addr *peer,
 	r->slot = slot;
 	r->peer = *peer;
 	r->local = *local;
-	clock_gettime(CLOCK_MONOTONIC, &r->start);
+	r->start = ev_monotonic_ms();
 	log_sid_new(r->sid);
 	r->cell = metrics_cell(e->metrics, "", lc->name);
 	metrics_add(r->cell, METRICS_ACCEPTED, 1);
@@ -597,6 +594,8 @@ relay_start(struct edge *e, const char *lname, int fd, const struct addr *peer,
 			return;
 		}
 		preamble_init(r->pre, lc->preamble, route_table_conf(r->routes)->main->name);
+		r->pre->tls_failed_recently = e->fallback != NULL &&
+					      fallback_recent(e->fallback, peer, ev_monotonic_ms());
 		r->state = RELAY_PREAMBLE;
 		if (relay_spoke_early(fd)) {
 			relay_refused(r, "spoke_early");

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/listener.h>
@@ -47,6 +48,15 @@ struct ev_slot {
 	struct ev_quota *q;		/* a reference */
 	struct ev_source *src;
 };
+
+int64_t
+ev_monotonic_ms(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
 
 struct timeval
 ev_timeval_ms(int64_t ms)

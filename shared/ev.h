@@ -151,6 +151,9 @@ void ev_idle_touch(struct ev_idle *idle);
 /* Stop and free (accepts NULL; clears *idlep). */
 void ev_idle_free(struct ev_idle **idlep);
 
+/* Milliseconds on the monotonic clock (for ages and rate windows). */
+int64_t ev_monotonic_ms(void);
+
 /* A struct timeval of ms milliseconds. */
 struct timeval ev_timeval_ms(int64_t ms);
 

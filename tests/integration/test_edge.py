@@ -257,8 +257,8 @@ def test_starttls_without_sni_uses_the_default_tenant_or_refuses(edge):
 
 
 def raw_session(port, sends, host="127.0.0.1", greeting=True):
-    """Send each chunk, collecting everything the server says until it closes."""
-    with socket.create_connection((host, port), timeout=10) as s:
+    """Send each chunk from host, collecting everything the server says until it closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(host, 0)) as s:
         out = b""
         if sends and greeting:
             out = s.recv(4096)          # the greeting: clients wait for it
@@ -580,3 +580,26 @@ def test_per_source_cap_spans_listeners_and_follows_reload(edge):
         out = raw_session(edge.ports["imap"], [])
         assert out.startswith(b"* BYE [UNAVAILABLE] relay.example.test"), out
         edge.d.wait_for(r"event=refuse listener=imap peer=127.0.0.1:\d+ reason=max_per_source")
+
+
+def test_a_plaintext_retry_after_a_cut_tls_gets_421_not_530(edge):
+    """Postfix retries in plaintext after a failed TLS handshake: a 530 would bounce."""
+    src = "127.0.0.9"
+    s = smtplib.SMTP("127.0.0.1", edge.ports["mx"], local_hostname="retry.example.test",
+                     timeout=10, source_address=(src, 0))
+    s.ehlo()
+    ctx = ssl.create_default_context(cafile=str(edge.certs[0]))
+    ctx.check_hostname = False                 # no SNI, no default tenant: no route
+    with pytest.raises((ssl.SSLError, smtplib.SMTPServerDisconnected, ConnectionError)):
+        s.starttls(context=ctx)
+    s.close()
+    edge.d.wait_for(r"event=relay .*peer=127.0.0.9:\d+ .*end=no_route")
+    out = raw_session(edge.ports["mx"], [b"EHLO retry.example.test\r\n",
+                                          b"MAIL FROM:<a@retry.example.test>\r\n"], host=src)
+    assert out.endswith(b"421 4.7.0 relay.example.test TLS failed on your last attempt, "
+                        b"try again later\r\n"), out
+    # Another source that never tried TLS still gets the 530.
+    out = raw_session(edge.ports["mx"], [b"EHLO other.example.test\r\n",
+                                          b"MAIL FROM:<a@other.example.test>\r\n", b"QUIT\r\n"],
+                      host="127.0.0.1")
+    assert b"530 5.7.0 Must issue a STARTTLS command first\r\n" in out

@@ -514,6 +514,35 @@ test_preamble_refuse_unknown(void **state)
 	buf_free(&out);
 }
 
+/* A sender whose TLS the edge cut gets 421 for MAIL in plaintext, not 530. */
+static void
+test_preamble_tls_failed_recently(void **state)
+{
+	static const char in[] = "EHLO sender.example\r\nMAIL FROM:<a@sender.example>\r\n";
+	static const char want[] = "421 4.7.0 " T_NAME " TLS failed on your last attempt, try again later\r\n";
+	struct buf *out = buf_new(T_OUT_CAP);
+	struct preamble p;
+	size_t used;
+
+	(void)state;
+	assert_non_null(out);
+	preamble_init(&p, SMTP, T_NAME);
+	assert_int_equal(p.tls_failed_recently, 0);
+	p.tls_failed_recently = 1;
+	assert_int_equal(preamble_feed(&p, (const uint8_t *)in, sizeof(in) - 1, &used, out),
+			 PREAMBLE_CLOSE);
+	assert_int_equal(used, sizeof(in) - 1);
+	assert_true(out->len > sizeof(want) - 1);
+	assert_memory_equal(out->data + out->len - (sizeof(want) - 1), want, sizeof(want) - 1);
+	/* Without the flag: the 530, and the session goes on. */
+	buf_reset(out);
+	preamble_init(&p, SMTP, T_NAME);
+	assert_int_equal(preamble_feed(&p, (const uint8_t *)in, sizeof(in) - 1, &used, out),
+			 PREAMBLE_MORE);
+	assert_non_null(memmem(out->data, out->len, "530 5.7.0", 9));
+	buf_free(&out);
+}
+
 /* EHLO/HELO state: stored, replaced, and left alone by a refused EHLO. */
 static void
 test_preamble_helo(void **state)
@@ -641,6 +670,7 @@ main(void)
 		cmocka_unit_test(test_preamble_replies),
 		cmocka_unit_test(test_preamble_refuse_unknown),
 		cmocka_unit_test(test_preamble_helo),
+		cmocka_unit_test(test_preamble_tls_failed_recently),
 		cmocka_unit_test(test_preamble_backpressure),
 		cmocka_unit_test(test_preamble_line_cap),
 	};

@@ -1,6 +1,7 @@
 /*
- * Unit tests for edge/route (the tenant a connection goes to) and
- * edge/metrics (counters kept by name across reloads).
+ * Unit tests for edge/route (the tenant a connection goes to),
+ * edge/metrics (counters kept by name across reloads) and edge/fallback
+ * (sources whose TLS was cut).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -251,6 +252,30 @@ test_metrics_format(void **state)
 	evbuffer_free(out);
 }
 
+/* The fallback memory: per IPv4 address or IPv6 /64, for a window. */
+static void
+test_fallback(void **state)
+{
+	struct fallback *f = fallback_new();
+	struct addr a = t_addr("198.51.100.7:40000"), a2 = t_addr("198.51.100.8:1");
+	struct addr v6 = t_addr("[2001:db8:1:2::5]:25"), v6same = t_addr("2001:db8:1:2:ffff::1");
+	struct addr v6other = t_addr("2001:db8:1:3::5");
+
+	(void)state;
+	assert_non_null(f);
+	assert_int_equal(fallback_recent(f, &a, 1000), 0);
+	fallback_note(f, &a, 1000);
+	fallback_note(f, &v6, 1000);
+	assert_int_equal(fallback_recent(f, &a, 1000), 1);
+	assert_int_equal(fallback_recent(f, &a, 1000 + FALLBACK_WINDOW_MS), 1);
+	assert_int_equal(fallback_recent(f, &a, 1001 + FALLBACK_WINDOW_MS), 0);
+	assert_int_equal(fallback_recent(f, &a2, 1000), 0);
+	assert_int_equal(fallback_recent(f, &v6same, 2000), 1);
+	assert_int_equal(fallback_recent(f, &v6other, 2000), 0);
+	fallback_free(&f);
+	assert_null(f);
+}
+
 int
 main(void)
 {
@@ -260,6 +285,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_route_tenant_fields, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_route_reload_keeps_tenant_state, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_format, t_setup, t_teardown),
+		cmocka_unit_test(test_fallback),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
