@@ -215,6 +215,24 @@ bench-up: $(DEPS_STAMP)
 bench-down:
 	$(Q)cd tests/integration && $(PYTHON) bench_cli.py down
 
+# ---- the relay benchmark on loopback (docs/benchmarks.md) ------------------
+
+# homeport-edge against HAProxy, nginx stream and no relay, as root: 4 to 10 minutes.
+BENCH_SRC := $(wildcard tests/bench/*.c)
+BENCH_BINS := $(patsubst tests/bench/%.c,$(O)/tests/bench/%,$(BENCH_SRC))
+
+$(O)/tests/bench/%: $(O)/obj/tests/bench/%.o
+	$(say) LD $@
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $<
+
+-include $(patsubst %.c,$(O)/obj/%.d,$(BENCH_SRC))
+
+.PHONY: bench-edge
+bench-edge: $(DEPS_STAMP)
+	$(Q)$(MAKE) --no-print-directory check-pkgs $(O)/bin/homeport-edge $(BENCH_BINS)
+	$(Q)$(PYTHON) tests/bench/edge_bench.py "$(CURDIR)/$(O)"
+
 # ---- demo -----------------------------------------------------------------
 
 .PHONY: demo
