@@ -78,7 +78,11 @@ class Bench:
         inet = Host(self.registry, "inet")
         self.hosts["inet"] = inet
         br = inet.ifname("br")
-        inet.run("ip", "link", "add", br, "type", "bridge")
+        # A fixed MAC: a bridge without one takes its lowest port's, so
+        # attaching a host later would change the gateway's MAC under hosts
+        # that have it cached, and their packets would be dropped until the
+        # neighbour entry goes stale (up to ~45 s).
+        inet.run("ip", "link", "add", br, "address", "02:00:00:00:00:01", "type", "bridge")
         inet.sysctl(f"net.ipv6.conf.{br}.disable_ipv6", 1)
         for gw in INET_V4.values():
             inet.run("ip", "addr", "add", f"{gw}/24", "dev", br)

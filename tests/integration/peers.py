@@ -1,12 +1,18 @@
 """Real peers on the network bench, started on demand inside their namespaces.
 
     knot(bench)          Knot DNS in `dns` (198.51.100.53:53 UDP+TCP): the zones
-                         example.test, peer.test and edge.test, RFC 2136 updates
-                         signed with one TSIG key (hmac-sha256)
+                         example.test, peer.test, edge.test and alice.test, RFC
+                         2136 updates signed with one TSIG key (hmac-sha256)
     postfix(bench)       Postfix in `peer` (198.51.100.25:25): MX for peer.test
                          (any user, into one maildir under bench.dir) and a
                          sending MTA that finds MX records through Knot; relays
                          for 198.51.100.0/24 (mynetworks) only
+    home_postfix(bench)  a second Postfix, in `home` on the tunnel address
+                         (192.0.2.2:25): receives for alice.test behind the
+                         edge, a PROXY header first (smtpd_upstream_proxy_protocol)
+    dovecot(bench)       Dovecot in `home` (192.0.2.2:993): IMAPS with a PROXY
+                         header first, trusted from the edge's 192.0.2.1 only;
+                         user alice; home_cert(bench) is its certificate
     smtp_sink(bench)     a small SMTP server (this file, run as a script) in
                          `client` (198.51.100.100:25) that stores every message
     capture(bench, host, iface, filter)
@@ -26,12 +32,14 @@ The zones (serial 1, TTL 60; all NS records name ns.example.test):
                    sink.example.test MX 10 client.example.test   (no A: MX only)
     peer.test      MX 10 mx.peer.test           mx      A 198.51.100.25
     edge.test      A 203.0.113.1, MX 10 mx.edge.test, mx A 203.0.113.1
+    alice.test     SOA and NS only (the home's domain: tests add its records)
 
 So mail for anyone@sink.example.test goes, by MX only, to the SMTP sink on
 the client host; mail for anyone@peer.test to Postfix.
 """
 import base64
 import collections
+import grp
 import json
 import os
 import pathlib
@@ -57,6 +65,14 @@ SINK_DOMAIN = "sink.example.test"
 SINK_MX = "client.example.test"
 PEER_DOMAIN = "peer.test"
 PEER_HOSTNAME = "mx.peer.test"
+
+# The home, as the edge reaches it through the tunnel (bench.TUNNEL), and
+# the mail domain it serves (its zone in Knot holds only SOA and NS: tests
+# publish the MX and address records they need).
+HOME_ADDR = "192.0.2.2"
+EDGE_TUNNEL_ADDR = "192.0.2.1"
+HOME_DOMAIN = "alice.test"
+HOME_HOSTNAME = "mail.alice.test"
 
 POSTFIX_DAEMONS = pathlib.Path("/usr/lib/postfix/sbin")
 
@@ -149,6 +165,10 @@ mx       A     {PEER_ADDR}
 @        A     {EDGE_ADDR}
 @        MX    10 mx.edge.test.
 mx       A     {EDGE_ADDR}
+""",
+    HOME_DOMAIN: f"""\
+@        SOA   ns.example.test. hostmaster.{HOME_DOMAIN}. 1 3600 600 86400 60
+@        NS    ns.example.test.
 """,
 }
 
@@ -338,7 +358,8 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 
 
 class Postfix:
-    """One private Postfix instance in `peer`, all of it under bench.dir.
+    """One private Postfix instance (by default the one in `peer`), all of
+    it under bench.dir.
 
     Its master runs in the foreground as the Process (`master -c DIR -s`,
     after `postfix -c DIR check`, which also creates the queue directories),
@@ -356,14 +377,24 @@ class Postfix:
     address = PEER_ADDR
     hostname = PEER_HOSTNAME
     domain = PEER_DOMAIN
+    mynetworks = "127.0.0.0/8 198.51.100.0/24"
 
-    def __init__(self, bench, dns):
+    def __init__(self, bench, dns, host_name="peer", address=None, hostname=None, domain=None,
+                 mynetworks=None, extra_main_cf=""):
+        """The peer's instance by default; another one in host_name, listening
+        on address:25, named hostname, receiving for domain, relaying for
+        mynetworks, with extra_main_cf appended to its main.cf."""
         self.bench = bench
         self.dns = dns
-        self.host = bench.host("peer")
+        self.address = address or self.address
+        self.hostname = hostname or self.hostname
+        self.domain = domain or self.domain
+        self.mynetworks = mynetworks or self.mynetworks
+        self.extra_main_cf = extra_main_cf
+        self.host = bench.host(host_name)
         use_knot(self.host)
         owner = pwd.getpwnam("postfix")
-        self.dir = _private_dir(bench, "postfix-peer", 0o755)
+        self.dir = _private_dir(bench, f"postfix-{host_name}", 0o755)
         self.etc = self.dir / "etc"
         self.spool = self.dir / "spool"
         self.data = self.dir / "data"
@@ -374,24 +405,25 @@ class Postfix:
         for d, mode in ((self.data, 0o700), (self.mail, 0o755)):
             d.mkdir(mode=mode)
             os.chown(d, owner.pw_uid, owner.pw_gid)
-        # Any user@peer.test, into one maildir for the domain (virtual(8)
+        # Any user@domain, into one maildir for the domain (virtual(8)
         # refuses $1 substitutions from regexp tables, so no per-user paths;
         # the Delivered-To: header virtual(8) adds tells the recipients apart).
-        (self.etc / "vmailbox").write_text(r"/^[^@]+@peer\.test$/ peer.test/" + "\n")
+        (self.etc / "vmailbox").write_text(
+            rf"/^[^@]+@{re.escape(self.domain)}$/ {self.domain}/" + "\n")
         (self.etc / "master.cf").write_text(MASTER_CF)
         (self.etc / "main.cf").write_text(self._main_cf(owner))
         self.postfix("check")
-        if listening(self.host, "tcp", PEER_ADDR, 25):
-            holder = self.host.run("ss", "-Htlnp", "src", f"{PEER_ADDR}:25").stdout.strip()
-            raise RuntimeError(f"{PEER_ADDR}:25 in {self.host.ns} is taken already, so Postfix "
+        if listening(self.host, "tcp", self.address, 25):
+            holder = self.host.run("ss", "-Htlnp", "src", f"{self.address}:25").stdout.strip()
+            raise RuntimeError(f"{self.address}:25 in {self.host.ns} is taken already, so Postfix "
                                f"cannot listen there: {holder}")
         self.process = self.host.popen(POSTFIX_DAEMONS / "master", "-c", self.etc, "-s",
                                        name="postfix-master", log=self.dir / "master.out")
         try:
             _wait("postfix master started", lambda: "daemon started" in self.log(), 20,
                   self.process)
-            _wait("postfix listening on 198.51.100.25:25",
-                  lambda: listening(self.host, "tcp", PEER_ADDR, 25), 10, self.process)
+            _wait(f"postfix listening on {self.address}:25",
+                  lambda: listening(self.host, "tcp", self.address, 25), 10, self.process)
         except (RuntimeError, TimeoutError) as e:
             raise RuntimeError(f"{e}\nmaillog:\n{self.log()[-3000:]}") from None
 
@@ -402,21 +434,21 @@ queue_directory = {self.spool}
 data_directory = {self.data}
 maillog_file = {self.maillog}
 maillog_file_prefixes = {self.dir}
-myhostname = {PEER_HOSTNAME}
-mydomain = {PEER_DOMAIN}
+myhostname = {self.hostname}
+mydomain = {self.domain}
 myorigin = $mydomain
 mydestination =
-inet_interfaces = {PEER_ADDR}
+inet_interfaces = {self.address}
 inet_protocols = ipv4
-mynetworks = 127.0.0.0/8 198.51.100.0/24
+mynetworks = {self.mynetworks}
 relay_domains =
 alias_maps =
 alias_database =
 local_recipient_maps =
 biff = no
 smtpd_banner = $myhostname ESMTP
-# peer.test: any user, into maildirs under mail/
-virtual_mailbox_domains = {PEER_DOMAIN}
+# {self.domain}: any user, into maildirs under mail/
+virtual_mailbox_domains = {self.domain}
 virtual_mailbox_base = {self.mail}
 virtual_mailbox_maps = regexp:{self.etc}/vmailbox
 virtual_uid_maps = static:{owner.pw_uid}
@@ -431,7 +463,7 @@ smtp_connect_timeout = 10s
 queue_run_delay = 5s
 minimal_backoff_time = 5s
 maximal_backoff_time = 15s
-"""
+{self.extra_main_cf}"""
 
     def postfix(self, *args, check=True):
         """`postfix -c DIR ARGS` inside the peer namespace."""
@@ -461,14 +493,15 @@ maximal_backoff_time = 15s
         return _wait(f"maillog line /{pattern}/", lambda: rx.search(self.log()), timeout,
                      self.process, interval=0.2)
 
-    def maildir(self, domain=PEER_DOMAIN):
+    def maildir(self, domain=None):
         """The domain's maildir (every user@domain is delivered there)."""
-        return self.mail / domain
+        return self.mail / (domain or self.domain)
 
-    def delivered(self, user=None, domain=PEER_DOMAIN):
+    def delivered(self, user=None, domain=None):
         """Messages in the maildir (new/ and cur/), as [(path, bytes)]; only
         those with "Delivered-To: user@domain" when user is given."""
         found = []
+        domain = domain or self.domain
         want = f"Delivered-To: {user}@{domain}\n".encode().lower() if user else None
         for sub in ("new", "cur"):
             d = self.maildir(domain) / sub
@@ -480,10 +513,11 @@ maximal_backoff_time = 15s
                         found.append((p, data))
         return found
 
-    def wait_delivered(self, user, marker, domain=PEER_DOMAIN, timeout=30):
+    def wait_delivered(self, user, marker, domain=None, timeout=30):
         """The (path, bytes) of the message delivered to user@domain that
         contains marker, waiting for it."""
         m = marker.encode() if isinstance(marker, str) else marker
+        domain = domain or self.domain
 
         def find():
             return next((msg for msg in self.delivered(user, domain) if m in msg[1]), None)
@@ -502,6 +536,24 @@ def postfix(bench):
     return _remember(bench, "postfix", Postfix(bench, knot(bench)))
 
 
+def home_postfix(bench):
+    """A second Postfix, in `home` on its tunnel address (192.0.2.2:25):
+    receives for alice.test behind the edge, trusting the PROXY header
+    (v1 or v2) that must start every connection (smtpd_upstream_proxy_protocol);
+    relays for nobody but itself (mynetworks 127.0.0.0/8). Started on first
+    use, with the tunnel and Knot (its resolver)."""
+    cached = _cached(bench, "home-postfix")
+    if cached:
+        return cached
+    bench.tunnel()
+    extra = ("# behind homeport-edge: a PROXY header first, then SMTP\n"
+             "smtpd_upstream_proxy_protocol = haproxy\n"
+             "smtpd_upstream_proxy_timeout = 5s\n")
+    return _remember(bench, "home-postfix", Postfix(
+        bench, knot(bench), host_name="home", address=HOME_ADDR, hostname=HOME_HOSTNAME,
+        domain=HOME_DOMAIN, mynetworks="127.0.0.0/8", extra_main_cf=extra))
+
+
 def postfix_pids(host):
     """PIDs of Postfix programs running in host's namespace."""
     from netns import namespace_pids
@@ -514,6 +566,150 @@ def postfix_pids(host):
         if exe.startswith(str(POSTFIX_DAEMONS) + "/"):
             pids.append(pid)
     return pids
+
+
+# ---------------------------------------------------------------- the home's TLS certificate
+
+def home_cert(bench):
+    """A self-signed certificate (and key) for mail.alice.test, alice.test and
+    *.alice.test, made once per run: (cert path, key path). The cert is also
+    the CA file clients verify against."""
+    d = bench.dir / "home-cert"
+    cert, key = d / "cert.pem", d / "key.pem"
+    if not cert.exists():
+        d.mkdir(mode=0o755, exist_ok=True)
+        names = [HOME_HOSTNAME, HOME_DOMAIN, f"*.{HOME_DOMAIN}"]
+        san = ",".join(f"DNS:{n}" for n in names)
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
+                        f"/CN={names[0]}", "-addext", f"subjectAltName={san}",
+                        "-keyout", str(key), "-out", str(cert)],
+                       check=True, capture_output=True, timeout=30)
+        cert.chmod(0o644)
+    return cert, key
+
+
+# ---------------------------------------------------------------- Dovecot
+
+class Dovecot:
+    """A private Dovecot (IMAPS only) in `home` on 192.0.2.2:993, behind the
+    edge: the listener wants a PROXY header (haproxy = yes) and trusts it only
+    from the edge's tunnel address (haproxy_trusted_networks), then ends TLS
+    itself with home_cert(). One user, alice, from a passwd-file, whose
+    Maildir lies under bench.dir (owned by nobody, the mail uid).
+
+    `dovecot -F -c CONF` is the Process: its master stays in the foreground
+    and takes its children with it on SIGTERM. base_dir, state_dir and the
+    log are private, so nothing touches /run/dovecot or /var/lib/dovecot."""
+
+    address = HOME_ADDR
+    port = 993
+    user = "alice"
+
+    def __init__(self, bench):
+        bench.tunnel()
+        self.host = bench.host("home")
+        self.dir = _private_dir(bench, "dovecot-home", 0o755)
+        self.password = secrets.token_hex(8)
+        self.cert, self.key = home_cert(bench)
+        mail = pwd.getpwnam("nobody")
+        self.uid, self.gid = mail.pw_uid, mail.pw_gid
+        self.home = self.dir / "home" / self.user
+        self.maildir = self.home / "Maildir"
+        (self.dir / "state").mkdir(mode=0o755)
+        (self.dir / "home").mkdir(mode=0o755)
+        for d in (self.home, self.maildir, *(self.maildir / s for s in ("cur", "new", "tmp"))):
+            d.mkdir(mode=0o700)
+            os.chown(d, self.uid, self.gid)
+        passwd = self.dir / "passwd"
+        passwd.write_text(f"{self.user}:{{PLAIN}}{self.password}:{self.uid}:{self.gid}::"
+                          f"{self.home}::\n")
+        # Read by the auth process, which runs as the dovecot user.
+        os.chown(passwd, 0, grp.getgrnam("dovecot").gr_gid)
+        passwd.chmod(0o640)
+        self.logfile = self.dir / "dovecot.log"
+        self.conf = self.dir / "dovecot.conf"
+        self.conf.write_text(self._conf(passwd))
+        r = self.host.run("doveconf", "-n", "-c", self.conf, check=False)
+        if r.returncode != 0:
+            raise RuntimeError(f"dovecot.conf rejected: {r.stdout}{r.stderr}")
+        self.process = self.host.popen("dovecot", "-F", "-c", self.conf, name="dovecot",
+                                       log=self.dir / "dovecot.out")
+        try:
+            _wait(f"dovecot listening on {self.address}:{self.port}",
+                  lambda: listening(self.host, "tcp", self.address, self.port), 20, self.process)
+        except (RuntimeError, TimeoutError) as e:
+            raise RuntimeError(f"{e}\nlog:\n{self.log()[-3000:]}") from None
+
+    def _conf(self, passwd):
+        return f"""\
+base_dir = {self.dir}/run
+state_dir = {self.dir}/state
+log_path = {self.logfile}
+protocols = imap
+listen = {self.address}
+ssl = required
+ssl_cert = <{self.cert}
+ssl_key = <{self.key}
+disable_plaintext_auth = yes
+auth_mechanisms = plain login
+auth_verbose = yes
+# Behind homeport-edge: the real client comes in a PROXY header, believed
+# only from the edge's end of the tunnel.
+haproxy_trusted_networks = {EDGE_TUNNEL_ADDR}
+haproxy_timeout = 5s
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {passwd}
+}}
+userdb {{
+  driver = passwd-file
+  args = username_format=%u {passwd}
+}}
+mail_location = maildir:~/Maildir
+service imap-login {{
+  inet_listener imap {{
+    port = 0
+  }}
+  inet_listener imaps {{
+    address = {self.address}
+    port = {self.port}
+    ssl = yes
+    haproxy = yes
+  }}
+}}
+"""
+
+    def deliver(self, message):
+        """Put message (bytes, LF or CRLF lines) into alice's INBOX (Maildir
+        new/), as a delivery agent would; returns its path."""
+        name = f"{int(time.time())}.M{secrets.token_hex(4)}P{os.getpid()}.bench"
+        tmp, new = self.maildir / "tmp" / name, self.maildir / "new" / name
+        tmp.write_bytes(message)
+        os.chown(tmp, self.uid, self.gid)
+        tmp.chmod(0o600)
+        tmp.rename(new)
+        return new
+
+    def log(self):
+        return self.logfile.read_text(errors="replace") if self.logfile.exists() else ""
+
+    def wait_log(self, pattern, timeout=15):
+        """The first match of the regex pattern in Dovecot's log, waiting for it."""
+        rx = re.compile(pattern)
+        try:
+            return _wait(f"dovecot log line /{pattern}/", lambda: rx.search(self.log()), timeout,
+                         self.process, interval=0.2)
+        except (RuntimeError, TimeoutError) as e:
+            raise type(e)(f"{e}\nlog:\n{self.log()[-3000:]}") from None
+
+    def stop(self):
+        return self.process.stop()
+
+
+def dovecot(bench):
+    """The home's Dovecot (started on first use, with the tunnel)."""
+    return _cached(bench, "dovecot") or _remember(bench, "dovecot", Dovecot(bench))
 
 
 # ---------------------------------------------------------------- SMTP sink
@@ -628,9 +824,13 @@ def interfaces(host):
     return [n for n in names if n != "lo"]
 
 
-def tshark_fields(path, display_filter, *fields):
-    """tshark -r PATH -Y FILTER -T fields -e F...: one tuple per packet."""
+def tshark_fields(path, display_filter, *fields, options=()):
+    """tshark -r PATH -Y FILTER -T fields -e F...: one tuple per packet.
+    options: preferences, each "name:value" (tshark -o), e.g.
+    "tcp.try_heuristic_first:TRUE" to see PROXY headers in front of TLS."""
     args = ["tshark", "-n", "-r", str(path), "-Y", display_filter, "-T", "fields"]
+    for o in options:
+        args += ["-o", o]
     for f in fields:
         args += ["-e", f]
     r = subprocess.run(args, capture_output=True, text=True, timeout=60)
