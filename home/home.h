@@ -282,4 +282,361 @@ enum smtp_data_status smtp_data_feed(struct smtp_data *d, const uint8_t *in, siz
 /* Returns 1 if the message must be refused: bare CR or LF, NUL, or an overlong line. Else 0. */
 int smtp_data_bad(const struct smtp_data *d);
 
+/* ---- store.c, store_sql.c: mail.db, the only code that speaks SQL (docs/store.md) ---- */
+
+#define STORE_FILE "mail.db"		/* in the state directory */
+#define STORE_SCHEMA_VERSION 1		/* PRAGMA user_version after the last migration */
+#define STORE_BUSY_TIMEOUT 5000		/* ms to wait for another process's write lock */
+#define STORE_WAL_LIMIT (64 * 1024 * 1024) /* bytes the WAL is cut back to after a checkpoint */
+#define STORE_CHUNK_MAX (64 * 1024)	/* bytes of a body in one row (and in RAM per delivery) */
+#define STORE_BODY_MAX (256LL * 1024 * 1024) /* the largest body a delivery takes */
+#define STORE_RCPT_MAX 1000		/* recipients of one delivery, local and remote */
+#define STORE_RESOLVE_MAX 1000		/* users one address can deliver to */
+#define STORE_LOCAL_MAX 64		/* octets of a local part */
+#define STORE_DOMAIN_MAX 253		/* octets of a domain (a host name, A-labels) */
+#define STORE_ADDRESS_MAX 320		/* an address as text, with its NUL */
+#define STORE_HASH_MAX 256		/* a password hash string, with its NUL */
+#define STORE_MAILBOX_NAME_MAX 256	/* a mailbox name, with its NUL */
+#define STORE_SPECIAL_USE_MAX 16	/* "\Archive" and the others, with the NUL */
+#define STORE_KEYWORDS_MAX 1024		/* a message's keywords as text, with the NUL */
+#define STORE_ERR_MSG_MAX 256
+#define STORE_STMTS_MAX 96		/* prepared statements kept per connection */
+
+/* store_open() flags */
+#define STORE_OPEN_RECOVER 0x01	/* remove pending bodies left by a crash: homeportd only */
+
+/* What went wrong. The first group is TEMPORARY, the second PERMANENT. */
+enum store_err_code {
+	STORE_OK = 0,
+	STORE_E_IO,		/* I/O error: SMTP 451 4.3.0 */
+	STORE_E_FULL,		/* disk full: SMTP 452 4.3.1 */
+	STORE_E_BUSY,		/* another process held the lock for STORE_BUSY_TIMEOUT */
+	STORE_E_NOMEM,		/* out of memory */
+	STORE_E_QUOTA,		/* a recipient's quota would be exceeded: SMTP 452 4.2.2 */
+	STORE_E_CORRUPT,	/* mail.db is damaged: an operator must look (451 meanwhile) */
+	STORE_E_INTERNAL,	/* any other local failure (a bug): 451 4.3.0 */
+	STORE_E_EXISTS,		/* the name or address is taken */
+	STORE_E_NOTFOUND,	/* no such domain, user, alias, mailbox, message or body */
+	STORE_E_INUSE,		/* a domain that still has users */
+	STORE_E_INVALID,	/* a malformed name, address, flag, or a bad call */
+	STORE_E_TOOBIG,		/* a body over STORE_BODY_MAX: SMTP 552 5.3.4 */
+	STORE_E_SCHEMA,		/* mail.db was written by a newer Homeport */
+};
+
+enum store_err_kind {
+	STORE_ERR_NONE = 0,
+	STORE_ERR_TEMPORARY,	/* try again later: nothing was changed */
+	STORE_ERR_PERMANENT,	/* the request itself cannot succeed: nothing was changed */
+};
+
+/*
+ * Every store function that can fail takes a struct store_err, owned by
+ * the caller, and fills it when it returns -1 (it is not touched on
+ * success). A failed call changes nothing in mail.db.
+ */
+struct store_err {
+	int code;			/* enum store_err_code */
+	int kind;			/* enum store_err_kind */
+	char msg[STORE_ERR_MSG_MAX];	/* one line for the log, no peer bytes */
+};
+
+/* IMAP system flags (messages.flags); \Recent is per session, not stored. */
+#define STORE_FLAG_SEEN 0x01
+#define STORE_FLAG_ANSWERED 0x02
+#define STORE_FLAG_FLAGGED 0x04
+#define STORE_FLAG_DELETED 0x08
+#define STORE_FLAG_DRAFT 0x10
+#define STORE_FLAGS_ALL 0x1f
+
+struct store;			/* one connection to mail.db */
+struct store_delivery;		/* one message being received */
+
+struct store_domain {
+	int64_t id;
+	char name[STORE_DOMAIN_MAX + 1];	/* lower case */
+};
+
+struct store_user {
+	int64_t id;
+	char address[STORE_ADDRESS_MAX];	/* local@domain */
+	char password_hash[STORE_HASH_MAX];	/* as stored; "" from store_user_list() */
+	int64_t quota;				/* bytes; 0: no limit */
+	int64_t used;				/* bytes of its messages */
+};
+
+struct store_alias {
+	char alias[STORE_ADDRESS_MAX];		/* local@domain, or @domain: the catch-all */
+	char user[STORE_ADDRESS_MAX];		/* the user it delivers to */
+};
+
+struct store_mailbox {
+	int64_t id;
+	int64_t user_id;
+	char name[STORE_MAILBOX_NAME_MAX];	/* "INBOX", "Sent", ... */
+	char special_use[STORE_SPECIAL_USE_MAX]; /* RFC 6154 attribute ("\Sent"), or "" */
+	uint32_t uidvalidity;
+	uint32_t uidnext;			/* never goes down, even after expunges */
+	uint64_t highestmodseq;
+	uint32_t messages;			/* how many it holds now */
+};
+
+struct store_message {
+	int64_t id;
+	uint32_t uid;
+	uint64_t modseq;
+	int64_t internal_date;		/* Unix seconds */
+	int64_t size;			/* octets of the body */
+	unsigned flags;			/* STORE_FLAG_* */
+	char *keywords;			/* space-separated atoms, "" for none; owned by the list */
+	int64_t body_id;		/* for store_body_read() */
+};
+
+struct store_queue_entry {
+	int64_t id;
+	int64_t body_id;
+	char mail_from[STORE_ADDRESS_MAX];	/* the envelope sender; "" for <> */
+	char rcpt[STORE_ADDRESS_MAX];		/* one remote recipient */
+	int64_t created;			/* Unix seconds */
+	int64_t next_attempt;			/* Unix seconds */
+	int attempts;
+};
+
+/* "temporary", "permanent" or "none". */
+const char *store_err_kind_name(int kind);
+
+/*
+ * Open path (normally STATE_DIR/mail.db), creating it if missing: WAL
+ * journal, synchronous=FULL, foreign keys on, STORE_BUSY_TIMEOUT. Applies
+ * every migration the file lacks, each in its own transaction; refuses a
+ * file whose schema is newer than STORE_SCHEMA_VERSION (STORE_E_SCHEMA,
+ * the file untouched). With STORE_OPEN_RECOVER, deletes the pending
+ * bodies an earlier run left behind: only the one process that delivers
+ * (homeportd) may pass it, never the homeport command beside it.
+ * Returns the store (release with store_close()), or NULL with err set.
+ */
+struct store *store_open(const char *path, int flags, struct store_err *err);
+
+/*
+ * Close the connection (NULL is fine) and clear *stp. Every delivery of
+ * this store must have been freed before.
+ */
+void store_close(struct store **stp);
+
+/*
+ * PRAGMA integrity_check, then PRAGMA foreign_key_check. Returns 0 if the
+ * first answers "ok" and the second finds nothing, else -1 with err set
+ * (STORE_E_CORRUPT and the first complaint, or the error that stopped it).
+ */
+int store_integrity_check(struct store *st, struct store_err *err);
+
+/*
+ * Domains. Names are host names of at most STORE_DOMAIN_MAX octets,
+ * matched without regard to ASCII case and stored in lower case.
+ * add: 0, or -1 (STORE_E_INVALID, STORE_E_EXISTS, temporary).
+ * remove: also removes the domain's aliases and catch-all; refused with
+ * STORE_E_INUSE while users remain. 0, or -1.
+ * list: *list_r is an array of *n_r domains by name, the caller free()s
+ * it (NULL when empty). 0, or -1.
+ * is_local: *local_r 1 if name is one of ours, else 0. 0, or -1.
+ */
+int store_domain_add(struct store *st, const char *name, struct store_err *err);
+int store_domain_remove(struct store *st, const char *name, struct store_err *err);
+int store_domain_list(struct store *st, struct store_domain **list_r, size_t *n_r,
+		      struct store_err *err);
+int store_domain_is_local(struct store *st, const char *name, int *local_r, struct store_err *err);
+
+/*
+ * Add the user "local@domain" (domain already added; local part 1 to
+ * STORE_LOCAL_MAX octets, no '@', no space or control character, kept
+ * exactly, case included) with a password hash string stored as given
+ * (hashing is the caller's) and a quota in bytes (0: none). Creates its
+ * mailboxes INBOX, Sent, Drafts, Junk, Trash and Archive with their
+ * special-use attributes, in the same transaction. The address must not
+ * be an alias. Sets *id_r if not NULL. Returns 0, or -1
+ * (STORE_E_INVALID, STORE_E_NOTFOUND for the domain, STORE_E_EXISTS).
+ */
+int store_user_add(struct store *st, const char *address, const char *password_hash,
+		   int64_t quota, int64_t *id_r, struct store_err *err);
+
+/*
+ * Remove a user with its mailboxes, messages and alias entries; bodies
+ * nobody else refers to go too. Returns 0, or -1 (STORE_E_NOTFOUND).
+ */
+int store_user_remove(struct store *st, const char *address, struct store_err *err);
+
+/* Fill *u for address (or for id). Returns 0, or -1 (STORE_E_NOTFOUND). */
+int store_user_get(struct store *st, const char *address, struct store_user *u,
+		   struct store_err *err);
+int store_user_get_id(struct store *st, int64_t id, struct store_user *u, struct store_err *err);
+
+/*
+ * The users of domain (NULL: all), ordered by address, without password
+ * hashes. *list_r: caller free()s it (NULL when empty). Returns 0, or -1.
+ */
+int store_user_list(struct store *st, const char *domain, struct store_user **list_r,
+		    size_t *n_r, struct store_err *err);
+
+/* Replace a user's password hash or quota. Returns 0, or -1 (STORE_E_NOTFOUND). */
+int store_user_set_password(struct store *st, const char *address, const char *password_hash,
+			    struct store_err *err);
+int store_user_set_quota(struct store *st, const char *address, int64_t quota,
+			 struct store_err *err);
+
+/*
+ * Aliases. alias is "local@domain", or "@domain" for the domain's
+ * catch-all; its domain must be ours, its address no user's. It delivers
+ * to user (an existing user, in any of our domains); one alias may have
+ * several users, added one at a time.
+ * add: 0, or -1 (STORE_E_INVALID, STORE_E_NOTFOUND, STORE_E_EXISTS).
+ * remove: user NULL removes every user of the alias. 0, or -1
+ * (STORE_E_NOTFOUND if nothing matched).
+ * list: every alias of domain (NULL: all), one entry per user, ordered;
+ * *list_r: caller free()s it (NULL when empty). 0, or -1.
+ */
+int store_alias_add(struct store *st, const char *alias, const char *user, struct store_err *err);
+int store_alias_remove(struct store *st, const char *alias, const char *user,
+		       struct store_err *err);
+int store_alias_list(struct store *st, const char *domain, struct store_alias **list_r,
+		     size_t *n_r, struct store_err *err);
+
+/*
+ * The users a recipient local@domain delivers to: the user with exactly
+ * that local part if there is one; else the alias's users; else the
+ * domain's catch-all's users; else none. The domain is matched without
+ * regard to ASCII case; the local part octet for octet, as the session
+ * gives it (unquoted, escapes removed). Writes up to cap ids, ascending,
+ * to ids and their number to *n_r (0: not ours, or no such user).
+ * Returns 0, or -1 (STORE_E_INTERNAL if more than cap).
+ */
+int store_resolve(struct store *st, const char *local, const char *domain, int64_t *ids,
+		  size_t cap, size_t *n_r, struct store_err *err);
+
+/*
+ * A user's mailboxes by name; *list_r: caller free()s it. Returns 0, or
+ * -1 (STORE_E_NOTFOUND if the user has none: no such user).
+ */
+int store_mailbox_list(struct store *st, int64_t user_id, struct store_mailbox **list_r,
+		       size_t *n_r, struct store_err *err);
+
+/* Fill *mb for the user's mailbox name. Returns 0, or -1 (STORE_E_NOTFOUND). */
+int store_mailbox_get(struct store *st, int64_t user_id, const char *name,
+		      struct store_mailbox *mb, struct store_err *err);
+
+/*
+ * A mailbox's messages by UID. *list_r (NULL when empty) and its keywords
+ * belong to the caller: release with store_message_list_free(). Returns
+ * 0, or -1.
+ */
+int store_message_list(struct store *st, int64_t mailbox_id, struct store_message **list_r,
+		       size_t *n_r, struct store_err *err);
+
+/* Free a list from store_message_list() (NULL is fine) and clear *list. */
+void store_message_list_free(struct store_message **list, size_t n);
+
+/*
+ * Set a message's flags (STORE_FLAG_*) and keywords (space-separated IMAP
+ * atoms, "" for none, under STORE_KEYWORDS_MAX): it gets the mailbox's
+ * next MODSEQ, written to *modseq_r if not NULL. Returns 0, or -1
+ * (STORE_E_INVALID, STORE_E_NOTFOUND).
+ */
+int store_message_set_flags(struct store *st, int64_t mailbox_id, uint32_t uid, unsigned flags,
+			    const char *keywords, uint64_t *modseq_r, struct store_err *err);
+
+/*
+ * Expunge one message: its row goes, the user's usage drops by its size,
+ * the mailbox's HIGHESTMODSEQ goes up, its body goes if nothing else
+ * refers to it. Its UID is never given again. Returns 0, or -1
+ * (STORE_E_NOTFOUND).
+ */
+int store_message_expunge(struct store *st, int64_t mailbox_id, uint32_t uid,
+			  struct store_err *err);
+
+/*
+ * Read up to cap bytes of a committed body from offset into buf; *len_r
+ * is how many (0 at or past the end). Returns 0, or -1 (STORE_E_NOTFOUND).
+ */
+int store_body_read(struct store *st, int64_t body_id, int64_t offset, void *buf, size_t cap,
+		    size_t *len_r, struct store_err *err);
+
+/*
+ * Receive one message, streamed: begin, add recipients, write the body in
+ * pieces of any size, commit, free. The body goes to mail.db in rows of
+ * STORE_CHUNK_MAX, each in a short transaction that needs no fsync, while
+ * it is still "pending" (no message refers to it); the commit is one
+ * transaction with synchronous=FULL that makes the body complete, gives
+ * each local user a message in INBOX, queues each remote recipient and
+ * charges the quotas. Only after store_delivery_commit() returned 0 may
+ * the message be acknowledged (SMTP 250).
+ *
+ * begin: mail_from is the envelope sender ("" for <>), kept for the queue.
+ * Returns a delivery (release with store_delivery_free()) or NULL with
+ * err set. st is borrowed and must outlive the delivery.
+ */
+struct store_delivery *store_delivery_begin(struct store *st, const char *mail_from,
+					    struct store_err *err);
+
+/*
+ * Add a local recipient: a user id from store_resolve(); the same user
+ * twice gets one message. Returns 0, or -1 (STORE_E_INVALID past
+ * STORE_RCPT_MAX).
+ */
+int store_delivery_add_user(struct store_delivery *d, int64_t user_id, struct store_err *err);
+
+/*
+ * Add a remote recipient, one queue row at commit: rcpt is its address
+ * as the SMTP client will send it (copied). The same string twice is
+ * kept once. Returns 0, or -1 (STORE_E_INVALID).
+ */
+int store_delivery_add_remote(struct store_delivery *d, const char *rcpt, struct store_err *err);
+
+/*
+ * Append data[0..len) to the body. At most STORE_CHUNK_MAX bytes stay in
+ * memory. Returns 0, or -1 (temporary errors, STORE_E_TOOBIG); after -1
+ * the delivery can only be freed.
+ */
+int store_delivery_write(struct store_delivery *d, const void *data, size_t len,
+			 struct store_err *err);
+
+/*
+ * Commit: one transaction, durable when this returns 0. internal_date is
+ * the messages' IMAP internal date (Unix seconds). At least one
+ * recipient is needed. Every local recipient must be within quota after
+ * adding the body's size, else nothing is delivered (STORE_E_QUOTA,
+ * temporary). Returns 0, or -1 (and the delivery can only be freed).
+ */
+int store_delivery_commit(struct store_delivery *d, int64_t internal_date,
+			  struct store_err *err);
+
+/* The body's id once committed (for logs: "queued as"), else 0. */
+int64_t store_delivery_body_id(const struct store_delivery *d);
+
+/*
+ * Free a delivery (NULL is fine) and clear *dp. One not committed is
+ * aborted: its pending body is deleted (if that fails, the next
+ * store_open() with STORE_OPEN_RECOVER deletes it).
+ */
+void store_delivery_free(struct store_delivery **dp);
+
+/*
+ * The outbound queue, oldest first; *list_r: caller free()s it. Returns
+ * 0, or -1.
+ */
+int store_queue_list(struct store *st, struct store_queue_entry **list_r, size_t *n_r,
+		     struct store_err *err);
+
+/*
+ * Remove a queue entry (delivered, or given up on); its body goes if
+ * nothing else refers to it. Returns 0, or -1 (STORE_E_NOTFOUND).
+ */
+int store_queue_remove(struct store *st, int64_t id, struct store_err *err);
+
+/* ---- store_sql.c: the schema, as migrations (docs/store.md) ---- */
+
+/*
+ * store_sql_migrations[i] turns a schema of version i into version i + 1;
+ * there are STORE_SCHEMA_VERSION of them. Each is one SQL script; the
+ * store runs it in a transaction with the new user_version.
+ */
+extern const char *const store_sql_migrations[STORE_SCHEMA_VERSION];
+
 #endif

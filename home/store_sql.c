@@ -1,0 +1,129 @@
+/*
+ * store_sql: mail.db's schema, as an ordered list of migrations. Script i
+ * turns version i into version i + 1; store.c runs each one in its own
+ * transaction together with "PRAGMA user_version = i + 1", so a file is
+ * always at exactly one version. A released script is never edited: a
+ * change is a new script at the end. docs/store.md explains the tables.
+ */
+#include "home.h"
+
+/* Version 1: accounts, mailboxes, messages, bodies, the queue. */
+static const char store_sql_v1[] =
+	/* Settings and counters of the store itself. */
+	"CREATE TABLE meta (\n"
+	"  key TEXT PRIMARY KEY,\n"
+	"  value INTEGER NOT NULL\n"
+	");\n"
+	/* The last UIDVALIDITY handed out; each mailbox gets a larger one. */
+	"INSERT INTO meta (key, value) VALUES ('uidvalidity', 0);\n"
+
+	"CREATE TABLE domains (\n"
+	"  id INTEGER PRIMARY KEY,\n"
+	"  name TEXT NOT NULL UNIQUE,\n"		/* lower case */
+	"  created INTEGER NOT NULL\n"
+	");\n"
+
+	"CREATE TABLE users (\n"
+	"  id INTEGER PRIMARY KEY,\n"
+	"  domain_id INTEGER NOT NULL REFERENCES domains(id),\n"
+	"  local TEXT NOT NULL,\n"			/* compared octet for octet */
+	"  password_hash TEXT NOT NULL,\n"
+	"  quota_bytes INTEGER NOT NULL DEFAULT 0 CHECK (quota_bytes >= 0),\n"
+	"  used_bytes INTEGER NOT NULL DEFAULT 0 CHECK (used_bytes >= 0),\n"
+	"  created INTEGER NOT NULL,\n"
+	"  UNIQUE (domain_id, local)\n"
+	");\n"
+
+	/* local '' is the domain's catch-all. One row per (alias, user). */
+	"CREATE TABLE aliases (\n"
+	"  id INTEGER PRIMARY KEY,\n"
+	"  domain_id INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,\n"
+	"  local TEXT NOT NULL,\n"
+	"  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,\n"
+	"  UNIQUE (domain_id, local, user_id)\n"
+	");\n"
+	"CREATE INDEX aliases_user ON aliases (user_id);\n"
+
+	"CREATE TABLE mailboxes (\n"
+	"  id INTEGER PRIMARY KEY,\n"
+	"  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,\n"
+	"  name TEXT NOT NULL,\n"
+	"  special_use TEXT,\n"			/* RFC 6154: '\\Sent', ...; NULL: none */
+	"  uidvalidity INTEGER NOT NULL CHECK (uidvalidity BETWEEN 1 AND 4294967295),\n"
+	"  uidnext INTEGER NOT NULL DEFAULT 1 CHECK (uidnext BETWEEN 1 AND 4294967295),\n"
+	"  highestmodseq INTEGER NOT NULL DEFAULT 1,\n"
+	"  UNIQUE (user_id, name)\n"
+	");\n"
+	"CREATE UNIQUE INDEX mailboxes_special_use ON mailboxes (user_id, special_use)\n"
+	"  WHERE special_use IS NOT NULL;\n"
+
+	/*
+	 * A body is stored once however many messages and queue entries
+	 * refer to it. pending = 1 while it is being received: nothing
+	 * refers to it yet, and store_open() deletes such leftovers.
+	 */
+	"CREATE TABLE bodies (\n"
+	"  id INTEGER PRIMARY KEY,\n"
+	"  size INTEGER NOT NULL DEFAULT 0,\n"
+	"  pending INTEGER NOT NULL DEFAULT 1 CHECK (pending IN (0, 1)),\n"
+	"  created INTEGER NOT NULL\n"
+	");\n"
+	"CREATE INDEX bodies_pending ON bodies (pending) WHERE pending = 1;\n"
+
+	/* A body's bytes [start, start + length(data)), in order. */
+	"CREATE TABLE body_chunks (\n"
+	"  body_id INTEGER NOT NULL REFERENCES bodies(id) ON DELETE CASCADE,\n"
+	"  start INTEGER NOT NULL,\n"
+	"  data BLOB NOT NULL,\n"
+	"  PRIMARY KEY (body_id, start)\n"
+	");\n"
+
+	"CREATE TABLE messages (\n"
+	"  id INTEGER PRIMARY KEY,\n"
+	"  mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,\n"
+	"  uid INTEGER NOT NULL,\n"
+	"  modseq INTEGER NOT NULL,\n"
+	"  internal_date INTEGER NOT NULL,\n"
+	"  size INTEGER NOT NULL,\n"
+	"  flags INTEGER NOT NULL DEFAULT 0,\n"
+	"  keywords TEXT NOT NULL DEFAULT '',\n"
+	"  body_id INTEGER NOT NULL REFERENCES bodies(id),\n"
+	"  UNIQUE (mailbox_id, uid)\n"
+	");\n"
+	"CREATE INDEX messages_body ON messages (body_id);\n"
+
+	/* One row per remote recipient of a submitted message. */
+	"CREATE TABLE queue (\n"
+	"  id INTEGER PRIMARY KEY,\n"
+	"  body_id INTEGER NOT NULL REFERENCES bodies(id),\n"
+	"  mail_from TEXT NOT NULL,\n"
+	"  rcpt TEXT NOT NULL,\n"
+	"  created INTEGER NOT NULL,\n"
+	"  next_attempt INTEGER NOT NULL,\n"
+	"  attempts INTEGER NOT NULL DEFAULT 0,\n"
+	"  last_error TEXT NOT NULL DEFAULT ''\n"
+	");\n"
+	"CREATE INDEX queue_body ON queue (body_id);\n"
+	"CREATE INDEX queue_next ON queue (next_attempt);\n"
+
+	/*
+	 * Bookkeeping that must hold however a message goes (expunge, user
+	 * removal's cascade): the owner's usage drops, and a body nothing
+	 * refers to any more is deleted with its chunks.
+	 */
+	"CREATE TRIGGER messages_deleted AFTER DELETE ON messages BEGIN\n"
+	"  UPDATE users SET used_bytes = used_bytes - OLD.size\n"
+	"    WHERE id = (SELECT user_id FROM mailboxes WHERE id = OLD.mailbox_id);\n"
+	"  DELETE FROM bodies WHERE id = OLD.body_id AND pending = 0\n"
+	"    AND NOT EXISTS (SELECT 1 FROM messages WHERE body_id = OLD.body_id)\n"
+	"    AND NOT EXISTS (SELECT 1 FROM queue WHERE body_id = OLD.body_id);\n"
+	"END;\n"
+	"CREATE TRIGGER queue_deleted AFTER DELETE ON queue BEGIN\n"
+	"  DELETE FROM bodies WHERE id = OLD.body_id AND pending = 0\n"
+	"    AND NOT EXISTS (SELECT 1 FROM messages WHERE body_id = OLD.body_id)\n"
+	"    AND NOT EXISTS (SELECT 1 FROM queue WHERE body_id = OLD.body_id);\n"
+	"END;\n";
+
+const char *const store_sql_migrations[STORE_SCHEMA_VERSION] = {
+	store_sql_v1,
+};
