@@ -66,6 +66,33 @@ struct home_listener_conf *home_conf_listener(const struct home_conf *hc, size_t
 
 void home_conf_free(struct home_conf *hc);
 
+/* ---- password.c: account passwords, Argon2id through libsodium ---- */
+
+#define PASSWORD_HASH_MAX 128	/* crypto_pwhash_STRBYTES: the encoded hash, with its NUL */
+#define PASSWORD_MAX 1024	/* the longest password taken, in octets */
+#define PASSWORD_GENERATED_LEN 20 /* characters of a generated password */
+
+/*
+ * Hash password (len octets, any bytes) with Argon2id at today's
+ * parameters into out (PASSWORD_HASH_MAX bytes). Needs sodium_init().
+ * Returns 0, or -1 when the password is empty or too long, or memory for
+ * the hash could not be had.
+ */
+int password_hash(const char *password, size_t len, char out[PASSWORD_HASH_MAX]);
+
+/* Returns 1 if password matches hash, else 0 (a malformed hash never matches). */
+int password_verify(const char *hash, const char *password, size_t len);
+
+/* Returns 1 if hash was made with other parameters than password_hash uses today. */
+int password_needs_rehash(const char *hash);
+
+/*
+ * A new random password of PASSWORD_GENERATED_LEN characters from an
+ * alphabet without look-alikes (no 0/O, 1/l/I), NUL-terminated, into out
+ * (at least PASSWORD_GENERATED_LEN + 1 bytes).
+ */
+void password_generate(char *out);
+
 /* ---- smtp_parse.c: one SMTP command line (pure) ---- */
 
 #define SMTP_COMMAND_MAX 1000	/* a command line, CRLF included (RFC 5321 4.5.3.1.4) */
