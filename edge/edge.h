@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #include "conf.h"
 #include "ev.h"
@@ -258,40 +260,105 @@ int edge_listeners_same(const struct edge *e, const struct edge_conf *ec, char *
 /* Apply the current routes' [edge] caps to the listeners (after a reload). */
 void edge_listeners_set_limits(struct edge *e);
 
+/* Set TCP_NODELAY on a TCP socket (best effort: a failure costs latency only). */
+void edge_nodelay(int fd);
+
 /* The listener's configuration in the current routes, by name; NULL if gone. */
 const struct edge_listener_conf *edge_listener_find(const struct edge *e, const char *name);
 
-/* ---- pipe.c: bytes both ways between two connections ---- */
+/* ---- pipe.c: two sockets, then bytes both ways between them ---- */
 
 #define PIPE_BUFFER_MAX (256 * 1024)	/* bytes queued towards one side before reading the other stops */
+#define PIPE_READ_MAX (64 * 1024)	/* one read */
+#define PIPE_TURN_MAX (4 * PIPE_READ_MAX)	/* bytes one direction moves per event before others go */
+
+enum pipe_side {
+	PIPE_A,		/* the socket the pipe was made with (a client) */
+	PIPE_B,		/* the one attached later (a tenant, a remote) */
+};
 
 struct pipe;
 
 /*
- * Called once when the pipe ends, after it freed both bufferevents and
- * itself: end says why ("closed" when both directions finished,
- * "idle_timeout", "error_a", "error_b", "write_timeout"); a_read and
- * b_read are the bytes read from each side.
+ * Before pipe_start(): side is readable (EV_READ: bytes, EOF or an error
+ * wait; reported until read, level-triggered) or, while watched for
+ * writing, writable (EV_WRITE). The owner reads and writes with
+ * pipe_recv() and pipe_send(), and may free the pipe.
+ */
+typedef void (*pipe_io_fn)(void *arg, enum pipe_side side, short what);
+
+/*
+ * Called once when a started pipe ends, after it closed both sockets and
+ * freed itself: end says why ("closed" when both directions finished,
+ * "idle_timeout", "error_a", "error_b", "out_of_memory"); a_read and
+ * b_read are the bytes read from each side after the start.
  */
 typedef void (*pipe_done_fn)(void *arg, const char *end, uint64_t a_read, uint64_t b_read);
 
 /*
- * Join two connected bufferevents, which the pipe takes over (also their
- * callbacks, watermarks and timeouts). Bytes already in their input
- * buffers go across at once. Returns the pipe, or NULL when out of memory
- * (a and b stay the caller's then).
+ * A pipe with socket fd_a (connected, non-blocking) as side a, which the
+ * pipe takes over and watches for reading until its EOF; io (may be NULL)
+ * gets its readiness. Returns the pipe, or NULL when out of memory (fd_a
+ * stays the caller's then).
  */
-struct pipe *pipe_new(struct event_base *base, struct bufferevent *a, struct bufferevent *b,
-		      int64_t idle_ms, pipe_done_fn done, void *arg);
+struct pipe *pipe_new(struct event_base *base, int fd_a, pipe_io_fn io, void *arg);
 
-/* End a pipe now without calling its done function (accepts NULL; clears *pp). */
+/*
+ * Make fd_b (non-blocking; connected or connecting) side b, watched as
+ * side a is. Both sockets should have TCP_NODELAY: the pipe writes what
+ * it reads at once. Returns 0, or -1 (fd_b stays the caller's) when b is
+ * already attached, the pipe started, or out of memory.
+ */
+int pipe_attach(struct pipe *p, int fd_b);
+
+/* Before the start: close side b (a failed connect), so that another may be attached. */
+void pipe_detach(struct pipe *p);
+
+/* The socket of side (-1: none). Shutting it down is the caller's business; closing it is not. */
+int pipe_fd(const struct pipe *p, enum pipe_side side);
+
+/* Before the start: stop (hold != 0) or resume watching side for reading. pipe_start() resumes. */
+void pipe_hold(struct pipe *p, enum pipe_side side, int hold);
+
+/*
+ * Read at most cap bytes from side. Returns the bytes read, 0 at EOF (the
+ * side is no longer watched for reading then), or -1 with errno (EAGAIN:
+ * nothing now). Before the start only.
+ */
+ssize_t pipe_recv(struct pipe *p, enum pipe_side side, void *buf, size_t cap);
+
+/*
+ * Write iov[0..n) to side, as much as its socket takes now. Returns the
+ * bytes written, or -1 with errno: EAGAIN when it took nothing (also while
+ * a connect is in progress; a connect that failed gives its error). While
+ * a write comes back short or with EAGAIN, side is watched for writing
+ * (EV_WRITE to io); a write that takes everything ends that. Before the
+ * start only.
+ */
+ssize_t pipe_send(struct pipe *p, enum pipe_side side, const struct iovec *iov, int n);
+
+/*
+ * From now on the pipe carries bytes both ways by itself (reads of
+ * PIPE_READ_MAX, splice(2) for bulk transfers, which needs SIGPIPE
+ * ignored): to_a[0..na) and to_b[0..nb) (copied; at most PIPE_BUFFER_MAX
+ * each) are written to a and b first, and after idle_ms without a byte
+ * moving either way (0: never) the pipe ends. Side b must be attached.
+ * Returns 0, or -1 (the pipe unchanged, still the owner's) when out of
+ * memory. Never calls done before it returns. Side a's EOF seen by the
+ * owner is passed on as a half-close.
+ */
+int pipe_start(struct pipe *p, const struct iovec *to_a, int na, const struct iovec *to_b, int nb,
+	       int64_t idle_ms, pipe_done_fn done);
+
+/* Close both sockets and free the pipe, without calling done (accepts NULL; clears *pp). */
 void pipe_free(struct pipe **pp);
 
 /* ---- relay.c: one client connection, from accept to close ---- */
 
 #define RELAY_CONNECT_TIMEOUT 10000	/* ms to connect to a tenant */
 #define RELAY_CLOSE_TIMEOUT 5000	/* ms to flush a last reply before closing */
-#define RELAY_OUT_MAX 4096		/* the preamble's reply buffer */
+#define RELAY_OUT_MAX 4096		/* replies the client has not read yet */
+#define RELAY_EARLY_MAX (32 * 1024)	/* the client's bytes held while the tenant is connecting */
 
 /*
  * Take over an accepted connection on listener lname (borrowed name, kept

@@ -207,11 +207,59 @@ egress_on_pipe_done(void *arg, const char *end, uint64_t client_read, uint64_t r
 	egress_free(g);
 }
 
+/*
+ * Take the sockets out of the handshake's bufferevents into a pipe, which
+ * writes the SOCKS reply towards the tenant first (after anything the
+ * client's bufferevent had not written yet). Returns 0, or -1 when out of
+ * memory (both sockets closed then; the bufferevents are left to free).
+ */
+static int
+egress_pipe(struct egress *g, const uint8_t *reply, size_t n)
+{
+	const struct edge_egress_conf *cfg = route_table_conf(g->routes)->egress;
+	struct evbuffer *unsent = bufferevent_get_output(g->client);
+	struct evbuffer *early = bufferevent_get_input(g->remote);
+	struct evbuffer *pending = bufferevent_get_input(g->client);
+	int fd_client = bufferevent_getfd(g->client), fd_remote = bufferevent_getfd(g->remote);
+	struct iovec to_client[3], to_remote[1];
+
+	to_client[0].iov_len = evbuffer_get_length(unsent);
+	to_client[0].iov_base = evbuffer_pullup(unsent, -1);
+	to_client[1].iov_base = (void *)reply;
+	to_client[1].iov_len = n;
+	to_client[2].iov_len = evbuffer_get_length(early);
+	to_client[2].iov_base = evbuffer_pullup(early, -1);
+	to_remote[0].iov_len = evbuffer_get_length(pending);
+	to_remote[0].iov_base = evbuffer_pullup(pending, -1);
+	/* The bufferevents stop watching the sockets; the pipe's events take over. */
+	bufferevent_setfd(g->client, -1);
+	bufferevent_setfd(g->remote, -1);
+	g->pipe = pipe_new(g->e->base, fd_client, NULL, g);
+	if (g->pipe == NULL) {
+		close(fd_client);
+		close(fd_remote);
+		return -1;
+	}
+	if (pipe_attach(g->pipe, fd_remote) != 0) {
+		close(fd_remote);
+		pipe_free(&g->pipe);
+		return -1;
+	}
+	if (pipe_start(g->pipe, to_client, 3, to_remote, 1, cfg->idle_timeout, egress_on_pipe_done) != 0) {
+		pipe_free(&g->pipe);
+		return -1;
+	}
+	bufferevent_free(g->client);
+	bufferevent_free(g->remote);
+	g->client = NULL;
+	g->remote = NULL;
+	return 0;
+}
+
 static void
 egress_on_connect_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct egress *g = arg;
-	const struct edge_egress_conf *cfg = route_table_conf(g->routes)->egress;
 	uint8_t reply[SOCKS5_REPLY_MAX];
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
@@ -231,16 +279,14 @@ egress_on_connect_event(struct bufferevent *bev, short what, void *arg)
 	if (getsockname(bufferevent_getfd(bev), (struct sockaddr *)&ss, &sslen) == 0)
 		addr_from_sockaddr((struct sockaddr *)&ss, sslen, &bound);
 	n = socks5_encode_reply(SOCKS5_OK, bound.len != 0 ? &bound : NULL, reply);
-	bufferevent_write(g->client, reply, n);
-	event_del(g->deadline);
-	g->pipe = pipe_new(g->e->base, g->client, g->remote, cfg->idle_timeout, egress_on_pipe_done, g);
-	if (g->pipe == NULL) {
+	/* Piped, the egress keeps no handshake timer. */
+	event_free(g->deadline);
+	g->deadline = NULL;
+	if (egress_pipe(g, reply, n) != 0) {
 		g->end = "out_of_memory";
 		egress_free(g);
 		return;
 	}
-	g->client = NULL;
-	g->remote = NULL;
 	g->state = EGRESS_PIPE;
 	metrics_add(g->cell, METRICS_EGRESS, 1);
 }
@@ -301,6 +347,7 @@ egress_connect(struct egress *g, const struct socks5_request *req)
 		egress_refuse(g, SOCKS5_FAILURE, "source_address");
 		return;
 	}
+	edge_nodelay(fd);
 	g->remote = bufferevent_socket_new(g->e->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	if (g->remote == NULL) {
 		close(fd);
@@ -466,6 +513,7 @@ egress_open(struct edge *e, char *err, size_t errcap)
 
 		if (fd < 0)
 			goto out;
+		edge_nodelay(fd);	/* inherited by accepted sockets, for the pipe */
 		s->e = e;
 		s->l = ev_listener_new(e->base, fd, "egress", q, egress_on_accept, NULL, s);
 		if (s->l == NULL) {

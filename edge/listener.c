@@ -4,6 +4,8 @@
  * to bind low ports, and an ev_listener that applies the connection caps
  * before a relay takes the connection over.
  */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -16,6 +18,7 @@ struct edge_socket {
 	struct edge *e;
 	char *lname;			/* the [listener NAME]; owned */
 	struct addr addr;		/* as configured */
+	int wildcard;			/* addr is 0.0.0.0 or ::: ask each socket where it was reached */
 	struct ev_listener *l;
 };
 
@@ -65,10 +68,12 @@ edge_on_accept(int fd, const struct addr *peer, struct ev_slot *slot, void *arg)
 	socklen_t sslen = sizeof(ss);
 	struct addr local;
 
-	/* Address routing needs the address the client reached, also when
-	 * the listener is bound to a wildcard. */
-	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) != 0 ||
-	    addr_from_sockaddr((struct sockaddr *)&ss, sslen, &local) != 0) {
+	/* Address routing needs the address the client reached: the one
+	 * bound, or, on a wildcard, the socket's own. */
+	if (!s->wildcard)
+		local = s->addr;
+	else if (getsockname(fd, (struct sockaddr *)&ss, &sslen) != 0 ||
+		 addr_from_sockaddr((struct sockaddr *)&ss, sslen, &local) != 0) {
 		close(fd);
 		ev_slot_release(&slot);
 		return;
@@ -101,6 +106,28 @@ edge_listeners_set_limits(struct edge *e)
 	ev_quota_set_limits(e->quota, &limits);
 }
 
+/* Is a 0.0.0.0 or :: (or has no port, which a listener never has)? */
+static int
+edge_addr_is_wildcard(const struct addr *a)
+{
+	uint8_t ip[16];
+	size_t n = addr_ip_bytes(a, ip);
+
+	for (size_t i = 0; i < n; i++) {
+		if (ip[i] != 0)
+			return addr_port(a) == 0;
+	}
+	return 1;
+}
+
+void
+edge_nodelay(int fd)
+{
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 int
 edge_listeners_open(struct edge *e, char *err, size_t errcap)
 {
@@ -124,8 +151,11 @@ edge_listeners_open(struct edge *e, char *err, size_t errcap)
 
 			if (fd < 0)
 				goto fail;
+			/* Accepted sockets inherit it: relays write what they read at once. */
+			edge_nodelay(fd);
 			s->e = e;
 			s->addr = lc->address.v[a];
+			s->wildcard = edge_addr_is_wildcard(&s->addr);
 			s->lname = strdup(lc->name);
 			if (s->lname == NULL) {
 				close(fd);

@@ -6,22 +6,29 @@
  *   http:        HEAD -> CONNECTING -> PIPE
  *   passthrough: CONNECTING -> PIPE
  *
- * Until it is routed a connection has one deadline (handshake_timeout) and
- * a cap on what it may send (a line, a ClientHello, a request head); bytes
- * read so far are kept and forwarded, after the PROXY header, in the
- * tenant connection's first write. Then a pipe (pipe.c) carries bytes
- * both ways. The edge never looks at bytes after the ClientHello.
+ * From accept on, the client's socket is side a of a pipe (pipe.c), which
+ * hands its readiness to this file until the connection is routed and the
+ * tenant's socket (side b) connected; then the pipe carries bytes both ways
+ * by itself. The edge never looks at bytes after the ClientHello.
+ *
+ * Until it is piped a connection has a handshake part (struct relay_hs):
+ * one deadline (handshake_timeout, then each connect's timeout, or the
+ * close timeout), a cap on what it may send (a line, a ClientHello, a
+ * request head) and the bytes read so far, which go to the tenant after
+ * the PROXY header, in the tenant connection's first write (bytes the
+ * client sends while the tenant is connecting go with them, up to
+ * RELAY_EARLY_MAX). That write also tells whether the connect is done: it
+ * is tried at once and again each time the socket is writable. Piped, the
+ * connection keeps only what its log line and metrics need.
  */
+#include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "clienthello.h"
@@ -29,6 +36,9 @@
 #include "httphead.h"
 #include "log.h"
 #include "proxyv2.h"
+
+#define RELAY_IN_MIN 2048	/* the first allocation for the client's handshake bytes */
+#define RELAY_DRAIN_MAX 4096	/* one read of bytes dropped while closing */
 
 enum relay_state {
 	RELAY_PREAMBLE,		/* starttls: speaking SMTP/IMAP up to STARTTLS */
@@ -39,49 +49,100 @@ enum relay_state {
 	RELAY_CLOSING,		/* sending a last reply, then closing */
 };
 
+/* A peer address, as small as the kernel gives it. */
+union relay_sockaddr {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+};
+
+/* What a connection needs until it is piped; freed then. */
+struct relay_hs {
+	struct event *deadline;		/* handshake_timeout; connect timeout; close timeout */
+	struct addr local;		/* the address the client connected to */
+	struct preamble *pre;		/* starttls only */
+	uint8_t *in;			/* the client's bytes (since STARTTLS), in[0..inlen) */
+	size_t inlen, incap;
+	uint8_t *out;			/* replies the client's socket did not take yet, RELAY_OUT_MAX */
+	size_t outlen;
+	size_t tunnel_next;		/* the tenant address to try next */
+	unsigned client_failed : 1;	/* a write to the client failed */
+	unsigned client_eof : 1;	/* CLOSING: the client's read half ended */
+	unsigned client_shut : 1;	/* CLOSING: our write half is shut */
+};
+
 struct relay {
 	struct relay *next, *prev;	/* in e->relays */
 	struct edge *e;
 	struct route_table *routes;	/* a reference: the snapshot this connection uses */
 	const struct edge_listener_conf *lc;	/* in routes */
 	const struct route_tenant *tenant;	/* in routes; NULL until routed */
-	enum route_by by;
 	struct metrics_cell *cell;	/* ("", listener) until routed, then (tenant, listener) */
 	struct ev_slot *slot;
-	enum relay_state state;
-	char sid[LOG_SID_LEN];
-	struct addr peer, local;
-	struct bufferevent *client, *backend;
-	struct event *deadline;		/* handshake_timeout; in CLOSING the close timeout */
-	struct pipe *pipe;		/* in PIPE: owns client and backend */
-	struct preamble *pre;		/* starttls only */
-	struct buf *out;		/* starttls only: the preamble's replies */
-	char name[DNSNAME_MAX + 1];	/* the SNI or Host; "" if none */
-	size_t tunnel_next;		/* the tenant address to try next */
-	int counted;			/* holds one of the tenant's connections */
-	int client_eof;			/* CLOSING: the client's read half ended */
-	int client_shut;		/* CLOSING: our write half is shut */
-	uint64_t from_client, to_client;
-	int64_t start;			/* ev_monotonic_ms() at accept */
+	struct pipe *pipe;		/* side a: the client; side b: the tenant */
+	struct relay_hs *hs;		/* NULL once piped */
+	char *name;			/* the SNI or Host, NULL if none */
 	const char *end;		/* why the connection ended */
+	int64_t start;			/* ev_monotonic_ms() at accept */
+	uint64_t from_client, to_client;
+	union relay_sockaddr peer;
+	char sid[LOG_SID_LEN];
+	uint8_t state;			/* enum relay_state */
+	uint8_t by;			/* enum route_by */
+	uint8_t counted;		/* holds one of the tenant's connections */
 };
 
-static void relay_on_closing_read(struct bufferevent *bev, void *arg);
-static void relay_on_closing_write(struct bufferevent *bev, void *arg);
-static void relay_on_closing_event(struct bufferevent *bev, short what, void *arg);
+static void relay_closing(struct relay *r);
+static void relay_connect_next(struct relay *r);
+
+static void
+relay_peer(const struct relay *r, struct addr *a_r)
+{
+	socklen_t len = r->peer.sa.sa_family == AF_INET6 ? sizeof(r->peer.in6) : sizeof(r->peer.in);
+
+	if (addr_from_sockaddr(&r->peer.sa, len, a_r) != 0)
+		memset(a_r, 0, sizeof(*a_r));
+}
+
+static void
+relay_hs_free(struct relay_hs **hsp)
+{
+	struct relay_hs *hs = *hsp;
+
+	if (hs == NULL)
+		return;
+	if (hs->deadline != NULL)
+		event_free(hs->deadline);
+	free(hs->pre);
+	free(hs->in);
+	free(hs->out);
+	free(hs);
+	*hsp = NULL;
+}
+
+/* The connection's one line, unless the level leaves it out (then nothing is formatted). */
+static void
+relay_log(const struct relay *r)
+{
+	char peer[ADDR_TEXT_MAX], esc[2 * DNSNAME_MAX + 8];
+	struct addr a;
+
+	if (route_table_conf(r->e->routes)->main->log_level < LOG_LEVEL_INFO)
+		return;
+	relay_peer(r, &a);
+	log_info(r->sid, "relay", "listener=%s peer=%s tenant=%s by=%s name=\"%s\" from_client=%llu "
+		 "to_client=%llu ms=%lld end=%s",
+		 r->lc->name, addr_format(&a, peer, sizeof(peer)),
+		 r->tenant != NULL ? r->tenant->name : "-", route_by_text(r->by),
+		 r->name != NULL ? log_escape(r->name, strlen(r->name), esc, sizeof(esc)) : "",
+		 (unsigned long long)r->from_client, (unsigned long long)r->to_client,
+		 (long long)(ev_monotonic_ms() - r->start), r->end != NULL ? r->end : "closed");
+}
 
 static void
 relay_free(struct relay *r)
 {
-	char peer[ADDR_TEXT_MAX], esc[2 * DNSNAME_MAX + 8];
-
-	log_info(r->sid, "relay", "listener=%s peer=%s tenant=%s by=%s name=\"%s\" from_client=%llu "
-		 "to_client=%llu ms=%lld end=%s",
-		 r->lc->name, addr_format(&r->peer, peer, sizeof(peer)),
-		 r->tenant != NULL ? r->tenant->name : "-", route_by_text(r->by),
-		 log_escape(r->name, strlen(r->name), esc, sizeof(esc)),
-		 (unsigned long long)r->from_client, (unsigned long long)r->to_client,
-		 (long long)(ev_monotonic_ms() - r->start), r->end != NULL ? r->end : "closed");
+	relay_log(r);
 	metrics_add(r->cell, METRICS_BYTES_FROM_CLIENT, r->from_client);
 	metrics_add(r->cell, METRICS_BYTES_TO_CLIENT, r->to_client);
 	if (r->counted)
@@ -93,15 +154,9 @@ relay_free(struct relay *r)
 	if (r->next != NULL)
 		r->next->prev = r->prev;
 	r->e->active--;
-	if (r->client != NULL)
-		bufferevent_free(r->client);
-	if (r->backend != NULL)
-		bufferevent_free(r->backend);
-	if (r->deadline != NULL)
-		event_free(r->deadline);
 	pipe_free(&r->pipe);
-	free(r->pre);
-	buf_free(&r->out);
+	relay_hs_free(&r->hs);
+	free(r->name);
 	ev_slot_release(&r->slot);
 	route_table_unref(&r->routes);
 	free(r);
@@ -117,8 +172,91 @@ relay_refused(struct relay *r, const char *why)
 {
 	metrics_add(r->cell, METRICS_REFUSED, 1);
 	r->end = why;
-	if (r->pre != NULL && r->state != RELAY_PREAMBLE && r->e->fallback != NULL)
-		fallback_note(r->e->fallback, &r->peer, ev_monotonic_ms());
+	if (r->hs->pre != NULL && r->state != RELAY_PREAMBLE && r->e->fallback != NULL) {
+		struct addr a;
+
+		relay_peer(r, &a);
+		fallback_note(r->e->fallback, &a, ev_monotonic_ms());
+	}
+}
+
+/* The client closed or failed before it was routed. */
+static void
+relay_client_gone(struct relay *r, const char *end)
+{
+	r->end = end;
+	metrics_add(r->cell, METRICS_REFUSED, 1);
+	relay_free(r);
+}
+
+/* (Re)arm the handshake part's one timer. */
+static void
+relay_deadline(struct relay *r, int64_t ms)
+{
+	struct timeval tv = ev_timeval_ms(ms);
+
+	evtimer_add(r->hs->deadline, &tv);
+}
+
+/*
+ * Send bytes to the client; what its socket does not take now waits in
+ * hs->out. Returns 0, or -1 when the client's socket failed (or, which the
+ * callers' caps rule out, out would overflow).
+ */
+static int
+relay_reply(struct relay *r, const void *data, size_t len)
+{
+	struct relay_hs *hs = r->hs;
+
+	if (hs->outlen == 0 && len > 0) {
+		struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
+		ssize_t n = pipe_send(r->pipe, PIPE_A, &iov, 1);
+
+		if (n < 0 && errno != EAGAIN)
+			goto fail;
+		if (n > 0) {
+			data = (const uint8_t *)data + n;
+			len -= (size_t)n;
+		}
+	}
+	if (len == 0)
+		return 0;
+	if (hs->out == NULL && (hs->out = malloc(RELAY_OUT_MAX)) == NULL)
+		goto fail;
+	if (len > RELAY_OUT_MAX - hs->outlen)
+		goto fail;
+	memcpy(hs->out + hs->outlen, data, len);
+	hs->outlen += len;
+	return 0;
+fail:
+	hs->client_failed = 1;
+	return -1;
+}
+
+/* Write what waits in hs->out. Returns 0, or -1 when the client's socket failed. */
+static int
+relay_flush(struct relay *r)
+{
+	struct relay_hs *hs = r->hs;
+	struct iovec iov = { .iov_base = hs->out, .iov_len = hs->outlen };
+	ssize_t n;
+
+	if (hs->outlen == 0)
+		return 0;
+	n = pipe_send(r->pipe, PIPE_A, &iov, 1);
+	if (n < 0 && errno == EAGAIN)
+		return 0;
+	if (n < 0) {
+		hs->client_failed = 1;
+		return -1;
+	}
+	hs->outlen -= (size_t)n;
+	memmove(hs->out, hs->out + n, hs->outlen);
+	if (hs->outlen == 0) {
+		free(hs->out);
+		hs->out = NULL;
+	}
+	return 0;
 }
 
 /*
@@ -131,23 +269,51 @@ relay_refused(struct relay *r, const char *why)
 static void
 relay_close_after_flush(struct relay *r)
 {
-	struct timeval tv = ev_timeval_ms(RELAY_CLOSE_TIMEOUT);
-
-	if (r->backend != NULL) {
-		bufferevent_free(r->backend);
-		r->backend = NULL;
-	}
+	pipe_detach(r->pipe);
+	pipe_hold(r->pipe, PIPE_A, 0);	/* read to the client's EOF, whatever held it */
 	r->state = RELAY_CLOSING;
-	event_del(r->deadline);
-	evtimer_add(r->deadline, &tv);
-	evbuffer_drain(bufferevent_get_input(r->client), evbuffer_get_length(bufferevent_get_input(r->client)));
-	bufferevent_setwatermark(r->client, EV_READ, 0, 0);
-	bufferevent_setwatermark(r->client, EV_WRITE, 0, 0);
-	bufferevent_setcb(r->client, relay_on_closing_read, relay_on_closing_write,
-			  relay_on_closing_event, r);
-	bufferevent_enable(r->client, EV_READ | EV_WRITE);
-	if (evbuffer_get_length(bufferevent_get_output(r->client)) == 0)
-		relay_on_closing_write(r->client, r);
+	r->hs->inlen = 0;
+	relay_deadline(r, RELAY_CLOSE_TIMEOUT);
+	if (r->hs->client_failed) {
+		relay_free(r);
+		return;
+	}
+	relay_closing(r);
+}
+
+/* CLOSING: write the last reply, shut our half, drop what comes until the client's EOF. */
+static void
+relay_closing(struct relay *r)
+{
+	struct relay_hs *hs = r->hs;
+	uint8_t junk[RELAY_DRAIN_MAX];
+
+	if (relay_flush(r) != 0) {
+		relay_free(r);
+		return;
+	}
+	if (hs->outlen == 0 && !hs->client_shut) {
+		shutdown(pipe_fd(r->pipe, PIPE_A), SHUT_WR);
+		hs->client_shut = 1;
+	}
+	while (!hs->client_eof) {
+		ssize_t n = pipe_recv(r->pipe, PIPE_A, junk, sizeof(junk));
+
+		if (n == (ssize_t)sizeof(junk))
+			continue;
+		if (n > 0)
+			break;
+		if (n == 0) {
+			hs->client_eof = 1;	/* it may still read: finish the reply */
+			break;
+		}
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			break;
+		relay_free(r);
+		return;
+	}
+	if (hs->client_eof && hs->outlen == 0)
+		relay_free(r);
 }
 
 /* Does this listener's protocol speak first in plaintext (SMTP/IMAP replies)? */
@@ -168,8 +334,6 @@ relay_speaks_plaintext(const struct relay *r)
 static void
 relay_refuse(struct relay *r, enum preamble_refusal why, const char *end)
 {
-	struct evbuffer *out = bufferevent_get_output(r->client);
-
 	relay_refused(r, end);
 	if (relay_speaks_plaintext(r)) {
 		uint8_t bytes[PREAMBLE_REPLY_MAX];
@@ -178,13 +342,13 @@ relay_refuse(struct relay *r, enum preamble_refusal why, const char *end)
 
 		preamble_init(&p, r->lc->preamble, route_table_conf(r->routes)->main->name);
 		if (preamble_refuse(&p, why, &b) == 0)
-			evbuffer_add(out, b.data, b.len);
+			relay_reply(r, b.data, b.len);
 	} else if (r->lc->mode == EDGE_LISTENER_HTTP) {
 		const char *reply = why == PREAMBLE_REFUSE_NO_ROUTE ? httphead_reply_misdirected
 								    : httphead_reply_unavailable;
-		evbuffer_add(out, reply, strlen(reply));
+		relay_reply(r, reply, strlen(reply));
 	} else if (why == PREAMBLE_REFUSE_NO_ROUTE) {
-		evbuffer_add(out, clienthello_alert_unrecognized_name, CLIENTHELLO_ALERT_LEN);
+		relay_reply(r, clienthello_alert_unrecognized_name, CLIENTHELLO_ALERT_LEN);
 	}
 	relay_close_after_flush(r);
 }
@@ -194,29 +358,32 @@ static int
 relay_proxy_header(const struct relay *r, uint8_t *out, size_t cap)
 {
 	struct proxyv2 h;
+	struct addr peer;
 
+	relay_peer(r, &peer);
 	switch (r->tenant->proxy) {
 	case EDGE_PROXY_NONE:
 		return 0;
 	case EDGE_PROXY_V1:
-		return proxyv1_encode(&r->peer, &r->local, (char *)out, cap);
+		return proxyv1_encode(&peer, &r->hs->local, (char *)out, cap);
 	default:
 		break;
 	}
 	memset(&h, 0, sizeof(h));
 	h.command = PROXYV2_PROXY;
 	h.have_addrs = 1;
-	h.src = r->peer;
-	h.dst = r->local;
-	memcpy(h.authority, r->name, sizeof(h.authority));
+	h.src = peer;
+	h.dst = r->hs->local;
+	if (r->name != NULL && strlen(r->name) < sizeof(h.authority))
+		memcpy(h.authority, r->name, strlen(r->name) + 1);
 	memcpy(h.unique_id, r->sid, LOG_SID_LEN - 1);
 	h.unique_id_len = LOG_SID_LEN - 1;
-	if (r->pre != NULL) {
+	if (r->hs->pre != NULL) {
 		h.homeport.present = 1;
 		h.homeport.flags = PROXYV2_HP_STARTTLS;
 		h.homeport.proto = r->lc->preamble == EDGE_PREAMBLE_IMAP ? PROXYV2_PROTO_IMAP
 									 : PROXYV2_PROTO_SMTP;
-		memcpy(h.homeport.ehlo, r->pre->helo, sizeof(h.homeport.ehlo));
+		memcpy(h.homeport.ehlo, r->hs->pre->helo, sizeof(h.homeport.ehlo));
 	}
 	return proxyv2_encode(&h, out, cap);
 }
@@ -236,82 +403,124 @@ relay_on_pipe_done(void *arg, const char *end, uint64_t client_read, uint64_t ba
 	relay_free(r);
 }
 
-/* Connected to the tenant: the PROXY header and what the client sent so far, in one write. */
+/*
+ * The first write reached the tenant (sent of the bytes in iov[0..n)):
+ * the rest goes to the pipe, and the handshake part goes.
+ */
 static void
-relay_connected(struct relay *r)
+relay_connected(struct relay *r, const struct iovec *iov, int n, size_t sent)
+{
+	struct iovec rest[2];
+	int nrest = 0;
+
+	for (int i = 0; i < n && nrest < 2; i++) {
+		if (sent >= iov[i].iov_len) {
+			sent -= iov[i].iov_len;
+			continue;
+		}
+		rest[nrest].iov_base = (uint8_t *)iov[i].iov_base + sent;
+		rest[nrest].iov_len = iov[i].iov_len - sent;
+		nrest++;
+		sent = 0;
+	}
+	if (pipe_start(r->pipe, NULL, 0, rest, nrest, r->lc->idle_timeout, relay_on_pipe_done) != 0) {
+		r->end = "out_of_memory";
+		relay_free(r);
+		return;
+	}
+	r->from_client += r->hs->inlen;
+	relay_hs_free(&r->hs);
+	r->state = RELAY_PIPE;
+}
+
+/* The tenant address to try at index i, with the port to connect to. */
+static void
+relay_tenant_addr(const struct relay *r, size_t i, struct addr *a_r)
+{
+	*a_r = r->tenant->tunnel[i];
+	addr_set_port(a_r, r->lc->tenant_port != 0 ? (uint16_t)r->lc->tenant_port
+						    : addr_port(&r->hs->local));
+}
+
+/* This tenant address failed: try the next. */
+static void
+relay_connect_failed(struct relay *r, const char *error)
+{
+	char text[ADDR_TEXT_MAX];
+	struct addr a;
+
+	relay_tenant_addr(r, r->hs->tunnel_next - 1, &a);
+	log_warn(r->sid, "tenant_connect", "result=failed tenant=%s address=%s error=\"%s\"",
+		 r->tenant->name, addr_format(&a, text, sizeof(text)), error);
+	pipe_detach(r->pipe);
+	relay_connect_next(r);
+}
+
+/*
+ * CONNECTING: the PROXY header and what the client sent so far, in one
+ * write. EAGAIN means the connect is still in progress; an error, that it
+ * failed.
+ */
+static void
+relay_send_first(struct relay *r)
 {
 	uint8_t hdr[PROXYV2_MAX];
 	int n = relay_proxy_header(r, hdr, sizeof(hdr));
-	struct evbuffer *to_backend = bufferevent_get_output(r->backend);
+	struct iovec iov[2];
+	ssize_t sent;
 
 	if (n < 0) {
 		log_error(r->sid, "proxy_header", "result=failed tenant=%s", r->tenant->name);
 		relay_refuse(r, PREAMBLE_REFUSE_TENANT_DOWN, "proxy_header");
 		return;
 	}
-	if (n > 0)
-		evbuffer_add(to_backend, hdr, (size_t)n);
-	r->from_client += evbuffer_get_length(bufferevent_get_input(r->client));
-	evbuffer_add_buffer(to_backend, bufferevent_get_input(r->client));
-	event_del(r->deadline);
-	r->pipe = pipe_new(r->e->base, r->client, r->backend, r->lc->idle_timeout,
-			   relay_on_pipe_done, r);
-	if (r->pipe == NULL) {
-		r->end = "out_of_memory";
-		relay_free(r);
+	iov[0].iov_base = hdr;
+	iov[0].iov_len = (size_t)n;
+	iov[1].iov_base = r->hs->in;
+	iov[1].iov_len = r->hs->inlen;
+	sent = pipe_send(r->pipe, PIPE_B, iov, 2);
+	if (sent < 0 && errno == EAGAIN)
+		return;		/* connecting: EV_WRITE comes */
+	if (sent < 0) {
+		relay_connect_failed(r, strerror(errno));
 		return;
 	}
-	r->client = NULL;	/* the pipe's now */
-	r->backend = NULL;
-	r->state = RELAY_PIPE;
-}
-
-static void relay_connect_next(struct relay *r);
-
-static void
-relay_on_connect_event(struct bufferevent *bev, short what, void *arg)
-{
-	struct relay *r = arg;
-	char text[ADDR_TEXT_MAX];
-	struct addr a = r->tenant->tunnel[r->tunnel_next - 1];
-
-	(void)bev;
-	if (what & BEV_EVENT_CONNECTED) {
-		relay_connected(r);
-		return;
-	}
-	addr_set_port(&a, r->lc->tenant_port != 0 ? (uint16_t)r->lc->tenant_port
-						   : addr_port(&r->local));
-	log_warn(r->sid, "tenant_connect", "result=failed tenant=%s address=%s error=\"%s\"",
-		 r->tenant->name, addr_format(&a, text, sizeof(text)),
-		 (what & BEV_EVENT_TIMEOUT) ? "timeout"
-					    : evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-	bufferevent_free(r->backend);
-	r->backend = NULL;
-	relay_connect_next(r);
+	relay_connected(r, iov, 2, (size_t)sent);
 }
 
 /* Try the tenant's next tunnel address; none left: the tenant is down. */
 static void
 relay_connect_next(struct relay *r)
 {
-	struct timeval tv = ev_timeval_ms(RELAY_CONNECT_TIMEOUT);
+	struct relay_hs *hs = r->hs;
 
-	while (r->tunnel_next < r->tenant->ntunnel) {
-		struct addr a = r->tenant->tunnel[r->tunnel_next++];
+	evtimer_del(hs->deadline);
+	while (hs->tunnel_next < r->tenant->ntunnel) {
+		struct addr a;
+		int fd;
 
-		addr_set_port(&a, r->lc->tenant_port != 0 ? (uint16_t)r->lc->tenant_port
-							   : addr_port(&r->local));
-		r->backend = bufferevent_socket_new(r->e->base, -1,
-						    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-		if (r->backend == NULL)
+		relay_tenant_addr(r, hs->tunnel_next++, &a);
+		fd = socket(a.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			log_warn(r->sid, "tenant_socket", "result=failed error=\"%s\"", strerror(errno));
 			break;
-		bufferevent_setcb(r->backend, NULL, NULL, relay_on_connect_event, r);
-		bufferevent_set_timeouts(r->backend, NULL, &tv);
-		if (bufferevent_socket_connect(r->backend, (struct sockaddr *)&a.ss, (int)a.len) == 0)
-			return;
-		bufferevent_free(r->backend);
-		r->backend = NULL;
+		}
+		edge_nodelay(fd);
+		if (connect(fd, (struct sockaddr *)&a.ss, a.len) != 0 && errno != EINPROGRESS) {
+			char text[ADDR_TEXT_MAX];
+
+			log_warn(r->sid, "tenant_connect", "result=failed tenant=%s address=%s error=\"%s\"",
+				 r->tenant->name, addr_format(&a, text, sizeof(text)), strerror(errno));
+			close(fd);
+			continue;
+		}
+		if (pipe_attach(r->pipe, fd) != 0) {
+			close(fd);
+			break;
+		}
+		relay_deadline(r, RELAY_CONNECT_TIMEOUT);
+		relay_send_first(r);
+		return;
 	}
 	metrics_add(r->cell, METRICS_TENANT_DOWN, 1);
 	relay_refuse(r, PREAMBLE_REFUSE_TENANT_DOWN, "tenant_down");
@@ -324,13 +533,24 @@ static const enum metrics_counter relay_routed_counter[] = {
 	[ROUTE_BY_DEFAULT] = METRICS_ROUTED_DEFAULT,
 };
 
-/* Choose the tenant (r->name may be ""), then connect to it. */
+/* Choose the tenant for name[0..len) (NULL: none), then connect to it. */
 static void
-relay_route(struct relay *r)
+relay_route(struct relay *r, const char *name, size_t len)
 {
-	const struct route_tenant *t = route_find(r->routes, r->name[0] != '\0' ? r->name : NULL,
-						  &r->local, r->lc->default_tenant, &r->by);
+	const struct route_tenant *t;
+	enum route_by by;
 
+	if (name != NULL) {
+		if ((r->name = malloc(len + 1)) == NULL) {
+			r->end = "out_of_memory";
+			relay_free(r);
+			return;
+		}
+		memcpy(r->name, name, len);
+		r->name[len] = '\0';
+	}
+	t = route_find(r->routes, r->name, &r->hs->local, r->lc->default_tenant, &by);
+	r->by = (uint8_t)by;
 	if (t == NULL) {
 		relay_refuse(r, PREAMBLE_REFUSE_NO_ROUTE, "no_route");
 		return;
@@ -343,136 +563,239 @@ relay_route(struct relay *r)
 	t->stats->active++;
 	r->counted = 1;
 	r->cell = metrics_cell(r->e->metrics, t->name, r->lc->name);
-	metrics_add(r->cell, relay_routed_counter[r->by], 1);
+	metrics_add(r->cell, relay_routed_counter[by], 1);
 	r->state = RELAY_CONNECTING;
-	bufferevent_disable(r->client, EV_READ);
 	relay_connect_next(r);
 }
 
-/* Bytes of in as one contiguous block, at most max of them. */
-static const uint8_t *
-relay_peek(struct evbuffer *in, size_t max, size_t *len_r)
-{
-	size_t n = evbuffer_get_length(in);
-
-	*len_r = n < max ? n : max;
-	return evbuffer_pullup(in, (ev_ssize_t)*len_r);
-}
-
-static void
+/* Parse the ClientHello read so far. Returns 1 if more is needed, else 0 (r may be gone). */
+static int
 relay_read_hello(struct relay *r)
 {
 	struct clienthello ch;
-	size_t len;
-	const uint8_t *p = relay_peek(bufferevent_get_input(r->client), CLIENTHELLO_WIRE_MAX, &len);
+	size_t len = r->hs->inlen < CLIENTHELLO_WIRE_MAX ? r->hs->inlen : CLIENTHELLO_WIRE_MAX;
 
-	switch (clienthello_parse(p, len, &ch)) {
+	switch (clienthello_parse(r->hs->in, len, &ch)) {
 	case CLIENTHELLO_MORE:
 		if (len < CLIENTHELLO_WIRE_MAX)
-			return;
+			return 1;
 		relay_refused(r, "clienthello_too_large");
 		relay_close_after_flush(r);
-		return;
+		return 0;
 	case CLIENTHELLO_INVALID:
 		log_info(r->sid, "clienthello", "result=invalid error=\"%s\"", ch.error);
 		relay_refused(r, "clienthello_invalid");
 		relay_close_after_flush(r);
-		return;
+		return 0;
 	case CLIENTHELLO_SNI:
-		memcpy(r->name, ch.sni, ch.sni_len + 1);
-		break;
+		relay_route(r, ch.sni, ch.sni_len);
+		return 0;
 	case CLIENTHELLO_NO_SNI:
 		break;
 	}
-	relay_route(r);
+	relay_route(r, NULL, 0);
+	return 0;
 }
 
-static void
+/* Parse the request head read so far. Returns 1 if more is needed, else 0 (r may be gone). */
+static int
 relay_read_head(struct relay *r)
 {
 	struct httphead h;
-	size_t len;
-	const uint8_t *p = relay_peek(bufferevent_get_input(r->client), HTTPHEAD_MAX, &len);
-
-	enum httphead_status st = httphead_parse(p, len, &h);
+	size_t len = r->hs->inlen < HTTPHEAD_MAX ? r->hs->inlen : HTTPHEAD_MAX;
+	enum httphead_status st = httphead_parse(r->hs->in, len, &h);
 
 	if (st == HTTPHEAD_MORE && len < HTTPHEAD_MAX)
-		return;
+		return 1;
 	if (st != HTTPHEAD_HOST) {
 		/* Invalid, or a head that does not fit. */
 		relay_refused(r, "http_head_invalid");
-		evbuffer_add(bufferevent_get_output(r->client), httphead_reply_bad_request,
-			     strlen(httphead_reply_bad_request));
+		relay_reply(r, httphead_reply_bad_request, strlen(httphead_reply_bad_request));
 		relay_close_after_flush(r);
-		return;
+		return 0;
 	}
-	memcpy(r->name, h.host, sizeof(r->name));
-	relay_route(r);
+	relay_route(r, h.host, strlen(h.host));
+	return 0;
 }
 
-/* Answer complete command lines until STARTTLS, a close, or no more lines. */
-static void
+/*
+ * Answer complete command lines until STARTTLS, a close, no more lines, or
+ * replies the client has not read yet. Returns 1 if more is needed, else 0
+ * (r may be gone).
+ */
+static int
 relay_read_preamble(struct relay *r)
 {
-	struct evbuffer *in = bufferevent_get_input(r->client);
+	struct relay_hs *hs = r->hs;
 	enum preamble_status st;
-	size_t len, used;
+	size_t used;
 
+	if (hs->outlen > 0)
+		return 1;	/* the client reads its replies first */
 	do {
-		const uint8_t *p = relay_peek(in, PREAMBLE_LINE_MAX * 4, &len);
+		uint8_t bytes[RELAY_OUT_MAX];
+		struct buf out = { .data = bytes, .len = 0, .cap = sizeof(bytes) };
 
-		st = preamble_feed(r->pre, p, len, &used, r->out);
+		st = preamble_feed(hs->pre, hs->in, hs->inlen, &used, &out);
 		r->from_client += used;
-		evbuffer_drain(in, used);
-		evbuffer_add(bufferevent_get_output(r->client), r->out->data, r->out->len);
-		buf_reset(r->out);
-	} while (st == PREAMBLE_MORE && used > 0);
+		hs->inlen -= used;
+		memmove(hs->in, hs->in + used, hs->inlen);
+		if (relay_reply(r, out.data, out.len) != 0) {
+			relay_client_gone(r, "client_error");
+			return 0;
+		}
+	} while (st == PREAMBLE_MORE && used > 0 && hs->outlen == 0);
+	/* Replies the client does not read: read no more from it until it does. */
+	pipe_hold(r->pipe, PIPE_A, hs->outlen > 0);
 	if (st == PREAMBLE_CLOSE) {
 		r->end = "preamble_closed";
 		relay_close_after_flush(r);
-		return;
+		return 0;
 	}
 	if (st == PREAMBLE_STARTTLS) {
 		/* Count the preamble's bytes apart: the tenant never sees them. */
 		r->from_client = 0;
 		r->state = RELAY_HELLO;
-		bufferevent_setwatermark(r->client, EV_READ, 0, CLIENTHELLO_WIRE_MAX + 1);
+		if (hs->inlen > 0)
+			return relay_read_hello(r);
+	}
+	return 1;
+}
+
+/* Look at what the client sent, by state. Returns 1 if more is needed, else 0 (r may be gone). */
+static int
+relay_parse(struct relay *r)
+{
+	switch (r->state) {
+	case RELAY_PREAMBLE:
+		return relay_read_preamble(r);
+	case RELAY_HELLO:
+		return relay_read_hello(r);
+	case RELAY_HEAD:
+		return relay_read_head(r);
+	default:
+		return 0;
 	}
 }
 
+/* What the client may send in this state before it is routed (or connected). */
+static size_t
+relay_in_max(const struct relay *r)
+{
+	switch (r->state) {
+	case RELAY_PREAMBLE:
+		return PREAMBLE_LINE_MAX * 4;
+	case RELAY_HELLO:
+		return CLIENTHELLO_WIRE_MAX;
+	case RELAY_HEAD:
+		return HTTPHEAD_MAX;
+	default:
+		return RELAY_EARLY_MAX;
+	}
+}
+
+/* Room for more of the client's bytes, up to max. */
+static int
+relay_in_room(struct relay_hs *hs, size_t max)
+{
+	size_t cap = hs->incap != 0 ? hs->incap : RELAY_IN_MIN;
+	uint8_t *in;
+
+	if (hs->inlen < hs->incap)
+		return 0;
+	while (cap <= hs->inlen)
+		cap *= 2;
+	if (cap > max)
+		cap = max;
+	if ((in = realloc(hs->in, cap)) == NULL)
+		return -1;
+	hs->in = in;
+	hs->incap = cap;
+	return 0;
+}
+
+/*
+ * Before the tenant is connected: read what the client sent, up to the
+ * state's cap, and look at it. Called when the client's socket is
+ * readable, and once at the start (a client usually sends at once).
+ */
 static void
-relay_on_handshake_read(struct bufferevent *bev, void *arg)
+relay_read(struct relay *r)
+{
+	struct relay_hs *hs = r->hs;
+	size_t max = relay_in_max(r);
+	int eof = 0;
+
+	while (hs->inlen < max) {
+		size_t room;
+		ssize_t n;
+
+		if (relay_in_room(hs, max) != 0) {
+			relay_client_gone(r, "out_of_memory");
+			return;
+		}
+		room = hs->incap - hs->inlen;
+		n = pipe_recv(r->pipe, PIPE_A, hs->in + hs->inlen, room);
+		if (n > 0) {
+			hs->inlen += (size_t)n;
+			if ((size_t)n < room)
+				break;	/* likely all there is; if not, the socket stays readable */
+			continue;
+		}
+		if (n == 0) {
+			eof = 1;
+			break;
+		}
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			break;
+		relay_client_gone(r, "client_error");
+		return;
+	}
+	if (r->state == RELAY_CONNECTING) {
+		/* Kept for the tenant; past the cap, the client waits. */
+		pipe_hold(r->pipe, PIPE_A, hs->inlen >= max);
+		return;
+	}
+	/* Bytes before an EOF count: a client may send and half-close. */
+	if (relay_parse(r) && eof)
+		relay_client_gone(r, "client_closed_early");
+}
+
+static void
+relay_on_io(void *arg, enum pipe_side side, short what)
 {
 	struct relay *r = arg;
 
-	(void)bev;
+	if (side == PIPE_B) {
+		if (r->state == RELAY_CONNECTING)
+			relay_send_first(r);
+		return;
+	}
 	switch (r->state) {
 	case RELAY_PREAMBLE:
-		relay_read_preamble(r);
-		if (r->state == RELAY_HELLO &&
-		    evbuffer_get_length(bufferevent_get_input(r->client)) > 0)
-			relay_read_hello(r);
-		return;
 	case RELAY_HELLO:
-		relay_read_hello(r);
-		return;
 	case RELAY_HEAD:
-		relay_read_head(r);
+	case RELAY_CONNECTING:
+		if (what & EV_WRITE) {
+			if (relay_flush(r) != 0) {
+				relay_client_gone(r, "client_error");
+				return;
+			}
+			if (r->hs->outlen == 0 && r->state != RELAY_CONNECTING) {
+				/* Read again, and answer the lines that waited. */
+				pipe_hold(r->pipe, PIPE_A, 0);
+				relay_parse(r);
+			}
+			return;
+		}
+		relay_read(r);
+		return;
+	case RELAY_CLOSING:
+		relay_closing(r);
 		return;
 	default:
 		return;
 	}
-}
-
-static void
-relay_on_handshake_event(struct bufferevent *bev, short what, void *arg)
-{
-	struct relay *r = arg;
-
-	(void)bev;
-	r->end = (what & BEV_EVENT_EOF) ? "client_closed_early" : "client_error";
-	metrics_add(r->cell, METRICS_REFUSED, 1);
-	relay_free(r);
 }
 
 static void
@@ -482,54 +805,18 @@ relay_on_deadline(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (r->state == RELAY_CLOSING) {
+	switch (r->state) {
+	case RELAY_CLOSING:
 		relay_free(r);
 		return;
-	}
-	log_info(r->sid, "timeout", "state=handshake listener=%s", r->lc->name);
-	if (r->state == RELAY_CONNECTING) {
-		/* The connect timeout ends this one. */
+	case RELAY_CONNECTING:
+		relay_connect_failed(r, "timeout");
+		return;
+	default:
+		log_info(r->sid, "timeout", "state=handshake listener=%s", r->lc->name);
+		relay_refuse(r, PREAMBLE_REFUSE_TIMEOUT, "handshake_timeout");
 		return;
 	}
-	relay_refuse(r, PREAMBLE_REFUSE_TIMEOUT, "handshake_timeout");
-}
-
-/* CLOSING: drop what the client still sends. */
-static void
-relay_on_closing_read(struct bufferevent *bev, void *arg)
-{
-	struct evbuffer *in = bufferevent_get_input(bev);
-
-	(void)arg;
-	evbuffer_drain(in, evbuffer_get_length(in));
-}
-
-/* CLOSING: the last reply is written: shut our half, wait for the client's EOF. */
-static void
-relay_on_closing_write(struct bufferevent *bev, void *arg)
-{
-	struct relay *r = arg;
-
-	if (r->client_eof) {
-		relay_free(r);
-		return;
-	}
-	if (!r->client_shut) {
-		shutdown(bufferevent_getfd(bev), SHUT_WR);
-		r->client_shut = 1;
-	}
-}
-
-static void
-relay_on_closing_event(struct bufferevent *bev, short what, void *arg)
-{
-	struct relay *r = arg;
-
-	if ((what & BEV_EVENT_EOF) && evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
-		r->client_eof = 1;	/* it may still read: finish the reply */
-		return;
-	}
-	relay_free(r);
 }
 
 /* ---- start ---- */
@@ -543,6 +830,38 @@ relay_spoke_early(int fd)
 	return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
 }
 
+/* starttls: the greeting, unless the client spoke first. */
+static void
+relay_greet(struct relay *r, int fd)
+{
+	struct relay_hs *hs = r->hs;
+	uint8_t bytes[PREAMBLE_REPLY_MAX];
+	struct buf out = { .data = bytes, .len = 0, .cap = sizeof(bytes) };
+	struct addr peer;
+
+	hs->pre = malloc(sizeof(*hs->pre));
+	if (hs->pre == NULL) {
+		r->end = "out_of_memory";
+		relay_free(r);
+		return;
+	}
+	preamble_init(hs->pre, r->lc->preamble, route_table_conf(r->routes)->main->name);
+	relay_peer(r, &peer);
+	hs->pre->tls_failed_recently = r->e->fallback != NULL &&
+				       fallback_recent(r->e->fallback, &peer, ev_monotonic_ms());
+	r->state = RELAY_PREAMBLE;
+	if (relay_spoke_early(fd)) {
+		relay_refused(r, "spoke_early");
+		preamble_refuse_early(hs->pre, &out);
+		relay_reply(r, out.data, out.len);
+		relay_close_after_flush(r);
+		return;
+	}
+	preamble_greeting(hs->pre, &out);
+	if (relay_reply(r, out.data, out.len) != 0)
+		relay_client_gone(r, "client_error");
+}
+
 void
 relay_start(struct edge *e, const char *lname, int fd, const struct addr *peer,
 	    const struct addr *local, struct ev_slot *slot)
@@ -551,14 +870,13 @@ relay_start(struct edge *e, const char *lname, int fd, const struct addr *peer,
 	struct relay *r = NULL;
 	struct timeval tv;
 
-	if (lc == NULL || (r = calloc(1, sizeof(*r))) == NULL)
+	if (lc == NULL || peer->len > sizeof(r->peer) || (r = calloc(1, sizeof(*r))) == NULL)
 		goto fail;
 	r->e = e;
 	r->routes = route_table_ref(e->routes);
 	r->lc = lc;
 	r->slot = slot;
-	r->peer = *peer;
-	r->local = *local;
+	memcpy(&r->peer, &peer->ss, peer->len);
 	r->start = ev_monotonic_ms();
 	log_sid_new(r->sid);
 	r->cell = metrics_cell(e->metrics, "", lc->name);
@@ -568,62 +886,38 @@ relay_start(struct edge *e, const char *lname, int fd, const struct addr *peer,
 		e->relays->prev = r;
 	e->relays = r;
 	e->active++;
-	r->client = bufferevent_socket_new(e->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	if (r->client == NULL) {
+	r->hs = calloc(1, sizeof(*r->hs));
+	if (r->hs == NULL || (r->hs->deadline = evtimer_new(e->base, relay_on_deadline, r)) == NULL) {
 		close(fd);
 		r->end = "out_of_memory";
 		relay_free(r);
 		return;
 	}
-	r->deadline = evtimer_new(e->base, relay_on_deadline, r);
-	if (r->deadline == NULL) {
+	r->hs->local = *local;
+	r->pipe = pipe_new(e->base, fd, relay_on_io, r);
+	if (r->pipe == NULL) {
+		close(fd);
 		r->end = "out_of_memory";
 		relay_free(r);
 		return;
 	}
 	tv = ev_timeval_ms(lc->handshake_timeout);
-	evtimer_add(r->deadline, &tv);
-	bufferevent_setcb(r->client, relay_on_handshake_read, NULL, relay_on_handshake_event, r);
+	evtimer_add(r->hs->deadline, &tv);
 	switch (lc->mode) {
 	case EDGE_LISTENER_STARTTLS:
-		r->pre = malloc(sizeof(*r->pre));
-		r->out = buf_new(RELAY_OUT_MAX);
-		if (r->pre == NULL || r->out == NULL) {
-			r->end = "out_of_memory";
-			relay_free(r);
-			return;
-		}
-		preamble_init(r->pre, lc->preamble, route_table_conf(r->routes)->main->name);
-		r->pre->tls_failed_recently = e->fallback != NULL &&
-					      fallback_recent(e->fallback, peer, ev_monotonic_ms());
-		r->state = RELAY_PREAMBLE;
-		if (relay_spoke_early(fd)) {
-			relay_refused(r, "spoke_early");
-			preamble_refuse_early(r->pre, r->out);
-			evbuffer_add(bufferevent_get_output(r->client), r->out->data, r->out->len);
-			relay_close_after_flush(r);
-			return;
-		}
-		preamble_greeting(r->pre, r->out);
-		evbuffer_add(bufferevent_get_output(r->client), r->out->data, r->out->len);
-		buf_reset(r->out);
-		bufferevent_setwatermark(r->client, EV_READ, 0, PREAMBLE_LINE_MAX * 4);
-		bufferevent_enable(r->client, EV_READ | EV_WRITE);
+		relay_greet(r, fd);
 		return;
 	case EDGE_LISTENER_SNI:
 		r->state = RELAY_HELLO;
-		bufferevent_setwatermark(r->client, EV_READ, 0, CLIENTHELLO_WIRE_MAX + 1);
-		bufferevent_enable(r->client, EV_READ | EV_WRITE);
+		relay_read(r);
 		return;
 	case EDGE_LISTENER_HTTP:
 		r->state = RELAY_HEAD;
-		bufferevent_setwatermark(r->client, EV_READ, 0, HTTPHEAD_MAX + 1);
-		bufferevent_enable(r->client, EV_READ | EV_WRITE);
+		relay_read(r);
 		return;
 	default:
 		/* passthrough: the tenant speaks first. */
-		bufferevent_enable(r->client, EV_WRITE);
-		relay_route(r);
+		relay_route(r, NULL, 0);
 		return;
 	}
 fail:

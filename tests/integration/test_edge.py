@@ -14,13 +14,14 @@ import smtplib
 import socket
 import ssl
 import tempfile
+import threading
 import time
 import urllib.request
 
 import pytest
 
 from daemon import Daemon
-from edgepeer import Backend, make_cert
+from edgepeer import Backend, make_cert, read_proxy
 
 ALICE, BOB, CAROL = "127.0.0.2", "127.0.0.3", "127.0.0.6"
 BOB_PUBLIC = "127.0.0.5"
@@ -44,14 +45,80 @@ def free_ports(n, host="127.0.0.1"):
             s.close()
 
 
+class RawHome:
+    """A home behind a passthrough listener that speaks raw bytes after the
+    PROXY v2 header, one thread per connection:
+
+      'echo'        echo every byte until EOF, then write "bye N\n" (N: the
+                    bytes echoed) and shut its write half;
+      'shut-first'  write "hello\n" and shut its write half at once, then
+                    read until EOF.
+
+    Per connection it records what it read and how the connection ended
+    ("eof", or "reset" when the edge reset it) and sets an event."""
+
+    def __init__(self, host, port, mode):
+        self.name, self.mode = "alice", mode
+        self.errors = []
+        self.conns = []                 # dicts: received, end, done (threading.Event)
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, port))
+        self.sock.listen(64)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            c = {"received": bytearray(), "end": None, "done": threading.Event()}
+            self.conns.append(c)
+            threading.Thread(target=self._serve, args=(conn, c), daemon=True).start()
+
+    def _serve(self, conn, c):
+        conn.settimeout(30)
+        try:
+            read_proxy(conn)
+            if self.mode == "shut-first":
+                conn.sendall(b"hello\n")
+                conn.shutdown(socket.SHUT_WR)
+            while True:
+                data = conn.recv(1 << 16)
+                if not data:
+                    break
+                c["received"] += data
+                if self.mode == "echo":
+                    conn.sendall(data)
+            c["end"] = "eof"
+            if self.mode == "echo":
+                try:
+                    conn.sendall(b"bye %d\n" % len(c["received"]))
+                    conn.shutdown(socket.SHUT_WR)
+                except OSError:
+                    c["end"] = "eof, then closed"   # the edge closed both sides
+        except ConnectionResetError:
+            c["end"] = "reset"
+        except Exception as e:  # recorded for the test to report
+            self.errors.append(repr(e))
+        finally:
+            conn.close()
+            c["done"].set()
+
+    def close(self):
+        self.sock.close()
+
+
 class Edge:
     """The edge, its ports, and the backends of alice and bob."""
 
     def __init__(self, bindir, tmp, confdir):
         self.tmp = tmp
-        names = ("tls", "mx", "mxdefault", "imap", "pass", "http", "hold", "egress", "metrics")
+        names = ("tls", "mx", "mxdefault", "imap", "pass", "http", "hold", "echo", "shut",
+                 "egress", "metrics")
         self.ports = dict(zip(names, free_ports(len(names))))
-        names = ("tls", "smtp", "imap", "banner", "http", "hold")
+        names = ("tls", "smtp", "imap", "banner", "http", "hold", "echo", "shut")
         self.bport = dict(zip(names, free_ports(len(names), ALICE)))
         certs = make_cert(tmp, ["mail.alice.test", "*.alice.test", "mail.bob.test"])
         self.certs = certs
@@ -61,6 +128,8 @@ class Edge:
             ("alice", "imap"): Backend(ALICE, self.bport["imap"], "alice", "tls-echo", certs),
             ("alice", "http"): Backend(ALICE, self.bport["http"], "alice", "http"),
             ("alice", "hold"): Backend(ALICE, self.bport["hold"], "alice", "hold"),
+            ("alice", "echo"): RawHome(ALICE, self.bport["echo"], "echo"),
+            ("alice", "shut"): RawHome(ALICE, self.bport["shut"], "shut-first"),
             ("bob", "tls"): Backend(BOB, self.bport["tls"], "bob", "tls-echo", certs, proxy="v1"),
             ("bob", "banner"): Backend(BOB, self.bport["banner"], "bob", "banner", proxy="v1"),
         }
@@ -120,6 +189,19 @@ mode = passthrough
 default_tenant = alice
 tenant_port = {b['hold']}
 idle_timeout = 5s
+
+[listener echo]
+address = 127.0.0.1:{p['echo']}
+mode = passthrough
+default_tenant = alice
+tenant_port = {b['echo']}
+idle_timeout = 2s
+
+[listener shut]
+address = 127.0.0.1:{p['shut']}
+mode = passthrough
+default_tenant = alice
+tenant_port = {b['shut']}
 
 [egress]
 address = 127.0.0.1:{p['egress']}
@@ -502,6 +584,8 @@ def test_egress_refuses_what_it_must(edge):
     edge.d.wait_for(r"event=egress result=refused peer=127.0.0.1:\d+ reason=not_a_tenant")
     # No acceptable method (only username/password offered).
     assert socks(edge, b"", greeting=b"\x05\x01\x02")[0] == b"\x05\xff"
+    # Its line first: the cases below each look at the first line after a mark.
+    edge.d.wait_for(r"event=egress tenant=alice .*end=no_acceptable_method")
     cases = [
         (connect_v4("192.0.2.99", 80), 2, "port_not_allowed"),
         (connect_v4("127.0.0.1", 25), 2, "special_address"),
@@ -603,3 +687,79 @@ def test_a_plaintext_retry_after_a_cut_tls_gets_421_not_530(edge):
                                           b"MAIL FROM:<a@other.example.test>\r\n", b"QUIT\r\n"],
                       host="127.0.0.1")
     assert b"530 5.7.0 Must issue a STARTTLS command first\r\n" in out
+
+
+def test_bytes_cross_exactly_both_ways_with_half_close(edge):
+    """8 MiB up while the home echoes them down: every byte arrives, in
+    order, through the pipe's buffers and backpressure; the client's
+    half-close reaches the home, and the home's reaches the client."""
+    home = edge.backends[("alice", "echo")]
+    payload = os.urandom(8 << 20)
+    s = socket.create_connection(("127.0.0.1", edge.ports["echo"]), timeout=10)
+
+    def send():
+        for i in range(0, len(payload), 1 << 20):
+            s.sendall(payload[i:i + (1 << 20)])
+        s.shutdown(socket.SHUT_WR)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    got = bytearray()
+    while True:
+        data = s.recv(1 << 16)
+        if not data:
+            break
+        got += data
+    sender.join(10)
+    s.close()
+    expect = payload + b"bye %d\n" % len(payload)
+    assert len(got) == len(expect) and got == expect
+    assert home.conns[-1]["done"].wait(10) and home.conns[-1]["end"] == "eof"
+    line = edge.d.wait_for(r"event=relay listener=echo .*end=closed")
+    assert f"from_client={len(payload)} to_client={len(expect)} " in line, line
+
+
+def test_the_homes_half_close_reaches_the_client_which_may_still_send(edge):
+    home = edge.backends[("alice", "shut")]
+    with socket.create_connection(("127.0.0.1", edge.ports["shut"]), timeout=10) as s:
+        got = b""
+        while (data := s.recv(100)):
+            got += data
+        assert got == b"hello\n"          # then EOF, with the connection still up
+        s.sendall(b"after the home's EOF\n")
+        s.shutdown(socket.SHUT_WR)
+        assert s.recv(100) == b""
+    assert home.conns[-1]["done"].wait(10)
+    assert bytes(home.conns[-1]["received"]) == b"after the home's EOF\n"
+    edge.d.wait_for(r"event=relay listener=shut .*end=closed")
+
+
+def test_a_reset_from_the_client_closes_the_home_side(edge):
+    """The home writes nothing after its hello: only the reset itself can
+    end the connection as client_error."""
+    home = edge.backends[("alice", "shut")]
+    s = socket.create_connection(("127.0.0.1", edge.ports["shut"]), timeout=10)
+    assert s.recv(100) == b"hello\n"
+    s.sendall(b"x")
+    # An abortive close: RST instead of FIN.
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    s.close()
+    assert home.conns[-1]["done"].wait(10)
+    assert home.conns[-1]["end"] in ("eof", "reset")
+    edge.d.wait_for(r"event=relay listener=shut .*end=client_error")
+
+
+def test_idle_timeout_ends_a_piped_connection_only_when_nothing_moves(edge):
+    """idle_timeout = 2s: a byte each way every 0.5 s for 3.5 s keeps the
+    connection; silence ends it, logged as idle_timeout."""
+    with socket.create_connection(("127.0.0.1", edge.ports["echo"]), timeout=10) as s:
+        for i in range(8):
+            if i > 0:
+                time.sleep(0.5)
+            s.sendall(b".")
+            assert s.recv(1) == b"."
+        quiet = time.monotonic()
+        s.settimeout(15)
+        assert s.recv(100) == b""
+        assert time.monotonic() - quiet > 1.5
+    edge.d.wait_for(r"event=relay listener=echo .*from_client=8 to_client=8 .*end=idle_timeout")
