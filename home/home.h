@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "addr.h"
 #include "conf.h"
 
 #define HOME_CONF_DEFAULT "/etc/homeport/homeportd.conf"
@@ -44,12 +45,33 @@ struct home_listener_conf {
 	int64_t max_connections;
 	int64_t max_per_source;
 	int64_t idle_timeout;		/* ms */
+	int64_t proxy_timeout;		/* ms for the PROXY header to arrive whole */
+};
+
+/* [smtp]: the SMTP server's limits, for every SMTP listener. */
+struct home_smtp_conf {
+	int64_t message_size_max;	/* bytes of a message (SIZE), checked as it streams */
+	int64_t max_recipients;		/* accepted RCPTs per message */
+	int64_t max_errors;		/* client errors per session, then 421 and close */
+	int64_t command_timeout;	/* ms waiting for a command (RFC 5321 4.5.3.2: 5 min) */
+	int64_t data_timeout;		/* ms between bytes during DATA/BDAT (RFC: 3 min per block) */
+	int64_t shutdown_grace;		/* ms SIGTERM lets sessions in DATA finish */
+};
+
+/* [auth]: failed logins (SMTP AUTH now, IMAP LOGIN later), throttle.c. */
+struct home_auth_conf {
+	int64_t fail_delay;		/* ms before the reply to the first failure; doubles per failure */
+	int64_t fail_delay_max;		/* ms, the most one reply is held */
+	int64_t lockout_failures;	/* failures within lockout_time that lock the source or account */
+	int64_t lockout_time;		/* ms: the window failures count in, and the lockout */
 };
 
 struct home_conf {
 	struct conf *conf;		/* owns everything below */
 	struct home_main_conf *main;
 	struct home_tls_conf *tls;
+	struct home_smtp_conf *smtp;
+	struct home_auth_conf *auth;
 	size_t nlisteners;
 	char cert_path[HOME_PATH_MAX];	/* tls->certificate or its default */
 	char key_path[HOME_PATH_MAX];	/* tls->key or its default */
@@ -65,6 +87,62 @@ int home_conf_load(const char *path, struct home_conf *hc, char *err, size_t err
 struct home_listener_conf *home_conf_listener(const struct home_conf *hc, size_t i);
 
 void home_conf_free(struct home_conf *hc);
+
+/* ---- throttle.c: failed logins per source and per account (pure) ---- */
+
+#define THROTTLE_KEY_MAX 384		/* a key ("ip:...", "user:local@domain") with its NUL */
+#define THROTTLE_ENTRIES_MAX 16384	/* keys remembered; the least recently failed goes first */
+#define THROTTLE_BUCKETS 1024
+
+struct throttle_conf {
+	int64_t delay_ms;		/* the reply to the first failure waits this long */
+	int64_t delay_max_ms;		/* each further failure doubles it, up to this */
+	unsigned lockout_failures;	/* this many failures within lockout_ms lock the key */
+	int64_t lockout_ms;		/* the window failures count in, and how long a lock lasts */
+};
+
+/* What one failure means for its key. */
+struct throttle_verdict {
+	unsigned failures;		/* within the window, this one included */
+	int64_t delay_ms;		/* hold the reply this long */
+	int locked;			/* this failure locked the key */
+	int64_t locked_ms;		/* the key is locked this much longer (0: not locked) */
+};
+
+struct throttle;
+
+/*
+ * A table of keys that failed to log in, with at most max_entries keys
+ * (0: THROTTLE_ENTRIES_MAX); when it is full, the key whose last failure
+ * is oldest is forgotten. Times are milliseconds on any clock that never
+ * goes back, passed in by the caller: no clock, I/O or globals here.
+ * Returns the table (throttle_free()), or NULL when out of memory.
+ */
+struct throttle *throttle_new(const struct throttle_conf *conf, size_t max_entries);
+
+/* New limits (reload); what was counted stays. */
+void throttle_set_conf(struct throttle *t, const struct throttle_conf *conf);
+
+/* Returns how many ms key stays locked (> 0), or 0 when it may try. */
+int64_t throttle_check(struct throttle *t, const char *key, int64_t now_ms);
+
+/*
+ * Count a failure of key at now_ms and fill *v_r: failures older than
+ * the window are forgotten first; the delay is delay_ms doubled per
+ * earlier failure, at most delay_max_ms; the lockout_failures-th failure
+ * locks the key for lockout_ms. A key longer than THROTTLE_KEY_MAX - 1
+ * is cut. Out of memory: counted as a first failure, nothing remembered.
+ */
+void throttle_fail(struct throttle *t, const char *key, int64_t now_ms, struct throttle_verdict *v_r);
+
+/* A successful login: forget key (a lock stays until it runs out). */
+void throttle_success(struct throttle *t, const char *key, int64_t now_ms);
+
+/* Keys remembered now. */
+size_t throttle_count(const struct throttle *t);
+
+/* Free *tp (accepts NULL) and clear it. */
+void throttle_free(struct throttle **tp);
 
 /* ---- password.c: account passwords, Argon2id through libsodium ---- */
 
@@ -308,6 +386,159 @@ enum smtp_data_status smtp_data_feed(struct smtp_data *d, const uint8_t *in, siz
 
 /* Returns 1 if the message must be refused: bare CR or LF, NUL, or an overlong line. Else 0. */
 int smtp_data_bad(const struct smtp_data *d);
+
+/* ---- smtp_session.c: one SMTP session, a state machine without I/O ---- */
+
+#define SMTP_SESSION_OUT_MAX (16 * 1024)	/* replies not yet taken by the caller */
+#define SMTP_SESSION_REPLY_MAX 1024		/* what one step may add (EHLO's reply, an error and a 421) */
+#define SMTP_SESSION_SASL_LINE_MAX 4096		/* an AUTH response line without CRLF (RFC 4954 4: >= 12288 is a SHOULD) */
+#define SMTP_SESSION_DATA_STEP 8192		/* DATA/BDAT bytes handled per step */
+#define SMTP_SESSION_FIELD_NAME_MAX 64		/* a header field name looked at (Date, Message-ID) */
+#define SMTP_SESSION_TRACE_MAX 2048		/* Return-Path, Received, and the added Date and Message-ID */
+
+enum smtp_session_action {
+	SMTP_SESSION_GO,	/* feed more when it comes */
+	SMTP_SESSION_STARTTLS,	/* send the output, then start TLS; bytes after STARTTLS were dropped */
+	SMTP_SESSION_CLOSE,	/* send the output, then close */
+};
+
+struct smtp_session_params {
+	const char *hostname;		/* ours (banner, EHLO, Received); copied */
+	int mode;			/* HOME_LISTENER_SMTP, _SUBMISSION or _SUBMISSIONS */
+	int tls_offered;		/* STARTTLS may be offered (there is a TLS context) */
+	int64_t size_max;		/* SIZE: bytes of a message */
+	unsigned max_recipients;	/* per message */
+	unsigned max_errors;		/* per session: the next one gets 421 and the end */
+	const struct addr *peer;	/* the client, from PROXY when there was one; NULL: unknown */
+	const char *sid;		/* the log session id; copied */
+	const char *dummy_hash;		/* verified against when a login names nobody (same cost); may be NULL */
+};
+
+struct smtp_session_stats {
+	unsigned messages;		/* accepted (250 after the end of the message) */
+	unsigned refused;		/* refused after the end of the message */
+	unsigned errors;		/* client errors */
+	int tls;			/* TLS is on */
+	const char *helo;		/* the last EHLO/HELO name, "" if none */
+	const char *user;		/* the authenticated address, "" if none */
+};
+
+struct smtp_session;
+struct store;
+struct throttle;
+
+/*
+ * A session for one connection. st and th are borrowed and must outlive
+ * it; the rest of p is copied. Nothing is sent yet: call
+ * smtp_session_greet() for the 220 (at once for port 25 and 587, after
+ * the handshake for 465; never when the edge answered STARTTLS already).
+ * Returns the session (smtp_session_free()), or NULL when out of memory.
+ */
+struct smtp_session *smtp_session_new(const struct smtp_session_params *p, struct store *st,
+				      struct throttle *th);
+
+/* Queue the 220 greeting. */
+void smtp_session_greet(struct smtp_session *s);
+
+/*
+ * TLS is on (after STARTTLS, implicit TLS, or the edge's STARTTLS):
+ * version and cipher are for the Received header and logs (copied). The
+ * session starts afresh as RFC 3207 4.2 says: no EHLO, no mail, no login.
+ */
+void smtp_session_tls_started(struct smtp_session *s, const char *version, const char *cipher);
+
+/*
+ * Take client bytes in[0..len) at now_ms (a clock that never goes back,
+ * for the login throttle). Returns how many were taken: fewer than len
+ * when the output is full (take the output, then feed the rest), when a
+ * reply is to be held (smtp_session_delay()), or when the action is no
+ * longer SMTP_SESSION_GO. With SMTP_SESSION_STARTTLS everything after
+ * the STARTTLS line counts as taken and was dropped (a client must wait
+ * for the 220: bytes sent before it are an injection, CVE-2011-0411).
+ */
+size_t smtp_session_feed(struct smtp_session *s, const uint8_t *in, size_t len, int64_t now_ms);
+
+/* What the caller must do now: enum smtp_session_action. */
+int smtp_session_action(const struct smtp_session *s);
+
+/*
+ * How many ms to hold the output before sending it (a failed login),
+ * then 0 until the next failure. Feed nothing meanwhile.
+ */
+int64_t smtp_session_delay(struct smtp_session *s);
+
+/* The replies waiting to be sent: *len_r bytes at the returned pointer. */
+const uint8_t *smtp_session_output(const struct smtp_session *s, size_t *len_r);
+
+/* n bytes of the output were sent. */
+void smtp_session_output_consume(struct smtp_session *s, size_t n);
+
+/* 1 while a message's bytes are arriving (DATA, or a BDAT chunk): the data timeout applies. */
+int smtp_session_in_data(const struct smtp_session *s);
+
+/* The client was silent too long: 421, then SMTP_SESSION_CLOSE. */
+void smtp_session_timeout(struct smtp_session *s);
+
+/*
+ * The server is stopping: a session between messages gets 421 and
+ * SMTP_SESSION_CLOSE now (returns 1); one receiving a message finishes it
+ * and then gets them (returns 0).
+ */
+int smtp_session_shutdown(struct smtp_session *s);
+
+void smtp_session_stats(const struct smtp_session *s, struct smtp_session_stats *st_r);
+
+/* Free *sp (accepts NULL) and clear it; a message not yet acknowledged is dropped. */
+void smtp_session_free(struct smtp_session **sp);
+
+/* ---- smtp_server.c: the SMTP listeners and connections (libevent) ---- */
+
+#define SMTP_SERVER_OUT_HIGH (64 * 1024)	/* bytes queued to a client before its input waits */
+#define SMTP_SERVER_SOURCE_BUCKETS 1024	/* per-client session counts behind PROXY */
+
+struct smtp_server;
+struct tls_server;
+struct event_base;
+
+/*
+ * Bind every smtp, submission and submissions listener of hc (imap and
+ * imaps listeners are left for the IMAP server and named in a log line).
+ * Binding happens here, before privileges are dropped; nothing is
+ * accepted until the loop runs, and nothing may be before
+ * smtp_server_set_store(). tls (borrowed, may be replaced in place by a
+ * reload) serves STARTTLS and port 465. Returns the server, or NULL with
+ * the reason in err.
+ */
+struct smtp_server *smtp_server_new(struct event_base *base, const struct home_conf *hc,
+				    struct tls_server *tls, char *err, size_t errcap);
+
+/* The store sessions deliver into (borrowed; must outlive the server's sessions). */
+void smtp_server_set_store(struct smtp_server *srv, struct store *st);
+
+/*
+ * A reload: new [home] hostname, [smtp], [auth] and per-listener limits
+ * for listeners of the same name. Listeners added or removed, or whose
+ * addresses, mode or proxy settings changed, need a restart: logged, and
+ * the old ones keep running.
+ */
+void smtp_server_reload(struct smtp_server *srv, const struct home_conf *hc);
+
+/*
+ * Stop accepting; sessions between messages get 421 and close, those
+ * receiving a message may finish it within [smtp] shutdown_grace; then
+ * the rest are cut. The loop exits (event_base_loopexit) once none is
+ * left. Returns the sessions still open.
+ */
+unsigned smtp_server_stop(struct smtp_server *srv);
+
+/* Open connections. */
+unsigned smtp_server_active(const struct smtp_server *srv);
+
+/* The port listener i of the server is bound to (for tests with port 0). */
+int smtp_server_listener_address(const struct smtp_server *srv, size_t i, struct addr *a_r);
+
+/* Close every connection and listener, free *srvp (accepts NULL) and clear it. */
+void smtp_server_free(struct smtp_server **srvp);
 
 /* ---- store.c, store_sql.c: mail.db, the only code that speaks SQL (docs/store.md) ---- */
 

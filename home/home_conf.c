@@ -8,6 +8,12 @@
 
 #define HOME_CONNS_MAX 100000
 #define HOME_TIMEOUT_MAX (24LL * 3600 * 1000)
+#define HOME_SMTP_TIMEOUT_MAX (60LL * 60 * 1000)	/* an hour: RFC 5321's longest is 10 min */
+#define HOME_PROXY_TIMEOUT_MAX (60LL * 1000)
+#define HOME_MESSAGE_MIN 1024
+#define HOME_RECIPIENTS_MAX 1000		/* STORE_RCPT_MAX */
+#define HOME_ERRORS_MAX 1000
+#define HOME_LOCKOUT_FAILURES_MAX 1000
 
 static const char *const home_log_levels[] = { "error", "warn", "info", "debug", NULL };
 static const char *const home_listener_modes[] = {
@@ -38,6 +44,31 @@ static const struct conf_key home_listener_keys[] = {
 	LISTENER_KEY("max_connections", CONF_INT, max_connections, .min = 1, .max = HOME_CONNS_MAX),
 	LISTENER_KEY("max_per_source", CONF_INT, max_per_source, .min = 1, .max = HOME_CONNS_MAX),
 	LISTENER_KEY("idle_timeout", CONF_DURATION, idle_timeout, .min = 1000, .max = HOME_TIMEOUT_MAX),
+	LISTENER_KEY("proxy_timeout", CONF_DURATION, proxy_timeout, .min = 100,
+		     .max = HOME_PROXY_TIMEOUT_MAX),
+	{ .name = NULL },
+};
+
+#define SMTP_KEY(n, t, f, ...) { .name = n, .type = t, .offset = offsetof(struct home_smtp_conf, f), __VA_ARGS__ }
+static const struct conf_key home_smtp_keys[] = {
+	SMTP_KEY("message_size_max", CONF_SIZE, message_size_max, .min = HOME_MESSAGE_MIN,
+		 .max = STORE_BODY_MAX / 2),
+	SMTP_KEY("max_recipients", CONF_INT, max_recipients, .min = 1, .max = HOME_RECIPIENTS_MAX),
+	SMTP_KEY("max_errors", CONF_INT, max_errors, .min = 1, .max = HOME_ERRORS_MAX),
+	SMTP_KEY("command_timeout", CONF_DURATION, command_timeout, .min = 1000,
+		 .max = HOME_SMTP_TIMEOUT_MAX),
+	SMTP_KEY("data_timeout", CONF_DURATION, data_timeout, .min = 1000, .max = HOME_SMTP_TIMEOUT_MAX),
+	SMTP_KEY("shutdown_grace", CONF_DURATION, shutdown_grace, .min = 0, .max = HOME_SMTP_TIMEOUT_MAX),
+	{ .name = NULL },
+};
+
+#define AUTH_KEY(n, t, f, ...) { .name = n, .type = t, .offset = offsetof(struct home_auth_conf, f), __VA_ARGS__ }
+static const struct conf_key home_auth_keys[] = {
+	AUTH_KEY("fail_delay", CONF_DURATION, fail_delay, .min = 0, .max = HOME_PROXY_TIMEOUT_MAX),
+	AUTH_KEY("fail_delay_max", CONF_DURATION, fail_delay_max, .min = 0, .max = HOME_PROXY_TIMEOUT_MAX),
+	AUTH_KEY("lockout_failures", CONF_INT, lockout_failures, .min = 1,
+		 .max = HOME_LOCKOUT_FAILURES_MAX),
+	AUTH_KEY("lockout_time", CONF_DURATION, lockout_time, .min = 1000, .max = HOME_TIMEOUT_MAX),
 	{ .name = NULL },
 };
 
@@ -59,11 +90,38 @@ home_listener_defaults(void *block)
 	l->max_connections = 1000;
 	l->max_per_source = 20;
 	l->idle_timeout = 5 * 60 * 1000;
+	l->proxy_timeout = 5 * 1000;
+}
+
+static void
+home_smtp_defaults(void *block)
+{
+	struct home_smtp_conf *c = block;
+
+	c->message_size_max = 50LL * 1024 * 1024;
+	c->max_recipients = 100;
+	c->max_errors = 10;
+	c->command_timeout = 2 * 60 * 1000;
+	c->data_timeout = 2 * 60 * 1000;
+	c->shutdown_grace = 10 * 1000;
+}
+
+static void
+home_auth_defaults(void *block)
+{
+	struct home_auth_conf *c = block;
+
+	c->fail_delay = 1000;
+	c->fail_delay_max = 16 * 1000;
+	c->lockout_failures = 10;
+	c->lockout_time = 15 * 60 * 1000;
 }
 
 static const struct conf_section home_sections[] = {
 	{ .name = "home", .flags = CONF_SECTION_REQUIRED, .keys = home_main_keys, .block_size = sizeof(struct home_main_conf), .init = home_main_defaults, .label_offset = 0 },
 	{ .name = "tls", .flags = 0, .keys = home_tls_keys, .block_size = sizeof(struct home_tls_conf), .init = NULL, .label_offset = 0 },
+	{ .name = "smtp", .flags = 0, .keys = home_smtp_keys, .block_size = sizeof(struct home_smtp_conf), .init = home_smtp_defaults, .label_offset = 0 },
+	{ .name = "auth", .flags = 0, .keys = home_auth_keys, .block_size = sizeof(struct home_auth_conf), .init = home_auth_defaults, .label_offset = 0 },
 	{ .name = "listener", .flags = CONF_SECTION_LABELLED, .keys = home_listener_keys, .block_size = sizeof(struct home_listener_conf), .init = home_listener_defaults, .label_offset = offsetof(struct home_listener_conf, name) },
 	{ .name = NULL },
 };
@@ -99,6 +157,9 @@ home_conf_check(struct home_conf *hc, char *err, size_t errcap)
 	    home_conf_path(hc->key_path, sizeof(hc->key_path), hc->tls->key, m->state_dir,
 			   "tls.key") != 0)
 		return conf_fail(hc->conf, m, "state_dir", err, errcap, "path too long");
+	if (hc->auth->fail_delay_max < hc->auth->fail_delay)
+		return conf_fail(hc->conf, hc->auth, "fail_delay_max", err, errcap,
+				 "shorter than fail_delay (%lld ms)", (long long)hc->auth->fail_delay);
 	for (size_t i = 0; i < hc->nlisteners; i++) {
 		struct home_listener_conf *l = home_conf_listener(hc, i);
 		char text[ADDR_TEXT_MAX];
@@ -145,6 +206,8 @@ home_conf_load(const char *path, struct home_conf *hc, char *err, size_t errcap)
 		return -1;
 	hc->main = conf_block(hc->conf, "home", 0);
 	hc->tls = conf_block(hc->conf, "tls", 0);
+	hc->smtp = conf_block(hc->conf, "smtp", 0);
+	hc->auth = conf_block(hc->conf, "auth", 0);
 	hc->nlisteners = conf_count(hc->conf, "listener");
 	if (home_conf_check(hc, err, errcap) != 0) {
 		home_conf_free(hc);

@@ -1,9 +1,14 @@
 /*
  * homeportd: the home mail server.
  *
- * What runs today: configuration (with --check), the TLS identity, and the
- * daemon's loop with reload on SIGHUP and a clean stop on SIGTERM. The mail
- * protocols attach to this loop as they land.
+ * Start-up, in this order: configuration (with --check), the TLS identity
+ * (read as root: the key is 0600), the SMTP listeners (bound as root:
+ * ports under 1024), then privileges dropped to [home] user, then the store
+ * opened (so that mail.db, its WAL and its shared memory belong to the
+ * service user), then the loop. SIGHUP reloads the configuration and the
+ * TLS identity (now read as the service user: it must be able to read the
+ * key then); SIGTERM stops accepting, lets sessions in the middle of a
+ * message finish within [smtp] shutdown_grace, and cuts the rest.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +19,7 @@
 #include <openssl/ssl.h>
 
 #include "daemon.h"
+#include "dnsname.h"
 #include "home.h"
 #include "log.h"
 #include "sig.h"
@@ -25,6 +31,8 @@ struct homed {
 	struct home_conf conf;
 	struct tls_server *tls;
 	struct event_base *base;
+	struct smtp_server *smtp;
+	struct store *st;
 };
 
 /* Load the TLS identity named by conf into s (new server or reload). */
@@ -46,6 +54,42 @@ homed_load_tls(const struct home_conf *hc, struct tls_server **s, char *err, siz
 	return rc;
 }
 
+/*
+ * Run as the service user from here on. Not started as root: nothing to
+ * do (tests, development). Started as root, [home] user must be an
+ * existing account other than root: homeportd never handles mail as root.
+ */
+static int
+homed_drop(const struct home_conf *hc, char *err, size_t errcap)
+{
+	if (geteuid() != 0)
+		return 0;
+	return daemon_drop_privileges(hc->main->user, err, errcap);
+}
+
+/* Open STATE_DIR/mail.db (creating it), removing bodies a crash left pending. */
+static int
+homed_open_store(struct homed *d, char *err, size_t errcap)
+{
+	char path[HOME_PATH_MAX];
+	struct store_err serr;
+	int n = snprintf(path, sizeof(path), "%s/%s", d->conf.main->state_dir, STORE_FILE);
+
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		snprintf(err, errcap, "state_dir too long");
+		return -1;
+	}
+	d->st = store_open(path, STORE_OPEN_RECOVER, &serr);
+	if (d->st == NULL) {
+		n = snprintf(err, errcap, "cannot open the store %s: %s (the state directory must "
+			     "exist and be writable by the service user)", path, serr.msg);
+		if (n < 0 || (size_t)n >= errcap)
+			snprintf(err, errcap, "cannot open the store: %s", serr.msg);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 homed_reload(void *arg)
 {
@@ -58,12 +102,14 @@ homed_reload(void *arg)
 			  log_escape(err, strlen(err), esc, sizeof(esc)));
 		return;
 	}
-	if (homed_load_tls(&fresh, &d->tls, err, sizeof(err)) != 0) {
-		log_error(NULL, "reload", "result=failed keeping=old error=\"%s\"",
-			  log_escape(err, strlen(err), esc, sizeof(esc)));
-		home_conf_free(&fresh);
-		return;
-	}
+	/*
+	 * After the privileges were dropped the key (0600, root's) may be out
+	 * of reach: the configuration still changes, the certificate stays.
+	 */
+	if (homed_load_tls(&fresh, &d->tls, err, sizeof(err)) != 0)
+		log_warn(NULL, "reload", "tls=kept_old error=\"%s\" hint=\"restart homeportd to load "
+			 "a new certificate\"", log_escape(err, strlen(err), esc, sizeof(esc)));
+	smtp_server_reload(d->smtp, &fresh);
 	home_conf_free(&d->conf);
 	d->conf = fresh;
 	log_set_level((enum log_level)d->conf.main->log_level);
@@ -105,15 +151,33 @@ main(int argc, char **argv)
 		log_error(NULL, "start", "result=failed error=\"cannot set up the event loop\"");
 		goto out;
 	}
+	d.smtp = smtp_server_new(d.base, &d.conf, d.tls, err, sizeof(err));
+	if (d.smtp == NULL) {
+		log_error(NULL, "start", "result=failed error=\"%s\"",
+			  log_escape(err, strlen(err), esc, sizeof(esc)));
+		goto out;
+	}
+	if (homed_drop(&d.conf, err, sizeof(err)) != 0 ||
+	    homed_open_store(&d, err, sizeof(err)) != 0) {
+		log_error(NULL, "start", "result=failed error=\"%s\"",
+			  log_escape(err, strlen(err), esc, sizeof(esc)));
+		goto out;
+	}
+	smtp_server_set_store(d.smtp, d.st);
 	X509_NAME_oneline(X509_get_subject_name(SSL_CTX_get0_certificate(tls_server_ctx(d.tls))),
 			  desc, sizeof(desc));
-	log_info(NULL, "start", "result=ok hostname=%s listeners=%zu certificate=\"%s\" pid=%ld",
+	log_info(NULL, "start", "result=ok hostname=%s listeners=%zu certificate=\"%s\" uid=%ld pid=%ld",
 		 d.conf.main->hostname, d.conf.nlisteners, log_escape(desc, strlen(desc), esc, sizeof(esc)),
-		 (long)getpid());
+		 (long)geteuid(), (long)getpid());
 	event_base_dispatch(d.base);
+	/* SIGTERM: let sessions finish their message, then go. */
+	if (smtp_server_stop(d.smtp) > 0)
+		event_base_dispatch(d.base);
 	log_info(NULL, "stop", "result=ok");
 	rc = 0;
 out:
+	smtp_server_free(&d.smtp);
+	store_close(&d.st);
 	sig_free(&sigs);
 	if (d.base != NULL)
 		event_base_free(d.base);

@@ -86,17 +86,21 @@ fi
 echo "tampered copy: minisign refuses it, as it must"
 
 step "Configurations for both daemons"
+# homeportd binds as root, then runs as [home] user: nobody here.
+if [ "$(id -u)" = 0 ]; then HOME_USER=nobody; else HOME_USER=$(id -un); fi
 cat > home/homeportd.conf <<CONF
 [home]
 hostname = mail.example.test
 state_dir = $DEMO/home
+user = $HOME_USER
 
 [listener mx]
-address = 192.0.2.2:25
+address = 127.0.0.3:2527
 mode = smtp
 proxy = yes
-proxy_from = 192.0.2.1
+proxy_from = 127.0.0.1
 CONF
+chown "$HOME_USER" home
 # On this machine the "tunnel" is loopback: the edge listens on
 # 127.0.0.1:2525 and the home (a stand-in until homeportd speaks SMTP) on
 # 127.0.0.2:2526.

@@ -103,6 +103,20 @@ static const char t_full[] =
 	"certificate = /etc/homeport/tls/chain.pem\n"
 	"key = /etc/homeport/tls/key.pem\n"
 	"\n"
+	"[smtp]\n"
+	"message_size_max = 20M\n"
+	"max_recipients = 50\n"
+	"max_errors = 5\n"
+	"command_timeout = 90s\n"
+	"data_timeout = 4m\n"
+	"shutdown_grace = 3s\n"
+	"\n"
+	"[auth]\n"
+	"fail_delay = 500ms\n"
+	"fail_delay_max = 10s\n"
+	"lockout_failures = 7\n"
+	"lockout_time = 1h\n"
+	"\n"
 	"[listener mx]\n"
 	"address = 192.0.2.130:25, [2001:db8:77::2]:25\n"
 	"mode = smtp\n"
@@ -111,6 +125,7 @@ static const char t_full[] =
 	"max_connections = 500\n"
 	"max_per_source = 10\n"
 	"idle_timeout = 2m\n"
+	"proxy_timeout = 2500ms\n"
 	"\n"
 	"[listener submission]\n"
 	"address = 192.0.2.130:587\n"
@@ -169,6 +184,17 @@ test_home_conf_full(void **state)
 	assert_int_equal(l->max_connections, 500);
 	assert_int_equal(l->max_per_source, 10);
 	assert_int_equal(l->idle_timeout, 120000);
+	assert_int_equal(l->proxy_timeout, 2500);
+	assert_int_equal(hc.smtp->message_size_max, 20 * 1024 * 1024);
+	assert_int_equal(hc.smtp->max_recipients, 50);
+	assert_int_equal(hc.smtp->max_errors, 5);
+	assert_int_equal(hc.smtp->command_timeout, 90000);
+	assert_int_equal(hc.smtp->data_timeout, 240000);
+	assert_int_equal(hc.smtp->shutdown_grace, 3000);
+	assert_int_equal(hc.auth->fail_delay, 500);
+	assert_int_equal(hc.auth->fail_delay_max, 10000);
+	assert_int_equal(hc.auth->lockout_failures, 7);
+	assert_int_equal(hc.auth->lockout_time, 3600000);
 
 	l = home_conf_listener(&hc, 1);
 	assert_string_equal(l->name, "submission");
@@ -227,6 +253,19 @@ test_home_conf_defaults(void **state)
 	assert_string_equal(hc.key_path, "/var/lib/homeport/keys/tls.key");
 	assert_int_equal(hc.nlisteners, 0);
 	assert_null(home_conf_listener(&hc, 0));
+	/* [smtp] and [auth] absent: their defaults (docs/home.md). */
+	assert_non_null(hc.smtp);
+	assert_int_equal(hc.smtp->message_size_max, 50 * 1024 * 1024);
+	assert_int_equal(hc.smtp->max_recipients, 100);
+	assert_int_equal(hc.smtp->max_errors, 10);
+	assert_int_equal(hc.smtp->command_timeout, 120000);
+	assert_int_equal(hc.smtp->data_timeout, 120000);
+	assert_int_equal(hc.smtp->shutdown_grace, 10000);
+	assert_non_null(hc.auth);
+	assert_int_equal(hc.auth->fail_delay, 1000);
+	assert_int_equal(hc.auth->fail_delay_max, 16000);
+	assert_int_equal(hc.auth->lockout_failures, 10);
+	assert_int_equal(hc.auth->lockout_time, 900000);
 	home_conf_free(&hc);
 
 	/* A listener with only what it must have. */
@@ -245,6 +284,7 @@ test_home_conf_defaults(void **state)
 	assert_int_equal(l->max_connections, 1000);
 	assert_int_equal(l->max_per_source, 20);
 	assert_int_equal(l->idle_timeout, 300000);
+	assert_int_equal(l->proxy_timeout, 5000);
 	home_conf_free(&hc);
 }
 
@@ -317,6 +357,29 @@ struct t_error_case {
 #define T_HOME "[home]\nhostname = mail.example.test\n"	/* two lines */
 
 static const struct t_error_case t_error_cases[] = {
+	/* [smtp], [auth] and proxy_timeout: ranges and the one cross-key check. */
+	{ T_HOME "[smtp]\nmessage_size_max = 1000\n",
+	  ":4: [smtp] message_size_max: expected a size like 64K or 50M, from 1024 to 134217728 bytes, not \"1000\"" },
+	{ T_HOME "[smtp]\nmessage_size_max = 129M\n",
+	  ":4: [smtp] message_size_max: expected a size like 64K or 50M, from 1024 to 134217728 bytes, not \"129M\"" },
+	{ T_HOME "[smtp]\nmax_recipients = 0\n", ":4: [smtp] max_recipients: expected a whole number from 1 to 1000, not \"0\"" },
+	{ T_HOME "[smtp]\nmax_recipients = 1001\n",
+	  ":4: [smtp] max_recipients: expected a whole number from 1 to 1000, not \"1001\"" },
+	{ T_HOME "[smtp]\nmax_errors = 0\n", 
+	  ":4: [smtp] max_errors: expected a whole number from 1 to 1000, not \"0\"" },
+	{ T_HOME "[smtp]\ncommand_timeout = 999ms\n",
+	  ":4: [smtp] command_timeout: expected a duration like 30s or 5m (ms, s, m, h, d), from 1000ms to 3600000ms, not \"999ms\"" },
+	{ T_HOME "[smtp]\ndata_timeout = 2h\n",
+	  ":4: [smtp] data_timeout: expected a duration like 30s or 5m (ms, s, m, h, d), from 1000ms to 3600000ms, not \"2h\"" },
+	{ T_HOME "[smtp]\nsize = 5M\n", ":4: [smtp] size: unknown key" },
+	{ T_HOME "[auth]\nfail_delay = 2s\nfail_delay_max = 1s\n",
+	  ":5: [auth] fail_delay_max: shorter than fail_delay (2000 ms)" },
+	{ T_HOME "[auth]\nfail_delay = 20s\n",
+	  ":3: [auth] fail_delay_max: shorter than fail_delay (20000 ms)" },
+	{ T_HOME "[auth]\nlockout_failures = 0\n",
+	  ":4: [auth] lockout_failures: expected a whole number from 1 to 1000, not \"0\"" },
+	{ T_HOME "[listener mx]\naddress = 192.0.2.130:25\nmode = smtp\nproxy_timeout = 2m\n",
+	  ":6: [listener mx] proxy_timeout: expected a duration like 30s or 5m (ms, s, m, h, d), from 100ms to 60000ms, not \"2m\"" },
 	/* Cross-field checks of home_conf.c. */
 	{ "[home]\nhostname = mail_server.example.test\n",
 	  ":2: [home] hostname: not a host name (letters, digits, '-' and dots; like mail.example.com)" },

@@ -1,0 +1,986 @@
+/*
+ * smtp_server: homeportd's SMTP listeners and their connections, the thin
+ * I/O layer around smtp_session.
+ *
+ *   accept -> PROXY (proxy = yes: the header, from proxy_from only)
+ *          -> HANDSHAKE (465, or the edge answered STARTTLS: TLS first)
+ *          -> SMTP (bytes to the session, its replies back)
+ *          -> CLOSING (the last reply goes out, then close)
+ *
+ * A connection is a socket bufferevent; TLS is an OpenSSL filter on top
+ * of it, so STARTTLS keeps the socket and the replies already queued.
+ * Backpressure: the session takes input only while its output has room,
+ * and what waits for the client is capped at SMTP_SERVER_OUT_HIGH, past
+ * which reading stops until the client has read. One timer per
+ * connection: the PROXY header's, a command's, DATA's, whichever applies.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <openssl/ssl.h>
+#include <sodium.h>
+
+#include "ev.h"
+#include "home.h"
+#include "log.h"
+#include "proxyv2.h"
+#include "tls.h"
+
+#define SMTP_SERVER_NAME_MAX 64
+#define SMTP_SERVER_SOURCE_KEY 9	/* family byte, then the IPv4 address or the IPv6 /64 */
+#define SMTP_SERVER_CLOSE_POLL_MS 20	/* closing with TLS: how often to look whether all went out */
+
+enum conn_state {
+	CONN_PROXY,		/* waiting for the PROXY header */
+	CONN_HANDSHAKE,		/* TLS handshake */
+	CONN_SMTP,
+	CONN_CLOSING,		/* sending the last reply */
+};
+
+/* A listener's settings, copied so that a reload can free the configuration. */
+struct smtp_listener {
+	struct smtp_server *srv;
+	char name[SMTP_SERVER_NAME_MAX];
+	int mode;
+	int proxy;
+	struct cidr *proxy_from;
+	size_t nproxy_from;
+	int64_t proxy_timeout;
+	int64_t idle_timeout;
+	unsigned max_per_source;
+	struct ev_quota *quota;
+	struct ev_listener **evl;	/* one per address */
+	size_t nevl;
+};
+
+/* Sessions per client behind PROXY, where the socket's peer is the edge. */
+struct smtp_source {
+	struct smtp_source *next;
+	uint8_t key[SMTP_SERVER_SOURCE_KEY];
+	unsigned count;
+};
+
+struct conn {
+	struct conn *next, *prev;
+	struct smtp_server *srv;
+	struct smtp_listener *l;
+	struct ev_slot *slot;
+	struct smtp_source *source;	/* counted behind PROXY */
+	struct bufferevent *bev;	/* the socket */
+	struct bufferevent *tls;	/* the TLS filter on it, or NULL */
+	struct event *timer;		/* PROXY, command or DATA timeout */
+	struct event *hold;		/* a reply held back (failed login) */
+	struct smtp_session *s;
+	struct addr peer;		/* the socket's */
+	struct addr client;		/* from PROXY, else the peer */
+	int state;			/* enum conn_state */
+	int implicit_tls;		/* greet after the handshake */
+	int64_t start;
+	int64_t close_deadline;
+	const char *end;
+	char tls_desc[128];
+	char sid[LOG_SID_LEN];
+};
+
+struct smtp_server {
+	struct event_base *base;
+	struct store *st;
+	struct tls_server *tls;
+	struct throttle *th;
+	char hostname[DNSNAME_MAX + 1];
+	struct home_smtp_conf smtp;
+	struct smtp_listener *listeners;
+	size_t nlisteners;
+	struct conn *conns;
+	unsigned active;
+	int stopping;
+	struct event *grace;
+	char dummy_hash[PASSWORD_HASH_MAX];
+	struct smtp_source *sources[SMTP_SERVER_SOURCE_BUCKETS];
+	uint32_t seed;
+};
+
+static void conn_process(struct conn *c);
+static void conn_readcb(struct bufferevent *bev, void *arg);
+static void conn_writecb(struct bufferevent *bev, void *arg);
+static void conn_eventcb(struct bufferevent *bev, short what, void *arg);
+
+/* ---- per-client counts behind PROXY ---- */
+
+static void
+source_key(const struct addr *a, uint8_t key[SMTP_SERVER_SOURCE_KEY])
+{
+	uint8_t ip[16];
+	size_t n = addr_ip_bytes(a, ip);
+
+	memset(key, 0, SMTP_SERVER_SOURCE_KEY);
+	key[0] = n == 4 ? 4 : 6;
+	memcpy(key + 1, ip, n == 4 ? 4 : 8);
+}
+
+static size_t
+source_bucket(const struct smtp_server *srv, const uint8_t key[SMTP_SERVER_SOURCE_KEY])
+{
+	uint32_t h = 2166136261u ^ srv->seed;
+
+	for (size_t i = 0; i < SMTP_SERVER_SOURCE_KEY; i++) {
+		h ^= key[i];
+		h *= 16777619u;
+	}
+	return h % SMTP_SERVER_SOURCE_BUCKETS;
+}
+
+/* Count a session of client; NULL when over max (0: no cap) or out of memory. */
+static struct smtp_source *
+source_take(struct smtp_server *srv, const struct addr *client, unsigned max)
+{
+	uint8_t key[SMTP_SERVER_SOURCE_KEY];
+	struct smtp_source *s;
+	size_t b;
+
+	source_key(client, key);
+	b = source_bucket(srv, key);
+	for (s = srv->sources[b]; s != NULL; s = s->next) {
+		if (memcmp(s->key, key, sizeof(key)) == 0)
+			break;
+	}
+	if (s != NULL && max != 0 && s->count >= max)
+		return NULL;
+	if (s == NULL) {
+		s = calloc(1, sizeof(*s));
+		if (s == NULL)
+			return NULL;
+		memcpy(s->key, key, sizeof(key));
+		s->next = srv->sources[b];
+		srv->sources[b] = s;
+	}
+	s->count++;
+	return s;
+}
+
+static void
+source_release(struct smtp_server *srv, struct smtp_source **sp)
+{
+	struct smtp_source *s = *sp, **pp;
+
+	if (s == NULL)
+		return;
+	*sp = NULL;
+	if (--s->count > 0)
+		return;
+	pp = &srv->sources[source_bucket(srv, s->key)];
+	while (*pp != s)
+		pp = &(*pp)->next;
+	*pp = s->next;
+	free(s);
+}
+
+/* ---- connections ---- */
+
+static struct bufferevent *
+conn_top(const struct conn *c)
+{
+	return c->tls != NULL ? c->tls : c->bev;
+}
+
+static const char *
+conn_mode_name(int mode)
+{
+	switch (mode) {
+	case HOME_LISTENER_SUBMISSION:
+		return "submission";
+	case HOME_LISTENER_SUBMISSIONS:
+		return "submissions";
+	default:
+		return "smtp";
+	}
+}
+
+static void
+conn_free(struct conn *c)
+{
+	struct smtp_server *srv = c->srv;
+	char peer[ADDR_TEXT_MAX], client[ADDR_TEXT_MAX], esc[2 * SMTP_DOMAIN_MAX + 8];
+	struct smtp_session_stats st;
+
+	memset(&st, 0, sizeof(st));
+	st.helo = st.user = "";
+	if (c->s != NULL)
+		smtp_session_stats(c->s, &st);
+	log_info(c->sid, "session", "listener=%s mode=%s peer=%s client=%s tls=%s%s%s helo=\"%s\" "
+		 "user=\"%s\" messages=%u refused=%u errors=%u ms=%lld end=%s",
+		 c->l->name, conn_mode_name(c->l->mode), addr_format(&c->peer, peer, sizeof(peer)),
+		 addr_format(&c->client, client, sizeof(client)), st.tls ? "yes" : "no",
+		 st.tls ? " " : "", st.tls ? c->tls_desc : "",
+		 log_escape(st.helo, strlen(st.helo), esc, sizeof(esc)), st.user, st.messages,
+		 st.refused, st.errors, (long long)(ev_monotonic_ms() - c->start),
+		 c->end != NULL ? c->end : "closed");
+	smtp_session_free(&c->s);
+	if (c->timer != NULL)
+		event_free(c->timer);
+	if (c->hold != NULL)
+		event_free(c->hold);
+	if (c->tls != NULL)
+		bufferevent_free(c->tls);	/* and the socket's bufferevent under it */
+	else if (c->bev != NULL)
+		bufferevent_free(c->bev);
+	source_release(srv, &c->source);
+	ev_slot_release(&c->slot);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		srv->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	srv->active--;
+	free(c);
+	if (srv->stopping && srv->active == 0)
+		event_base_loopexit(srv->base, NULL);
+}
+
+/* (Re)arm the connection's timer for what it waits for now. */
+static void
+conn_arm(struct conn *c)
+{
+	struct smtp_server *srv = c->srv;
+	int64_t ms;
+	struct timeval tv;
+
+	if (c->state == CONN_PROXY) {
+		ms = c->l->proxy_timeout;
+	} else if (c->s != NULL && smtp_session_in_data(c->s)) {
+		ms = srv->smtp.data_timeout;
+	} else {
+		ms = srv->smtp.command_timeout;
+		if (c->l->idle_timeout < ms)
+			ms = c->l->idle_timeout;
+	}
+	tv = ev_timeval_ms(ms);
+	evtimer_add(c->timer, &tv);
+}
+
+/*
+ * CLOSING: free the connection once everything queued reached the socket
+ * (with TLS, the filter's output and then the socket bufferevent's, which
+ * the filter owns: polled every SMTP_SERVER_CLOSE_POLL_MS), or at the
+ * deadline. Returns 1 if c was freed.
+ */
+static int
+conn_closing_check(struct conn *c)
+{
+	struct timeval tv = ev_timeval_ms(SMTP_SERVER_CLOSE_POLL_MS);
+
+	if (evbuffer_get_length(bufferevent_get_output(conn_top(c))) == 0 &&
+	    (c->tls == NULL || evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)) {
+		conn_free(c);
+		return 1;
+	}
+	if (ev_monotonic_ms() >= c->close_deadline) {
+		c->end = "close_timeout";
+		conn_free(c);
+		return 1;
+	}
+	if (c->tls != NULL)
+		evtimer_add(c->timer, &tv);
+	return 0;
+}
+
+/* Close once what is queued has gone out. */
+static void
+conn_close(struct conn *c, const char *end)
+{
+	struct bufferevent *top = conn_top(c);
+	struct timeval tv = ev_timeval_ms(c->srv->smtp.command_timeout);
+
+	if (c->end == NULL)
+		c->end = end;
+	c->state = CONN_CLOSING;
+	c->close_deadline = ev_monotonic_ms() + c->srv->smtp.command_timeout;
+	bufferevent_disable(top, EV_READ);
+	bufferevent_setwatermark(top, EV_WRITE, 0, 0);
+	bufferevent_enable(top, EV_WRITE);
+	evtimer_add(c->timer, &tv);
+	(void)conn_closing_check(c);
+}
+
+/* Move the session's replies to the socket, up to SMTP_SERVER_OUT_HIGH. Returns 1 if all went. */
+static int
+conn_flush(struct conn *c)
+{
+	struct evbuffer *out = bufferevent_get_output(conn_top(c));
+	size_t n, have = evbuffer_get_length(out);
+	const uint8_t *p = smtp_session_output(c->s, &n);
+
+	if (n == 0)
+		return 1;
+	if (have >= SMTP_SERVER_OUT_HIGH)
+		return 0;
+	if (n > SMTP_SERVER_OUT_HIGH - have)
+		n = SMTP_SERVER_OUT_HIGH - have;
+	if (evbuffer_add(out, p, n) != 0)
+		return 0;
+	smtp_session_output_consume(c->s, n);
+	smtp_session_output(c->s, &n);
+	return n == 0;
+}
+
+static void
+conn_on_hold(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	bufferevent_enable(conn_top(c), EV_READ);
+	conn_process(c);
+}
+
+static void
+conn_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->state == CONN_CLOSING) {
+		(void)conn_closing_check(c);
+		return;
+	}
+	if (c->state != CONN_SMTP || c->s == NULL) {
+		c->end = c->state == CONN_PROXY ? "proxy_timeout" : "timeout";
+		conn_free(c);
+		return;
+	}
+	log_info(c->sid, "timeout", "in_data=%d", smtp_session_in_data(c->s));
+	smtp_session_timeout(c->s);
+	conn_flush(c);
+	conn_close(c, "timeout");
+}
+
+static void
+conn_tls_start(struct conn *c)
+{
+	SSL *ssl = SSL_new(tls_server_ctx(c->srv->tls));
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	int pending;
+
+	if (ssl == NULL) {
+		c->end = "tls_error";
+		conn_free(c);
+		return;
+	}
+	pending = evbuffer_get_length(in) > 0;
+	c->tls = bufferevent_openssl_filter_new(c->srv->base, c->bev, ssl, BUFFEREVENT_SSL_ACCEPTING,
+						BEV_OPT_CLOSE_ON_FREE);
+	if (c->tls == NULL) {
+		SSL_free(ssl);
+		c->end = "tls_error";
+		conn_free(c);
+		return;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(c->tls, 1);
+	bufferevent_setcb(c->tls, conn_readcb, conn_writecb, conn_eventcb, c);
+	bufferevent_enable(c->tls, EV_READ | EV_WRITE);
+	c->state = CONN_HANDSHAKE;
+	conn_arm(c);
+	/* Bytes already read (the ClientHello behind a PROXY header) would wait for more. */
+	if (pending)
+		bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS);
+}
+
+static void
+conn_tls_done(struct conn *c)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(c->tls);
+	const char *version = ssl != NULL ? SSL_get_version(ssl) : "unknown";
+	const char *cipher = ssl != NULL && SSL_get_current_cipher(ssl) != NULL ?
+			     SSL_CIPHER_get_name(SSL_get_current_cipher(ssl)) : "unknown";
+
+	snprintf(c->tls_desc, sizeof(c->tls_desc), "tls_version=%s tls_cipher=%s", version, cipher);
+	log_debug(c->sid, "tls", "%s", c->tls_desc);
+	smtp_session_tls_started(c->s, version, cipher);
+	if (c->implicit_tls) {
+		c->implicit_tls = 0;
+		smtp_session_greet(c->s);
+	}
+	c->state = CONN_SMTP;
+	conn_process(c);
+}
+
+/* Make the session; TLS first or the greeting. Returns 0, or -1 (c freed). */
+static int
+conn_session(struct conn *c, int edge_starttls)
+{
+	struct smtp_server *srv = c->srv;
+	struct smtp_session_params p = {
+		.hostname = srv->hostname,
+		.mode = c->l->mode,
+		.tls_offered = srv->tls != NULL,
+		.size_max = srv->smtp.message_size_max,
+		.max_recipients = (unsigned)srv->smtp.max_recipients,
+		.max_errors = (unsigned)srv->smtp.max_errors,
+		.peer = &c->client,
+		.sid = c->sid,
+		.dummy_hash = srv->dummy_hash,
+	};
+
+	c->s = smtp_session_new(&p, srv->st, srv->th);
+	if (c->s == NULL) {
+		c->end = "out_of_memory";
+		conn_free(c);
+		return -1;
+	}
+	if (edge_starttls || c->l->mode == HOME_LISTENER_SUBMISSIONS) {
+		c->implicit_tls = !edge_starttls;
+		conn_tls_start(c);
+		return 0;
+	}
+	smtp_session_greet(c->s);
+	c->state = CONN_SMTP;
+	conn_process(c);
+	return 0;
+}
+
+/* PROXY: decode the header from the socket's input. */
+static void
+conn_proxy(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	size_t have = evbuffer_get_length(in);
+	size_t look = have < PROXYV2_DECODE_MAX ? have : PROXYV2_DECODE_MAX;
+	const uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)look);
+	struct proxyv2 h;
+	const char *why = NULL;
+	char client[ADDR_TEXT_MAX];
+	int n, edge_starttls;
+
+	if (p == NULL && look > 0) {
+		c->end = "out_of_memory";
+		conn_free(c);
+		return;
+	}
+	n = proxyv2_decode(p, look, &h, &why);
+	if (n == 0)
+		return;
+	if (n < 0) {
+		log_warn(c->sid, "proxy", "result=refused listener=%s error=\"%s\"", c->l->name, why);
+		c->end = "bad_proxy_header";
+		conn_free(c);
+		return;
+	}
+	evbuffer_drain(in, (size_t)n);
+	if (h.command == PROXYV2_PROXY && h.have_addrs)
+		c->client = h.src;
+	edge_starttls = h.homeport.present && (h.homeport.flags & PROXYV2_HP_STARTTLS) &&
+			h.homeport.proto == PROXYV2_PROTO_SMTP;
+	if (h.homeport.present && (h.homeport.flags & PROXYV2_HP_STARTTLS) && !edge_starttls) {
+		log_warn(c->sid, "proxy", "result=refused listener=%s error=\"STARTTLS for another protocol\"",
+			 c->l->name);
+		c->end = "bad_proxy_header";
+		conn_free(c);
+		return;
+	}
+	if (edge_starttls && c->srv->tls == NULL) {
+		c->end = "no_tls";
+		conn_free(c);
+		return;
+	}
+	c->source = source_take(c->srv, &c->client, c->l->max_per_source);
+	if (c->source == NULL) {
+		log_info(c->sid, "refuse", "listener=%s client=%s reason=max_per_source", c->l->name,
+			 addr_format(&c->client, client, sizeof(client)));
+		c->end = "max_per_source";
+		if (!edge_starttls && c->l->mode != HOME_LISTENER_SUBMISSIONS) {
+			static const char busy[] = "421 4.7.0 Too many connections from your address\r\n";
+			bufferevent_write(c->bev, busy, sizeof(busy) - 1);
+			conn_close(c, "max_per_source");
+			return;
+		}
+		conn_free(c);
+		return;
+	}
+	log_debug(c->sid, "proxy", "client=%s edge_starttls=%d", addr_format(&c->client, client,
+									     sizeof(client)),
+		  edge_starttls);
+	conn_session(c, edge_starttls);
+}
+
+/* Feed the session what has arrived, send its replies, do what it asks. */
+static void
+conn_process(struct conn *c)
+{
+	struct bufferevent *top = conn_top(c);
+	struct evbuffer *in = bufferevent_get_input(top);
+
+	if (c->state != CONN_SMTP || evtimer_pending(c->hold, NULL))
+		return;
+	for (;;) {
+		struct evbuffer_iovec v;
+		size_t took = 0;
+		int64_t delay;
+
+		if (!conn_flush(c)) {
+			/* The client does not read: stop reading until it does. */
+			bufferevent_disable(top, EV_READ);
+			bufferevent_setwatermark(top, EV_WRITE, SMTP_SERVER_OUT_HIGH / 2, 0);
+			return;
+		}
+		if (smtp_session_action(c->s) != SMTP_SESSION_GO)
+			break;
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+			break;
+		took = smtp_session_feed(c->s, v.iov_base, v.iov_len, ev_monotonic_ms());
+		evbuffer_drain(in, took);
+		delay = smtp_session_delay(c->s);
+		if (delay > 0) {
+			struct timeval tv = ev_timeval_ms(delay);
+
+			bufferevent_disable(top, EV_READ);
+			evtimer_add(c->hold, &tv);
+			conn_arm(c);
+			return;
+		}
+		if (took == 0 && smtp_session_action(c->s) == SMTP_SESSION_GO)
+			continue;	/* output full: flush, then again */
+	}
+	switch (smtp_session_action(c->s)) {
+	case SMTP_SESSION_STARTTLS:
+		if (c->tls != NULL || c->srv->tls == NULL) {
+			conn_close(c, "tls_error");
+			return;
+		}
+		if (evbuffer_get_length(in) > 0) {
+			log_warn(c->sid, "starttls_injection", "dropped=%zu", evbuffer_get_length(in));
+			evbuffer_drain(in, evbuffer_get_length(in));
+		}
+		conn_tls_start(c);
+		return;
+	case SMTP_SESSION_CLOSE:
+		conn_close(c, "closed");
+		return;
+	default:
+		break;
+	}
+	bufferevent_setwatermark(top, EV_WRITE, 0, 0);
+	bufferevent_enable(top, EV_READ);
+	conn_arm(c);
+}
+
+static void
+conn_readcb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)bev;
+	switch (c->state) {
+	case CONN_PROXY:
+		conn_proxy(c);
+		break;
+	case CONN_SMTP:
+		conn_arm(c);
+		conn_process(c);
+		break;
+	case CONN_CLOSING:
+		evbuffer_drain(bufferevent_get_input(conn_top(c)),
+			       evbuffer_get_length(bufferevent_get_input(conn_top(c))));
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+conn_writecb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)bev;
+	if (c->state == CONN_CLOSING) {
+		(void)conn_closing_check(c);
+		return;
+	}
+	if (c->state == CONN_SMTP)
+		conn_process(c);
+}
+
+static void
+conn_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		if (c->state == CONN_HANDSHAKE)
+			conn_tls_done(c);
+		return;
+	}
+	if (what & BEV_EVENT_EOF)
+		c->end = c->end != NULL ? c->end : c->state == CONN_HANDSHAKE ? "tls_eof" : "eof";
+	else
+		c->end = c->end != NULL ? c->end : c->state == CONN_HANDSHAKE ? "tls_error" : "error";
+	conn_free(c);
+}
+
+static void
+server_refuse(int fd, const struct addr *peer, enum ev_refusal why, void *arg)
+{
+	struct smtp_listener *l = arg;
+	static const char busy[] = "421 4.7.0 Too many connections, try again later\r\n";
+
+	(void)peer;
+	(void)why;
+	if (!l->proxy && l->mode != HOME_LISTENER_SUBMISSIONS) {
+		ssize_t n = send(fd, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+		(void)n;
+	}
+	close(fd);
+}
+
+static void
+server_accept(int fd, const struct addr *peer, struct ev_slot *slot, void *arg)
+{
+	struct smtp_listener *l = arg;
+	struct smtp_server *srv = l->srv;
+	char text[ADDR_TEXT_MAX];
+	struct conn *c;
+
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		close(fd);
+		ev_slot_release(&slot);
+		return;
+	}
+	c->srv = srv;
+	c->l = l;
+	c->slot = slot;
+	c->peer = *peer;
+	c->client = *peer;
+	c->start = ev_monotonic_ms();
+	log_sid_new(c->sid);
+	c->next = srv->conns;
+	if (srv->conns != NULL)
+		srv->conns->prev = c;
+	srv->conns = c;
+	srv->active++;
+	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->timer = evtimer_new(srv->base, conn_on_timer, c);
+	c->hold = evtimer_new(srv->base, conn_on_hold, c);
+	if (c->bev == NULL || c->timer == NULL || c->hold == NULL) {
+		if (c->bev == NULL)
+			close(fd);
+		c->end = "out_of_memory";
+		conn_free(c);
+		return;
+	}
+	bufferevent_setcb(c->bev, conn_readcb, conn_writecb, conn_eventcb, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	log_debug(c->sid, "accept", "listener=%s peer=%s", l->name, addr_format(peer, text, sizeof(text)));
+	if (l->proxy) {
+		if (!cidr_list_match(l->proxy_from, l->nproxy_from, peer)) {
+			log_warn(c->sid, "proxy", "result=refused listener=%s peer=%s "
+				 "error=\"not in proxy_from\"", l->name, text);
+			c->end = "proxy_not_allowed";
+			conn_free(c);
+			return;
+		}
+		c->state = CONN_PROXY;
+		conn_arm(c);
+		return;
+	}
+	conn_session(c, 0);
+}
+
+/* ---- the server ---- */
+
+static void
+server_limits(const struct home_listener_conf *lc, struct ev_listener_limits *lim)
+{
+	lim->max_conns = (unsigned)lc->max_connections;
+	/* Behind PROXY the socket's peer is the edge: clients are counted after the header. */
+	lim->max_per_source = lc->proxy ? 0 : (unsigned)lc->max_per_source;
+}
+
+static void
+server_throttle_conf(const struct home_conf *hc, struct throttle_conf *tc)
+{
+	tc->delay_ms = hc->auth->fail_delay;
+	tc->delay_max_ms = hc->auth->fail_delay_max;
+	tc->lockout_failures = (unsigned)hc->auth->lockout_failures;
+	tc->lockout_ms = hc->auth->lockout_time;
+}
+
+static void
+server_take_conf(struct smtp_server *srv, const struct home_conf *hc)
+{
+	snprintf(srv->hostname, sizeof(srv->hostname), "%s", hc->main->hostname);
+	srv->smtp = *hc->smtp;
+}
+
+static int
+server_listener(struct smtp_server *srv, struct smtp_listener *l, const struct home_listener_conf *lc,
+		char *err, size_t errcap)
+{
+	struct ev_listener_limits lim;
+
+	l->srv = srv;
+	snprintf(l->name, sizeof(l->name), "%s", lc->name);
+	l->mode = lc->mode;
+	l->proxy = lc->proxy;
+	l->proxy_timeout = lc->proxy_timeout;
+	l->idle_timeout = lc->idle_timeout;
+	l->max_per_source = (unsigned)lc->max_per_source;
+	if (lc->proxy_from.n > 0) {
+		l->proxy_from = calloc(lc->proxy_from.n, sizeof(*l->proxy_from));
+		if (l->proxy_from == NULL)
+			goto nomem;
+		memcpy(l->proxy_from, lc->proxy_from.v, lc->proxy_from.n * sizeof(*l->proxy_from));
+		l->nproxy_from = lc->proxy_from.n;
+	}
+	server_limits(lc, &lim);
+	l->quota = ev_quota_new(&lim);
+	l->evl = calloc(lc->address.n, sizeof(*l->evl));
+	if (l->quota == NULL || l->evl == NULL)
+		goto nomem;
+	for (size_t a = 0; a < lc->address.n; a++) {
+		int fd = ev_listen_socket(&lc->address.v[a], err, errcap);
+		char text[ADDR_TEXT_MAX];
+
+		if (fd < 0)
+			return -1;
+		l->evl[a] = ev_listener_new(srv->base, fd, l->name, l->quota, server_accept,
+					    server_refuse, l);
+		if (l->evl[a] == NULL)
+			goto nomem;
+		l->nevl++;
+		{
+			struct addr bound;
+
+			if (ev_listener_address(l->evl[a], &bound) != 0)
+				bound = lc->address.v[a];
+			log_info(NULL, "listen", "listener=%s mode=%s address=%s proxy=%s", l->name,
+				 conn_mode_name(l->mode), addr_format(&bound, text, sizeof(text)),
+				 l->proxy ? "yes" : "no");
+		}
+	}
+	return 0;
+nomem:
+	snprintf(err, errcap, "[listener %s]: out of memory", lc->name);
+	return -1;
+}
+
+struct smtp_server *
+smtp_server_new(struct event_base *base, const struct home_conf *hc, struct tls_server *tls,
+		char *err, size_t errcap)
+{
+	struct smtp_server *srv = calloc(1, sizeof(*srv));
+	struct throttle_conf tc;
+	uint8_t rnd[32];
+	size_t n = 0;
+
+	if (srv == NULL) {
+		snprintf(err, errcap, "out of memory");
+		return NULL;
+	}
+	srv->base = base;
+	srv->tls = tls;
+	server_take_conf(srv, hc);
+	server_throttle_conf(hc, &tc);
+	srv->th = throttle_new(&tc, 0);
+	srv->listeners = calloc(hc->nlisteners > 0 ? hc->nlisteners : 1, sizeof(*srv->listeners));
+	randombytes_buf(&srv->seed, sizeof(srv->seed));
+	randombytes_buf(rnd, sizeof(rnd));
+	if (srv->th == NULL || srv->listeners == NULL ||
+	    password_hash((const char *)rnd, sizeof(rnd), srv->dummy_hash) != 0) {
+		snprintf(err, errcap, "out of memory");
+		goto fail;
+	}
+	for (size_t i = 0; i < hc->nlisteners; i++) {
+		const struct home_listener_conf *lc = home_conf_listener(hc, i);
+
+		if (lc->mode == HOME_LISTENER_IMAP || lc->mode == HOME_LISTENER_IMAPS) {
+			log_info(NULL, "listen", "listener=%s mode=%s result=not_opened "
+				 "reason=\"IMAP is not served yet\"", lc->name,
+				 lc->mode == HOME_LISTENER_IMAP ? "imap" : "imaps");
+			continue;
+		}
+		if (server_listener(srv, &srv->listeners[n++], lc, err, errcap) != 0) {
+			srv->nlisteners = n;
+			goto fail;
+		}
+	}
+	srv->nlisteners = n;
+	return srv;
+fail:
+	srv->nlisteners = n;
+	smtp_server_free(&srv);
+	return NULL;
+}
+
+void
+smtp_server_set_store(struct smtp_server *srv, struct store *st)
+{
+	srv->st = st;
+}
+
+/* Whether a listener's configuration still matches what was bound. */
+static int
+server_same_listener(const struct smtp_listener *l, const struct home_listener_conf *lc)
+{
+	return lc->mode == l->mode && lc->proxy == l->proxy && lc->address.n == l->nevl;
+}
+
+void
+smtp_server_reload(struct smtp_server *srv, const struct home_conf *hc)
+{
+	struct throttle_conf tc;
+	size_t seen = 0;
+
+	server_take_conf(srv, hc);
+	server_throttle_conf(hc, &tc);
+	throttle_set_conf(srv->th, &tc);
+	for (size_t i = 0; i < hc->nlisteners; i++) {
+		const struct home_listener_conf *lc = home_conf_listener(hc, i);
+		struct smtp_listener *l = NULL;
+
+		if (lc->mode == HOME_LISTENER_IMAP || lc->mode == HOME_LISTENER_IMAPS)
+			continue;
+		for (size_t j = 0; j < srv->nlisteners; j++) {
+			if (strcmp(srv->listeners[j].name, lc->name) == 0)
+				l = &srv->listeners[j];
+		}
+		if (l == NULL || !server_same_listener(l, lc)) {
+			log_warn(NULL, "reload", "listener=%s result=needs_restart", lc->name);
+			continue;
+		}
+		seen++;
+		{
+			struct ev_listener_limits lim;
+			struct cidr *from = NULL;
+
+			server_limits(lc, &lim);
+			ev_quota_set_limits(l->quota, &lim);
+			l->proxy_timeout = lc->proxy_timeout;
+			l->idle_timeout = lc->idle_timeout;
+			l->max_per_source = (unsigned)lc->max_per_source;
+			if (lc->proxy_from.n > 0 &&
+			    (from = calloc(lc->proxy_from.n, sizeof(*from))) != NULL) {
+				memcpy(from, lc->proxy_from.v, lc->proxy_from.n * sizeof(*from));
+				free(l->proxy_from);
+				l->proxy_from = from;
+				l->nproxy_from = lc->proxy_from.n;
+			}
+		}
+	}
+	if (seen != srv->nlisteners)
+		log_warn(NULL, "reload", "listeners=removed_or_changed result=needs_restart");
+}
+
+static void
+server_on_grace(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_server *srv = arg;
+
+	(void)fd;
+	(void)what;
+	log_info(NULL, "stop", "cut=%u", srv->active);
+	while (srv->conns != NULL) {
+		srv->conns->end = "shutdown_cut";
+		conn_free(srv->conns);
+	}
+	event_base_loopexit(srv->base, NULL);
+}
+
+unsigned
+smtp_server_stop(struct smtp_server *srv)
+{
+	struct conn *c, *next;
+	struct timeval tv = ev_timeval_ms(srv->smtp.shutdown_grace);
+
+	srv->stopping = 1;
+	for (size_t i = 0; i < srv->nlisteners; i++) {
+		for (size_t a = 0; a < srv->listeners[i].nevl; a++)
+			ev_listener_free(&srv->listeners[i].evl[a]);
+	}
+	for (c = srv->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->state == CONN_CLOSING)
+			continue;
+		if (c->state != CONN_SMTP || c->s == NULL) {
+			c->end = "shutdown";
+			conn_free(c);
+			continue;
+		}
+		if (smtp_session_shutdown(c->s)) {
+			conn_flush(c);
+			conn_close(c, "shutdown");
+		}
+	}
+	if (srv->active > 0) {
+		if (srv->grace != NULL)
+			event_free(srv->grace);
+		srv->grace = evtimer_new(srv->base, server_on_grace, srv);
+		if (srv->grace != NULL)
+			evtimer_add(srv->grace, &tv);
+	}
+	return srv->active;
+}
+
+unsigned
+smtp_server_active(const struct smtp_server *srv)
+{
+	return srv->active;
+}
+
+int
+smtp_server_listener_address(const struct smtp_server *srv, size_t i, struct addr *a_r)
+{
+	if (i >= srv->nlisteners || srv->listeners[i].nevl == 0 || srv->listeners[i].evl[0] == NULL)
+		return -1;
+	return ev_listener_address(srv->listeners[i].evl[0], a_r);
+}
+
+void
+smtp_server_free(struct smtp_server **srvp)
+{
+	struct smtp_server *srv = *srvp;
+
+	if (srv == NULL)
+		return;
+	srv->stopping = 0;	/* no loopexit from here */
+	while (srv->conns != NULL) {
+		srv->conns->end = srv->conns->end != NULL ? srv->conns->end : "shutdown";
+		conn_free(srv->conns);
+	}
+	for (size_t i = 0; i < srv->nlisteners; i++) {
+		struct smtp_listener *l = &srv->listeners[i];
+
+		for (size_t a = 0; a < l->nevl; a++)
+			ev_listener_free(&l->evl[a]);
+		free(l->evl);
+		free(l->proxy_from);
+		ev_quota_unref(&l->quota);
+	}
+	free(srv->listeners);
+	if (srv->grace != NULL)
+		event_free(srv->grace);
+	throttle_free(&srv->th);
+	for (size_t b = 0; b < SMTP_SERVER_SOURCE_BUCKETS; b++) {
+		while (srv->sources[b] != NULL) {
+			struct smtp_source *next = srv->sources[b]->next;
+			free(srv->sources[b]);
+			srv->sources[b] = next;
+		}
+	}
+	sodium_memzero(srv->dummy_hash, sizeof(srv->dummy_hash));
+	free(srv);
+	*srvp = NULL;
+}

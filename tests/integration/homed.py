@@ -1,0 +1,368 @@
+"""homeportd for tests and benchmarks: a private state directory, a
+configuration, a TLS certificate, domains and users, the daemon started
+and stopped by its PID, and the store read back.
+
+    from homed import Home
+
+    home = Home(build, tmp_path / "home")             # nothing runs yet
+    home.listener("mx", "smtp")                        # 127.0.0.1:<free port>
+    home.listener("sub", "submission")
+    home.listener("edge", "smtp", proxy_from="127.0.0.1")
+    home.start()                                       # waits for "event=start result=ok"
+    home.add_domain("example.test")
+    password = home.add_user("alice@example.test")     # generated unless given
+    home.add_alias("team@example.test", "alice@example.test")
+    port = home.port("mx")
+    ...
+    home.messages("alice@example.test")                # [Message(uid, mailbox, body, ...)]
+    home.queue()                                       # [(mail_from, rcpt), ...]
+    home.stop()                                        # SIGTERM by PID; SIGKILL after a timeout
+
+Everything lives under the directory given (config homeportd.conf, state
+state/ with mail.db and keys/). Run as root, homeportd binds as root and
+then runs as `user` (default "nobody"), so the state directory is handed
+to that user before each start. Not as root, it runs as the caller.
+
+Accounts: through `homeport domain|user|alias add` when the homeport
+command has them (another change adds them); until then through SQLite
+directly, with Argon2id hashes from libsodium (ctypes), the same format
+password.c writes. Either way the daemon may be running.
+"""
+import ctypes
+import ctypes.util
+import os
+import pathlib
+import pwd
+import re
+import secrets
+import signal
+import socket
+import sqlite3
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+
+HOST = "127.0.0.1"
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 15.0
+
+
+def free_port(host=HOST):
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Message:
+    user: str           # local@domain
+    mailbox: str
+    uid: int
+    size: int
+    body_id: int
+    body: bytes
+
+
+class _Sodium:
+    """crypto_pwhash_str through ctypes: libsodium's Argon2id string."""
+
+    def __init__(self):
+        name = ctypes.util.find_library("sodium") or "libsodium.so.23"
+        self.lib = ctypes.CDLL(name)
+        if self.lib.sodium_init() < 0:
+            raise RuntimeError("sodium_init failed")
+        self.lib.crypto_pwhash_opslimit_interactive.restype = ctypes.c_ulonglong
+        self.lib.crypto_pwhash_memlimit_interactive.restype = ctypes.c_size_t
+        self.lib.crypto_pwhash_strbytes.restype = ctypes.c_size_t
+
+    def hash(self, password):
+        pw = password.encode()
+        out = ctypes.create_string_buffer(self.lib.crypto_pwhash_strbytes())
+        rc = self.lib.crypto_pwhash_str(out, ctypes.c_char_p(pw), ctypes.c_ulonglong(len(pw)),
+                                        ctypes.c_ulonglong(self.lib.crypto_pwhash_opslimit_interactive()),
+                                        ctypes.c_size_t(self.lib.crypto_pwhash_memlimit_interactive()))
+        if rc != 0:
+            raise RuntimeError("crypto_pwhash_str failed")
+        return out.value.decode()
+
+
+_MAILBOXES = (("INBOX", None), ("Sent", "\\Sent"), ("Drafts", "\\Drafts"), ("Junk", "\\Junk"),
+              ("Trash", "\\Trash"), ("Archive", "\\Archive"))
+
+
+class Home:
+    def __init__(self, build, d, hostname="mx.home.test", user=None, log_level="debug",
+                 exe=None, smtp=None, auth=None):
+        self.build = pathlib.Path(build)
+        self.exe = pathlib.Path(exe) if exe else self.build / "bin" / "homeportd"
+        self.cli = self.build / "bin" / "homeport"
+        self.dir = pathlib.Path(d)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.state_dir = self.dir / "state"
+        self.state_dir.mkdir(exist_ok=True)
+        (self.state_dir / "keys").mkdir(exist_ok=True)
+        self.conf_path = self.dir / "homeportd.conf"
+        self.db_path = self.state_dir / "mail.db"
+        self.log_path = self.dir / "homeportd.log"
+        self.hostname = hostname
+        self.user = user or ("nobody" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name)
+        self.log_level = log_level
+        self.smtp = dict(smtp or {})
+        self.auth = dict(auth or {})
+        self.listeners = {}         # name -> dict(mode, port, host, extra keys)
+        self.proc = None
+        self.lines = []
+        self._cond = threading.Condition()
+        self._cli_accounts = None
+        self._sodium = None
+        subprocess.run([str(self.cli), "keys", "selfcert", "-c", str(self.state_dir / "keys" / "tls.crt"),
+                        "-k", str(self.state_dir / "keys" / "tls.key"), "-f", hostname],
+                       check=True, capture_output=True)
+
+    # ---- configuration -------------------------------------------------------
+
+    def listener(self, name, mode, host=HOST, port=None, **keys):
+        """Add [listener name] (mode smtp, submission, submissions, ...); extra keys
+        as given (proxy_from="127.0.0.1" implies proxy = yes). Returns the port."""
+        port = port or free_port(host)
+        if "proxy_from" in keys:
+            keys.setdefault("proxy", "yes")
+        self.listeners[name] = dict(mode=mode, host=host, port=port, keys=keys)
+        return port
+
+    def port(self, name):
+        return self.listeners[name]["port"]
+
+    def write_conf(self):
+        lines = ["[home]", f"hostname = {self.hostname}", f"state_dir = {self.state_dir}",
+                 f"log_level = {self.log_level}", f"user = {self.user}", ""]
+        for section, keys in (("smtp", self.smtp), ("auth", self.auth)):
+            if keys:
+                lines += [f"[{section}]"] + [f"{k} = {v}" for k, v in keys.items()] + [""]
+        for name, l in self.listeners.items():
+            lines += [f"[listener {name}]", f"address = {l['host']}:{l['port']}", f"mode = {l['mode']}"]
+            lines += [f"{k} = {v}" for k, v in l["keys"].items()] + [""]
+        self.conf_path.write_text("\n".join(lines))
+
+    # ---- the daemon ----------------------------------------------------------
+
+    def _own(self):
+        if os.geteuid() != 0:
+            return
+        pw = pwd.getpwnam(self.user)
+        # Not keys/: the TLS key is read as root at start and must be root's.
+        os.chown(self.state_dir, pw.pw_uid, pw.pw_gid)
+        for f in self.state_dir.iterdir():
+            if f.name.startswith("mail.db"):
+                os.chown(f, pw.pw_uid, pw.pw_gid)
+        # The daemon's user must reach the state directory through its parents.
+        p = self.state_dir.parent
+        while p != p.parent:
+            mode = p.stat().st_mode
+            if not mode & 0o001:
+                os.chmod(p, mode | 0o001)
+            p = p.parent
+
+    def start(self, wait=True):
+        self.write_conf()
+        self._own()
+        self.lines = []
+        self._log = open(self.log_path, "a")
+        self.proc = subprocess.Popen([str(self.exe), "-c", str(self.conf_path)], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
+        if wait:
+            self.wait_for(r"event=start result=ok", START_TIMEOUT)
+        return self
+
+    def _read(self, proc):
+        for line in proc.stderr:
+            self._log.write(line)
+            self._log.flush()
+            with self._cond:
+                self.lines.append(line.rstrip("\n"))
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def wait_for(self, pattern, timeout=10.0, start=0):
+        """The first log line from index start on that matches pattern; AssertionError after timeout."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for line in self.lines[start:]:
+                    if rx.search(line):
+                        return line
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc is not None and self.proc.poll() is not None):
+                    for line in self.lines[start:]:
+                        if rx.search(line):
+                            return line
+                    raise AssertionError(f"no log line matching {pattern!r}; got:\n" + "\n".join(self.lines))
+                self._cond.wait(min(left, 0.1))
+
+    def mark(self):
+        with self._cond:
+            return len(self.lines)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def pids(self):
+        return [self.proc.pid] if self.alive() else []
+
+    def tail(self, n=30):
+        with self._cond:
+            return "\n".join(self.lines[-n:])
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=STOP_TIMEOUT):
+        """SIGTERM by PID (SIGKILL if it does not stop in time); returns the exit status."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout)
+        return self.proc.returncode
+
+    def kill(self):
+        """SIGKILL by PID (durability tests)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(STOP_TIMEOUT)
+
+    # ---- accounts --------------------------------------------------------------
+
+    def _has_cli_accounts(self):
+        if self._cli_accounts is None:
+            r = subprocess.run([str(self.cli), "-c", str(self.conf_path), "user", "--help"],
+                               capture_output=True, text=True)
+            self._cli_accounts = "unknown command" not in r.stderr
+        return self._cli_accounts
+
+    def _homeport(self, *args, input=None):
+        self.write_conf()
+        r = subprocess.run([str(self.cli), "-c", str(self.conf_path), *map(str, args)], input=input,
+                           capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError(f"homeport {' '.join(map(str, args))}: {r.stderr}")
+        if not self.alive():
+            self._own()
+        return r.stdout
+
+    def _db(self):
+        if not self.db_path.exists():
+            raise RuntimeError("mail.db does not exist yet: start() the daemon first (it creates it)")
+        db = sqlite3.connect(self.db_path, timeout=10, isolation_level=None)
+        db.execute("PRAGMA foreign_keys = ON")
+        return db
+
+    def add_domain(self, name):
+        if self._has_cli_accounts():
+            self._homeport("domain", "add", name)
+            return
+        db = self._db()
+        try:
+            db.execute("INSERT INTO domains (name, created) VALUES (?, ?)", (name.lower(), int(time.time())))
+        finally:
+            db.close()
+
+    def add_user(self, address, password=None, quota=0):
+        """Add a user; returns its password (generated when not given)."""
+        password = password or "pw-" + secrets.token_hex(10)  # never starts with "-" (an option to swaks)
+        if self._has_cli_accounts():
+            args = ["user", "add", address, "--password-stdin"]
+            if quota:
+                args[3:3] = ["--quota", str(quota)]
+            self._homeport(*args, input=password + "\n")
+            return password
+        if self._sodium is None:
+            self._sodium = _Sodium()
+        local, domain = address.rsplit("@", 1)
+        h = self._sodium.hash(password)
+        db = self._db()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            (did,) = db.execute("SELECT id FROM domains WHERE name = ?", (domain.lower(),)).fetchone()
+            now = int(time.time())
+            cur = db.execute("INSERT INTO users (domain_id, local, password_hash, quota_bytes, created) "
+                             "VALUES (?, ?, ?, ?, ?)", (did, local, h, quota, now))
+            uid = cur.lastrowid
+            (last,) = db.execute("SELECT value FROM meta WHERE key = 'uidvalidity'").fetchone()
+            for name, use in _MAILBOXES:
+                last = max(last + 1, now)
+                db.execute("INSERT INTO mailboxes (user_id, name, special_use, uidvalidity) VALUES (?, ?, ?, ?)",
+                           (uid, name, use, last))
+            db.execute("UPDATE meta SET value = ? WHERE key = 'uidvalidity'", (last,))
+            db.execute("COMMIT")
+        finally:
+            db.close()
+        return password
+
+    def add_alias(self, alias, *users):
+        if self._has_cli_accounts():
+            self._homeport("alias", "add", alias, *users)
+            return
+        local, domain = alias.rsplit("@", 1)
+        db = self._db()
+        try:
+            (did,) = db.execute("SELECT id FROM domains WHERE name = ?", (domain.lower(),)).fetchone()
+            for u in users:
+                ul, ud = u.rsplit("@", 1)
+                (uid,) = db.execute("SELECT u.id FROM users u JOIN domains d ON d.id = u.domain_id "
+                                    "WHERE d.name = ? AND u.local = ?", (ud.lower(), ul)).fetchone()
+                db.execute("INSERT INTO aliases (domain_id, local, user_id) VALUES (?, ?, ?)", (did, local, uid))
+        finally:
+            db.close()
+
+    # ---- the store, read back ------------------------------------------------
+
+    def query(self, sql, args=()):
+        db = sqlite3.connect(self.db_path, timeout=10)
+        try:
+            return db.execute(sql, args).fetchall()
+        finally:
+            db.close()
+
+    def messages(self, address=None, mailbox="INBOX"):
+        """Messages with their bodies, oldest first; of one user (local@domain) or all."""
+        db = sqlite3.connect(self.db_path, timeout=10)
+        try:
+            rows = db.execute(
+                "SELECT u.local || '@' || d.name, b.name, m.uid, m.size, m.body_id FROM messages m "
+                "JOIN mailboxes b ON b.id = m.mailbox_id JOIN users u ON u.id = b.user_id "
+                "JOIN domains d ON d.id = u.domain_id WHERE b.name = ? ORDER BY m.id", (mailbox,)).fetchall()
+            out = []
+            for user, mb, uid, size, body_id in rows:
+                if address is not None and user != address:
+                    continue
+                chunks = db.execute("SELECT data FROM body_chunks WHERE body_id = ? ORDER BY start",
+                                    (body_id,)).fetchall()
+                out.append(Message(user, mb, uid, size, body_id, b"".join(c[0] for c in chunks)))
+            return out
+        finally:
+            db.close()
+
+    def queue(self):
+        """The outbound queue: (mail_from, rcpt, body_id) rows, oldest first."""
+        return self.query("SELECT mail_from, rcpt, body_id FROM queue ORDER BY id")
+
+
+def start_for_bench(d, build, exe, host, port, hostname, domain, users, password="bench-password"):
+    """A started homeportd with one MX listener on host:port (no PROXY), domain
+    and users (local parts) added, for the benchmark and durability tests."""
+    home = Home(build, d, hostname=hostname, exe=exe, log_level="info")
+    home.listener("mx", "smtp", host=host, port=port)
+    home.start()
+    home.add_domain(domain)
+    for u in users:
+        home.add_user(f"{u}@{domain}", password=password)
+    return home
