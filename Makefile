@@ -54,7 +54,7 @@ DEBIAN_PACKAGES := \
 	libevent-dev libssl-dev libsodium-dev libsqlite3-dev libmnl-dev \
 	libcmocka-dev python3 python3-pytest \
 	openssl minisign wireguard-tools wireguard-go iproute2 nftables \
-	postfix knot knot-dnsutils tshark swaks curl dovecot-imapd \
+	postfix knot knot-dnsutils tshark swaks curl dovecot-imapd dovecot-lmtpd \
 	haproxy nginx libnginx-mod-stream
 
 DEPS_STAMP := build/.deps-$(shell echo '$(DEBIAN_PACKAGES)' | md5sum | cut -c1-12)
@@ -232,6 +232,13 @@ $(O)/tests/bench/%: $(O)/obj/tests/bench/%.o
 bench-edge: $(DEPS_STAMP)
 	$(Q)$(MAKE) --no-print-directory check-pkgs $(O)/bin/homeport-edge $(BENCH_BINS)
 	$(Q)$(PYTHON) tests/bench/edge_bench.py "$(CURDIR)/$(O)"
+
+# homeportd against Postfix delivering through LMTP into Dovecot, as root:
+# smtp-source, 2,000 messages of 4 KiB over 20 sessions, 5 rounds; 2 to 4 minutes.
+.PHONY: bench-smtp
+bench-smtp: $(DEPS_STAMP)
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(PYTHON) tests/bench/smtp_bench.py "$(CURDIR)/$(O)"
 
 # ---- demo -----------------------------------------------------------------
 
