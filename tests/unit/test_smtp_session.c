@@ -16,9 +16,11 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <sodium.h>
 
@@ -777,6 +779,46 @@ test_smtp_session_backpressure(void **state)
 	smtp_session_free(&s);
 }
 
+/*
+ * The disk refuses every write (RLIMIT_FSIZE of 1 byte: a write past it
+ * fails with EFBIG, as a full disk or a failing one would fail SQLite's
+ * write): the message gets a 4xx, so its sender keeps it, and nothing of
+ * it is stored. With the disk back, the next message is taken and the
+ * database is whole.
+ */
+static void
+test_smtp_session_disk_fault(void **state)
+{
+	struct t_state *t = *state;
+	struct smtp_session *s = t_session(t, HOME_LISTENER_SMTP, 0);
+	struct rlimit saved, tiny = { .rlim_cur = 1 };
+	struct store_err err;
+	void (*old_xfsz)(int) = signal(SIGXFSZ, SIG_IGN);
+	const char *codes;
+
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
+	tiny.rlim_max = saved.rlim_max;
+	t_expect(t, s, "EHLO client.test\r\n", "250");
+	t_expect(t, s, "MAIL FROM:<sender@client.test>\r\nRCPT TO:<alice@example.test>\r\n",
+		 "250 2.1.0|250 2.1.5");
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &tiny), 0);
+	t_feed(t, s, S("DATA\r\n" T_MSG ".\r\n"), 0);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0);
+	codes = t_codes(t);
+	/* 354 then a 4xx at the end, or the 4xx at DATA already (the body is begun there). */
+	if (strcmp(codes, "354|451 4.3.0") != 0 && strcmp(codes, "354|452 4.3.1") != 0 &&
+	    strncmp(codes, "451 4.3.0", 9) != 0 && strncmp(codes, "452 4.3.1", 9) != 0)
+		fail_msg("a failed write must be a 4xx, got:\n%s", t->out);
+	assert_int_equal(t_inbox(t, t->alice, NULL), 0);
+
+	t_expect(t, s, "RSET\r\nMAIL FROM:<sender@client.test>\r\nRCPT TO:<alice@example.test>\r\n"
+		 "DATA\r\n" T_MSG ".\r\n", "250 2.0.0|250 2.1.0|250 2.1.5|354|250 2.0.0");
+	assert_int_equal(t_inbox(t, t->alice, NULL), 1);
+	assert_int_equal(store_integrity_check(t->st, &err), 0);
+	smtp_session_free(&s);
+	signal(SIGXFSZ, old_xfsz);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, t_setup, t_teardown)
 
 int
@@ -799,6 +841,7 @@ main(void)
 		T(test_smtp_session_bdat),
 		T(test_smtp_session_shutdown),
 		T(test_smtp_session_backpressure),
+		T(test_smtp_session_disk_fault),
 	};
 	return cmocka_run_group_tests_name("smtp_session", tests, NULL, NULL);
 }
