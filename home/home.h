@@ -494,7 +494,6 @@ void smtp_session_free(struct smtp_session **sp);
 /* ---- smtp_server.c: the SMTP listeners and connections (libevent) ---- */
 
 #define SMTP_SERVER_OUT_HIGH (64 * 1024)	/* bytes queued to a client before its input waits */
-#define SMTP_SERVER_SOURCE_BUCKETS 1024	/* per-client session counts behind PROXY */
 
 struct smtp_server;
 struct tls_server;

@@ -36,7 +36,6 @@
 #include "tls.h"
 
 #define SMTP_SERVER_NAME_MAX 64
-#define SMTP_SERVER_SOURCE_KEY 9	/* family byte, then the IPv4 address or the IPv6 /64 */
 #define SMTP_SERVER_CLOSE_POLL_MS 20	/* closing with TLS: how often to look whether all went out */
 
 enum conn_state {
@@ -56,17 +55,10 @@ struct smtp_listener {
 	size_t nproxy_from;
 	int64_t proxy_timeout;
 	int64_t idle_timeout;
-	unsigned max_per_source;
-	struct ev_quota *quota;
+	struct ev_quota *quota;		/* connections, and per socket peer without PROXY */
+	struct ev_quota *clients;	/* with PROXY: per client named in the header */
 	struct ev_listener **evl;	/* one per address */
 	size_t nevl;
-};
-
-/* Sessions per client behind PROXY, where the socket's peer is the edge. */
-struct smtp_source {
-	struct smtp_source *next;
-	uint8_t key[SMTP_SERVER_SOURCE_KEY];
-	unsigned count;
 };
 
 struct conn {
@@ -74,7 +66,7 @@ struct conn {
 	struct smtp_server *srv;
 	struct smtp_listener *l;
 	struct ev_slot *slot;
-	struct smtp_source *source;	/* counted behind PROXY */
+	struct ev_slot *client_slot;	/* counted behind PROXY */
 	struct bufferevent *bev;	/* the socket */
 	struct bufferevent *tls;	/* the TLS filter on it, or NULL */
 	struct event *timer;		/* PROXY, command or DATA timeout */
@@ -105,84 +97,12 @@ struct smtp_server {
 	int stopping;
 	struct event *grace;
 	char dummy_hash[PASSWORD_HASH_MAX];
-	struct smtp_source *sources[SMTP_SERVER_SOURCE_BUCKETS];
-	uint32_t seed;
 };
 
 static void conn_process(struct conn *c);
 static void conn_readcb(struct bufferevent *bev, void *arg);
 static void conn_writecb(struct bufferevent *bev, void *arg);
 static void conn_eventcb(struct bufferevent *bev, short what, void *arg);
-
-/* ---- per-client counts behind PROXY ---- */
-
-static void
-source_key(const struct addr *a, uint8_t key[SMTP_SERVER_SOURCE_KEY])
-{
-	uint8_t ip[16];
-	size_t n = addr_ip_bytes(a, ip);
-
-	memset(key, 0, SMTP_SERVER_SOURCE_KEY);
-	key[0] = n == 4 ? 4 : 6;
-	memcpy(key + 1, ip, n == 4 ? 4 : 8);
-}
-
-static size_t
-source_bucket(const struct smtp_server *srv, const uint8_t key[SMTP_SERVER_SOURCE_KEY])
-{
-	uint32_t h = 2166136261u ^ srv->seed;
-
-	for (size_t i = 0; i < SMTP_SERVER_SOURCE_KEY; i++) {
-		h ^= key[i];
-		h *= 16777619u;
-	}
-	return h % SMTP_SERVER_SOURCE_BUCKETS;
-}
-
-/* Count a session of client; NULL when over max (0: no cap) or out of memory. */
-static struct smtp_source *
-source_take(struct smtp_server *srv, const struct addr *client, unsigned max)
-{
-	uint8_t key[SMTP_SERVER_SOURCE_KEY];
-	struct smtp_source *s;
-	size_t b;
-
-	source_key(client, key);
-	b = source_bucket(srv, key);
-	for (s = srv->sources[b]; s != NULL; s = s->next) {
-		if (memcmp(s->key, key, sizeof(key)) == 0)
-			break;
-	}
-	if (s != NULL && max != 0 && s->count >= max)
-		return NULL;
-	if (s == NULL) {
-		s = calloc(1, sizeof(*s));
-		if (s == NULL)
-			return NULL;
-		memcpy(s->key, key, sizeof(key));
-		s->next = srv->sources[b];
-		srv->sources[b] = s;
-	}
-	s->count++;
-	return s;
-}
-
-static void
-source_release(struct smtp_server *srv, struct smtp_source **sp)
-{
-	struct smtp_source *s = *sp, **pp;
-
-	if (s == NULL)
-		return;
-	*sp = NULL;
-	if (--s->count > 0)
-		return;
-	pp = &srv->sources[source_bucket(srv, s->key)];
-	while (*pp != s)
-		pp = &(*pp)->next;
-	*pp = s->next;
-	free(s);
-}
 
 /* ---- connections ---- */
 
@@ -233,7 +153,7 @@ conn_free(struct conn *c)
 		bufferevent_free(c->tls);	/* and the socket's bufferevent under it */
 	else if (c->bev != NULL)
 		bufferevent_free(c->bev);
-	source_release(srv, &c->source);
+	ev_slot_release(&c->client_slot);
 	ev_slot_release(&c->slot);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
@@ -461,6 +381,7 @@ conn_proxy(struct conn *c)
 	struct proxyv2 h;
 	const char *why = NULL;
 	char client[ADDR_TEXT_MAX];
+	enum ev_refusal refusal;
 	int n, edge_starttls;
 
 	if (p == NULL && look > 0) {
@@ -494,15 +415,17 @@ conn_proxy(struct conn *c)
 		conn_free(c);
 		return;
 	}
-	c->source = source_take(c->srv, &c->client, c->l->max_per_source);
-	if (c->source == NULL) {
-		log_info(c->sid, "refuse", "listener=%s client=%s reason=max_per_source", c->l->name,
-			 addr_format(&c->client, client, sizeof(client)));
-		c->end = "max_per_source";
+	c->client_slot = ev_quota_take(c->l->clients, &c->client, &refusal);
+	if (c->client_slot == NULL) {
+		const char *reason = refusal == EV_REFUSE_MEMORY ? "out_of_memory" : "max_per_source";
+
+		log_info(c->sid, "refuse", "listener=%s client=%s reason=%s", c->l->name,
+			 addr_format(&c->client, client, sizeof(client)), reason);
+		c->end = reason;
 		if (!edge_starttls && c->l->mode != HOME_LISTENER_SUBMISSIONS) {
 			static const char busy[] = "421 4.7.0 Too many connections from your address\r\n";
 			bufferevent_write(c->bev, busy, sizeof(busy) - 1);
-			conn_close(c, "max_per_source");
+			conn_close(c, reason);
 			return;
 		}
 		conn_free(c);
@@ -701,12 +624,19 @@ server_accept(int fd, const struct addr *peer, struct ev_slot *slot, void *arg)
 
 /* ---- the server ---- */
 
+/*
+ * The socket quota counts connections, and per source without PROXY.
+ * Behind PROXY the socket's peer is the edge: clients are counted in the
+ * second quota once the header named them.
+ */
 static void
-server_limits(const struct home_listener_conf *lc, struct ev_listener_limits *lim)
+server_limits(const struct home_listener_conf *lc, struct ev_listener_limits *lim,
+	      struct ev_listener_limits *clients)
 {
 	lim->max_conns = (unsigned)lc->max_connections;
-	/* Behind PROXY the socket's peer is the edge: clients are counted after the header. */
 	lim->max_per_source = lc->proxy ? 0 : (unsigned)lc->max_per_source;
+	clients->max_conns = 0;
+	clients->max_per_source = (unsigned)lc->max_per_source;
 }
 
 static void
@@ -729,7 +659,7 @@ static int
 server_listener(struct smtp_server *srv, struct smtp_listener *l, const struct home_listener_conf *lc,
 		char *err, size_t errcap)
 {
-	struct ev_listener_limits lim;
+	struct ev_listener_limits lim, clients;
 
 	l->srv = srv;
 	snprintf(l->name, sizeof(l->name), "%s", lc->name);
@@ -737,7 +667,6 @@ server_listener(struct smtp_server *srv, struct smtp_listener *l, const struct h
 	l->proxy = lc->proxy;
 	l->proxy_timeout = lc->proxy_timeout;
 	l->idle_timeout = lc->idle_timeout;
-	l->max_per_source = (unsigned)lc->max_per_source;
 	if (lc->proxy_from.n > 0) {
 		l->proxy_from = calloc(lc->proxy_from.n, sizeof(*l->proxy_from));
 		if (l->proxy_from == NULL)
@@ -745,10 +674,11 @@ server_listener(struct smtp_server *srv, struct smtp_listener *l, const struct h
 		memcpy(l->proxy_from, lc->proxy_from.v, lc->proxy_from.n * sizeof(*l->proxy_from));
 		l->nproxy_from = lc->proxy_from.n;
 	}
-	server_limits(lc, &lim);
+	server_limits(lc, &lim, &clients);
 	l->quota = ev_quota_new(&lim);
+	l->clients = ev_quota_new(&clients);
 	l->evl = calloc(lc->address.n, sizeof(*l->evl));
-	if (l->quota == NULL || l->evl == NULL)
+	if (l->quota == NULL || l->clients == NULL || l->evl == NULL)
 		goto nomem;
 	for (size_t a = 0; a < lc->address.n; a++) {
 		int fd = ev_listen_socket(&lc->address.v[a], err, errcap);
@@ -796,7 +726,6 @@ smtp_server_new(struct event_base *base, const struct home_conf *hc, struct tls_
 	server_throttle_conf(hc, &tc);
 	srv->th = throttle_new(&tc, 0);
 	srv->listeners = calloc(hc->nlisteners > 0 ? hc->nlisteners : 1, sizeof(*srv->listeners));
-	randombytes_buf(&srv->seed, sizeof(srv->seed));
 	randombytes_buf(rnd, sizeof(rnd));
 	if (srv->th == NULL || srv->listeners == NULL ||
 	    password_hash((const char *)rnd, sizeof(rnd), srv->dummy_hash) != 0) {
@@ -863,14 +792,14 @@ smtp_server_reload(struct smtp_server *srv, const struct home_conf *hc)
 		}
 		seen++;
 		{
-			struct ev_listener_limits lim;
+			struct ev_listener_limits lim, clients;
 			struct cidr *from = NULL;
 
-			server_limits(lc, &lim);
+			server_limits(lc, &lim, &clients);
 			ev_quota_set_limits(l->quota, &lim);
+			ev_quota_set_limits(l->clients, &clients);
 			l->proxy_timeout = lc->proxy_timeout;
 			l->idle_timeout = lc->idle_timeout;
-			l->max_per_source = (unsigned)lc->max_per_source;
 			if (lc->proxy_from.n > 0 &&
 			    (from = calloc(lc->proxy_from.n, sizeof(*from))) != NULL) {
 				memcpy(from, lc->proxy_from.v, lc->proxy_from.n * sizeof(*from));
@@ -968,18 +897,12 @@ smtp_server_free(struct smtp_server **srvp)
 		free(l->evl);
 		free(l->proxy_from);
 		ev_quota_unref(&l->quota);
+		ev_quota_unref(&l->clients);
 	}
 	free(srv->listeners);
 	if (srv->grace != NULL)
 		event_free(srv->grace);
 	throttle_free(&srv->th);
-	for (size_t b = 0; b < SMTP_SERVER_SOURCE_BUCKETS; b++) {
-		while (srv->sources[b] != NULL) {
-			struct smtp_source *next = srv->sources[b]->next;
-			free(srv->sources[b]);
-			srv->sources[b] = next;
-		}
-	}
 	sodium_memzero(srv->dummy_hash, sizeof(srv->dummy_hash));
 	free(srv);
 	*srvp = NULL;

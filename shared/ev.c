@@ -140,32 +140,24 @@ ev_refuse(struct ev_listener *l, int fd, const struct addr *peer, enum ev_refusa
 		close(fd);
 }
 
-static void
-ev_on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen,
-	     void *arg)
+struct ev_slot *
+ev_quota_take(struct ev_quota *q, const struct addr *peer, enum ev_refusal *why_r)
 {
-	struct ev_listener *l = arg;
-	struct ev_quota *q = l->q;
 	uint8_t key[EV_SOURCE_KEY_LEN];
 	struct ev_source *src;
 	struct ev_slot *slot;
-	struct addr peer;
 
-	(void)lev;
-	if (addr_from_sockaddr(sa, (socklen_t)salen, &peer) != 0) {
-		close(fd);
-		return;
-	}
 	if (q->limits.max_conns != 0 && q->active >= q->limits.max_conns) {
-		ev_refuse(l, fd, &peer, EV_REFUSE_TOTAL);
-		return;
+		*why_r = EV_REFUSE_TOTAL;
+		return NULL;
 	}
-	ev_source_key(&peer, key);
+	ev_source_key(peer, key);
 	src = ev_source_find(q, key);
 	if (src != NULL && q->limits.max_per_source != 0 && src->count >= q->limits.max_per_source) {
-		ev_refuse(l, fd, &peer, EV_REFUSE_SOURCE);
-		return;
+		*why_r = EV_REFUSE_SOURCE;
+		return NULL;
 	}
+	*why_r = EV_REFUSE_MEMORY;
 	slot = calloc(1, sizeof(*slot));
 	if (src == NULL && slot != NULL) {
 		src = calloc(1, sizeof(*src));
@@ -177,16 +169,41 @@ ev_on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa
 		}
 	}
 	if (slot == NULL || src == NULL) {
-		/* Out of memory costs this connection only. */
 		free(slot);
-		close(fd);
-		return;
+		return NULL;
 	}
 	src->count++;
 	q->active++;
 	q->refs++;
 	slot->q = q;
 	slot->src = src;
+	return slot;
+}
+
+static void
+ev_on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen,
+	     void *arg)
+{
+	struct ev_listener *l = arg;
+	struct ev_slot *slot;
+	enum ev_refusal why;
+	struct addr peer;
+
+	(void)lev;
+	if (addr_from_sockaddr(sa, (socklen_t)salen, &peer) != 0) {
+		close(fd);
+		return;
+	}
+	slot = ev_quota_take(l->q, &peer, &why);
+	if (slot == NULL && why == EV_REFUSE_MEMORY) {
+		/* Out of memory costs this connection only. */
+		close(fd);
+		return;
+	}
+	if (slot == NULL) {
+		ev_refuse(l, fd, &peer, why);
+		return;
+	}
 	l->on_accept(fd, &peer, slot, l->arg);
 }
 

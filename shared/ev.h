@@ -45,6 +45,7 @@ struct ev_listener_limits {
 enum ev_refusal {
 	EV_REFUSE_TOTAL,	/* max_conns reached */
 	EV_REFUSE_SOURCE,	/* max_per_source reached (checked after max_conns) */
+	EV_REFUSE_MEMORY,	/* out of memory (ev_quota_take() only; a listener just closes) */
 };
 
 /*
@@ -62,6 +63,14 @@ void ev_quota_set_limits(struct ev_quota *q, const struct ev_listener_limits *li
 /* Connections holding a slot of q; those from the source (IPv4 address, IPv6 /64) of peer. */
 unsigned ev_quota_active(const struct ev_quota *q);
 unsigned ev_quota_active_from(const struct ev_quota *q, const struct addr *peer);
+
+/*
+ * Take a slot of q for a connection from peer, as a listener does at
+ * accept; for connections whose source is known only later (the client
+ * named by a PROXY header). Returns the slot (ev_slot_release()), or NULL
+ * with *why_r saying which cap was reached, or EV_REFUSE_MEMORY.
+ */
+struct ev_slot *ev_quota_take(struct ev_quota *q, const struct addr *peer, enum ev_refusal *why_r);
 
 /* Drop a reference (accepts NULL; clears *qp). */
 void ev_quota_unref(struct ev_quota **qp);

@@ -327,9 +327,11 @@ def knot(bench):
 
 # ---------------------------------------------------------------- Postfix
 
+# Postfix's services; "{listen}" is where smtpd listens ("smtp": port 25
+# on every address). mta.py uses the same table on loopback.
 MASTER_CF = """\
 # service type  private unpriv  chroot  wakeup  maxproc command + args
-smtp      inet  n       -       n       -       -       smtpd
+{listen} inet  n       -       n       -       -       smtpd
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
@@ -410,7 +412,7 @@ class Postfix:
         # the Delivered-To: header virtual(8) adds tells the recipients apart).
         (self.etc / "vmailbox").write_text(
             rf"/^[^@]+@{re.escape(self.domain)}$/ {self.domain}/" + "\n")
-        (self.etc / "master.cf").write_text(MASTER_CF)
+        (self.etc / "master.cf").write_text(MASTER_CF.format(listen="smtp"))
         (self.etc / "main.cf").write_text(self._main_cf(owner))
         self.postfix("check")
         if listening(self.host, "tcp", self.address, 25):

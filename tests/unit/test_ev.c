@@ -1377,6 +1377,41 @@ test_idle_free_pending(void **state)
 	event_base_free(base);
 }
 
+/* Slots taken for a source known later (PROXY): the same caps as at accept. */
+static void
+test_quota_take(void **state)
+{
+	struct ev_listener_limits lim = { .max_conns = 3, .max_per_source = 2 };
+	struct ev_quota *q = ev_quota_new(&lim);
+	struct ev_slot *a1, *a2, *a3, *b, *c;
+	struct addr a, a64, other, third;
+	enum ev_refusal why;
+
+	(void)state;
+	assert_non_null(q);
+	t_parse("2001:db8:1:2::10", &a);
+	t_parse("2001:db8:1:2::99", &a64);	/* the same /64 */
+	t_parse("192.0.2.7", &other);
+	t_parse("192.0.2.8", &third);
+	assert_non_null(a1 = ev_quota_take(q, &a, &why));
+	assert_non_null(a2 = ev_quota_take(q, &a64, &why));
+	assert_null(a3 = ev_quota_take(q, &a, &why));
+	assert_int_equal(why, EV_REFUSE_SOURCE);
+	assert_int_equal(ev_quota_active_from(q, &a64), 2);
+	assert_non_null(b = ev_quota_take(q, &other, &why));
+	assert_null(c = ev_quota_take(q, &third, &why));
+	assert_int_equal(why, EV_REFUSE_TOTAL);
+	ev_slot_release(&a1);
+	assert_null(a1);
+	assert_int_equal(ev_quota_active(q), 2);
+	assert_non_null(a3 = ev_quota_take(q, &a, &why));
+	/* The slots hold the quota: it goes with the last of them. */
+	ev_quota_unref(&q);
+	ev_slot_release(&a2);
+	ev_slot_release(&a3);
+	ev_slot_release(&b);
+}
+
 #define T_LISTENER(fn) cmocka_unit_test_setup_teardown(fn, t_setup, t_teardown)
 
 int
@@ -1385,6 +1420,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_timeval_ms),
 		cmocka_unit_test(test_listen_socket),
+		cmocka_unit_test(test_quota_take),
 		T_LISTENER(test_listener_accept),
 		T_LISTENER(test_listener_max_conns),
 		T_LISTENER(test_listener_max_per_source),
