@@ -208,6 +208,7 @@ relay_reply(struct relay *r, const void *data, size_t len)
 {
 	struct relay_hs *hs = r->hs;
 
+	r->to_client += len;
 	if (hs->outlen == 0 && len > 0) {
 		struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
 		ssize_t n = pipe_send(r->pipe, PIPE_A, &iov, 1);
@@ -653,8 +654,9 @@ relay_read_preamble(struct relay *r)
 		return 0;
 	}
 	if (st == PREAMBLE_STARTTLS) {
-		/* Count the preamble's bytes apart: the tenant never sees them. */
+		/* From here on count what crosses the tunnel: the tenant never saw the preamble. */
 		r->from_client = 0;
+		r->to_client = 0;
 		r->state = RELAY_HELLO;
 		if (hs->inlen > 0)
 			return relay_read_hello(r);

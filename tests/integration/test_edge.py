@@ -364,10 +364,14 @@ def raw_session(port, sends, host="127.0.0.1", greeting=True):
 
 
 def test_smtp_preamble_refuses_mail_before_starttls_and_pipelining_after_it(edge):
-    out = raw_session(edge.ports["mx"], [b"EHLO a.test\r\n", b"MAIL FROM:<a@a.test>\r\n",
-                                          b"QUIT\r\n"])
+    sent = [b"EHLO a.test\r\n", b"MAIL FROM:<a@a.test>\r\n", b"QUIT\r\n"]
+    m = edge.d.mark()
+    out = raw_session(edge.ports["mx"], sent)
     assert b"530 5.7.0 Must issue a STARTTLS command first\r\n" in out
     assert out.endswith(b"221 2.0.0 Bye\r\n")
+    # Never routed: the log counts the preamble's bytes, both ways.
+    line = edge.d.wait_for(r"event=relay listener=mx .*end=", start=m)
+    assert f"from_client={len(b''.join(sent))} to_client={len(out)} " in line, line
     out = raw_session(edge.ports["mx"], [b"EHLO a.test\r\n",
                                           b"STARTTLS\r\nMAIL FROM:<a@a.test>\r\n"])
     assert out.endswith(b"554 5.5.0 Error: bytes sent after STARTTLS\r\n")
