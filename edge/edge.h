@@ -46,6 +46,7 @@ struct edge_main_conf {
 	struct conf_addr_list metrics;	/* where Prometheus text metrics are served; empty: nowhere */
 	int64_t max_connections;	/* over all listeners */
 	int64_t max_per_source;		/* per IPv4 address / IPv6 /64 */
+	int64_t rate_per_source;	/* new connections per source per minute; 0: no cap */
 };
 
 struct edge_listener_conf {

@@ -24,6 +24,7 @@ static const struct conf_key edge_main_keys[] = {
 	MAIN_KEY("metrics", CONF_ADDR_LIST, metrics, .flags = CONF_PORT_REQUIRED),
 	MAIN_KEY("max_connections", CONF_INT, max_connections, .min = 1, .max = EDGE_CONNS_MAX),
 	MAIN_KEY("max_per_source", CONF_INT, max_per_source, .min = 1, .max = EDGE_CONNS_MAX),
+	MAIN_KEY("rate_per_source", CONF_INT, rate_per_source, .min = 0, .max = EDGE_CONNS_MAX),
 	{ .name = NULL },
 };
 
@@ -71,6 +72,7 @@ edge_main_defaults(void *block)
 	m->user = "homeport-edge";
 	m->max_connections = 20000;
 	m->max_per_source = 100;
+	m->rate_per_source = 300;
 }
 
 static void

@@ -93,6 +93,8 @@ edge_limits(const struct edge *e)
 	struct ev_listener_limits limits = {
 		.max_conns = (unsigned)m->max_connections,
 		.max_per_source = (unsigned)m->max_per_source,
+		.rate_per_source = (unsigned)m->rate_per_source,
+		.rate_window_ms = 60 * 1000,
 	};
 
 	return limits;

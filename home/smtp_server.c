@@ -417,7 +417,7 @@ conn_proxy(struct conn *c)
 	}
 	c->client_slot = ev_quota_take(c->l->clients, &c->client, &refusal);
 	if (c->client_slot == NULL) {
-		const char *reason = refusal == EV_REFUSE_MEMORY ? "out_of_memory" : "max_per_source";
+		const char *reason = ev_refusal_name(refusal);
 
 		log_info(c->sid, "refuse", "listener=%s client=%s reason=%s", c->l->name,
 			 addr_format(&c->client, client, sizeof(client)), reason);

@@ -24,6 +24,13 @@ struct ev_source {
 	unsigned count;
 };
 
+/* One source's new connections in the current window. */
+struct ev_rate_slot {
+	uint8_t key[EV_SOURCE_KEY_LEN];
+	unsigned n;
+	int64_t start;			/* ms, when the window began */
+};
+
 /* Connection counts shared by the listeners that use it. */
 struct ev_quota {
 	unsigned refs;			/* the creator's, each listener's, each slot's */
@@ -31,6 +38,7 @@ struct ev_quota {
 	unsigned active;
 	uint32_t seed;
 	struct ev_source *buckets[EV_SOURCE_BUCKETS];
+	struct ev_rate_slot *rates;	/* EV_RATE_SLOTS, once a rate was set */
 };
 
 struct ev_listener {
@@ -103,17 +111,51 @@ ev_source_key(const struct addr *peer, uint8_t key[EV_SOURCE_KEY_LEN])
 	memcpy(key + 1, ip, n == 4 ? 4 : 8);
 }
 
-static size_t
-ev_source_bucket(const struct ev_quota *q, const uint8_t key[EV_SOURCE_KEY_LEN])
+/* FNV-1a, seeded per quota so a client cannot aim at one bucket or slot. */
+static uint32_t
+ev_source_hash(const struct ev_quota *q, const uint8_t key[EV_SOURCE_KEY_LEN])
 {
-	/* FNV-1a, seeded per quota so a client cannot aim at one bucket. */
 	uint32_t h = 2166136261u ^ q->seed;
 
 	for (size_t i = 0; i < EV_SOURCE_KEY_LEN; i++) {
 		h ^= key[i];
 		h *= 16777619u;
 	}
-	return h % EV_SOURCE_BUCKETS;
+	return h;
+}
+
+static size_t
+ev_source_bucket(const struct ev_quota *q, const uint8_t key[EV_SOURCE_KEY_LEN])
+{
+	return ev_source_hash(q, key) % EV_SOURCE_BUCKETS;
+}
+
+/*
+ * Count a new connection of key against the rate; 0 if it may come, -1
+ * when the source used up its window. Without a rate, or without memory
+ * for the table, nothing is counted.
+ */
+static int
+ev_rate_take(struct ev_quota *q, const uint8_t key[EV_SOURCE_KEY_LEN])
+{
+	int64_t window = q->limits.rate_window_ms > 0 ? q->limits.rate_window_ms : 60 * 1000;
+	int64_t now = ev_monotonic_ms();
+	struct ev_rate_slot *r;
+
+	if (q->limits.rate_per_source == 0)
+		return 0;
+	if (q->rates == NULL && (q->rates = calloc(EV_RATE_SLOTS, sizeof(*q->rates))) == NULL)
+		return 0;
+	r = &q->rates[(ev_source_hash(q, key) >> 10) % EV_RATE_SLOTS];
+	if (memcmp(r->key, key, EV_SOURCE_KEY_LEN) != 0 || now - r->start >= window) {
+		memcpy(r->key, key, EV_SOURCE_KEY_LEN);
+		r->start = now;
+		r->n = 0;
+	}
+	if (r->n >= q->limits.rate_per_source)
+		return -1;
+	r->n++;
+	return 0;
 }
 
 static struct ev_source *
@@ -126,14 +168,29 @@ ev_source_find(const struct ev_quota *q, const uint8_t key[EV_SOURCE_KEY_LEN])
 	return s;
 }
 
+const char *
+ev_refusal_name(enum ev_refusal why)
+{
+	switch (why) {
+	case EV_REFUSE_TOTAL:
+		return "max_connections";
+	case EV_REFUSE_SOURCE:
+		return "max_per_source";
+	case EV_REFUSE_RATE:
+		return "rate_per_source";
+	case EV_REFUSE_MEMORY:
+		break;
+	}
+	return "out_of_memory";
+}
+
 static void
 ev_refuse(struct ev_listener *l, int fd, const struct addr *peer, enum ev_refusal why)
 {
 	char text[ADDR_TEXT_MAX];
 
 	log_info(NULL, "refuse", "listener=%s peer=%s reason=%s", l->name,
-		 addr_format(peer, text, sizeof(text)),
-		 why == EV_REFUSE_TOTAL ? "max_connections" : "max_per_source");
+		 addr_format(peer, text, sizeof(text)), ev_refusal_name(why));
 	if (l->on_refuse != NULL)
 		l->on_refuse(fd, peer, why, l->arg);
 	else
@@ -155,6 +212,10 @@ ev_quota_take(struct ev_quota *q, const struct addr *peer, enum ev_refusal *why_
 	src = ev_source_find(q, key);
 	if (src != NULL && q->limits.max_per_source != 0 && src->count >= q->limits.max_per_source) {
 		*why_r = EV_REFUSE_SOURCE;
+		return NULL;
+	}
+	if (ev_rate_take(q, key) != 0) {
+		*why_r = EV_REFUSE_RATE;
 		return NULL;
 	}
 	*why_r = EV_REFUSE_MEMORY;
@@ -286,6 +347,7 @@ ev_quota_unref(struct ev_quota **qp)
 			q->buckets[b] = next;
 		}
 	}
+	free(q->rates);
 	free(q);
 }
 

@@ -24,6 +24,7 @@
 
 #define EV_LISTEN_BACKLOG 1024
 #define EV_SOURCE_BUCKETS 1024		/* hash buckets for per-source counts */
+#define EV_RATE_SLOTS 4096		/* sources whose connection rate is followed at once */
 #define EV_ACCEPT_PAUSE_MS 1000		/* pause after accept() fails (EMFILE) */
 
 /*
@@ -40,17 +41,26 @@ struct ev_slot;
 struct ev_listener_limits {
 	unsigned max_conns;		/* open connections counted by the quota; 0 = no cap */
 	unsigned max_per_source;	/* per IPv4 address or IPv6 /64; 0 = no cap */
+	unsigned rate_per_source;	/* new connections per source per rate window; 0 = no cap */
+	int64_t rate_window_ms;		/* that window (0: a minute) */
 };
 
 enum ev_refusal {
 	EV_REFUSE_TOTAL,	/* max_conns reached */
 	EV_REFUSE_SOURCE,	/* max_per_source reached (checked after max_conns) */
+	EV_REFUSE_RATE,		/* rate_per_source reached (checked last) */
 	EV_REFUSE_MEMORY,	/* out of memory (ev_quota_take() only; a listener just closes) */
 };
 
 /*
  * A quota counts the connections of the listeners that share it, in total
- * and per source, against its limits. Returns a quota with one reference
+ * and per source, against its limits. The rate per source is counted in
+ * fixed windows, in a table of EV_RATE_SLOTS slots indexed by a seeded
+ * hash of the source: two sources that meet in one slot take it from each
+ * other, which resets the count. So a flood from more sources than slots
+ * may get past the rate (the total and per-source caps still hold), but
+ * a source is never refused for another's connections, and the table's
+ * memory is fixed (allocated when a rate is first set). Returns a quota with one reference
  * (the caller's), or NULL when out of memory. Listeners and the slots they
  * hand out hold references of their own, so the quota lives until the last
  * of them is gone.
@@ -71,6 +81,9 @@ unsigned ev_quota_active_from(const struct ev_quota *q, const struct addr *peer)
  * with *why_r saying which cap was reached, or EV_REFUSE_MEMORY.
  */
 struct ev_slot *ev_quota_take(struct ev_quota *q, const struct addr *peer, enum ev_refusal *why_r);
+
+/* The reason's name in logs: "max_connections", "max_per_source", "rate_per_source", "out_of_memory". */
+const char *ev_refusal_name(enum ev_refusal why);
 
 /* Drop a reference (accepts NULL; clears *qp). */
 void ev_quota_unref(struct ev_quota **qp);

@@ -255,6 +255,7 @@ user = nobody
 log_level = warn
 max_connections = 30000
 max_per_source = 30000
+rate_per_source = 0
 
 [listener bench]
 address = {HOST}:{port}

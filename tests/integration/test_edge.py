@@ -148,6 +148,7 @@ user = nobody
 log_level = debug
 max_connections = 20000
 max_per_source = 20000
+rate_per_source = 0
 metrics = 127.0.0.1:{p['metrics']}
 
 [listener tls]
@@ -668,6 +669,24 @@ def test_per_source_cap_spans_listeners_and_follows_reload(edge):
         out = raw_session(edge.ports["imap"], [])
         assert out.startswith(b"* BYE [UNAVAILABLE] relay.example.test"), out
         edge.d.wait_for(r"event=refuse listener=imap peer=127.0.0.1:\d+ reason=max_per_source")
+
+
+def test_rate_per_source_refuses_the_fast_source_only(edge):
+    conf = edge.conf.read_text().replace("rate_per_source = 0", "rate_per_source = 3")
+    edge.conf.write_text(conf)
+    m = edge.d.mark()
+    edge.d.signal(signal.SIGHUP)
+    assert "result=ok" in edge.d.wait_for(r"event=reload ", start=m)
+    for _ in range(3):
+        out = raw_session(edge.ports["mx"], [b"QUIT\r\n"], host="127.0.0.5")
+        assert out.startswith(b"220 ") and out.endswith(b"221 2.0.0 Bye\r\n"), out
+    # The fourth within the minute: told to come back later, in SMTP.
+    out = raw_session(edge.ports["mx"], [], host="127.0.0.5")
+    assert out.startswith(b"421 4.3.2 "), out
+    edge.d.wait_for(r"event=refuse listener=mx peer=127.0.0.5:\d+ reason=rate_per_source")
+    # Another source is not held to the first one's count.
+    out = raw_session(edge.ports["mx"], [b"QUIT\r\n"], host="127.0.0.6")
+    assert out.startswith(b"220 "), out
 
 
 def test_a_plaintext_retry_after_a_cut_tls_gets_421_not_530(edge):

@@ -63,6 +63,7 @@ user = nobody
 log_level = info
 max_connections = 30000
 max_per_source = 20000
+rate_per_source = 0
 """
 
 ALICE = f"""

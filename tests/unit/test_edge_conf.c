@@ -91,6 +91,7 @@ static const char t_full[] =
 	"user = edge\n"
 	"max_connections = 5000\n"
 	"max_per_source = 50\n"
+	"rate_per_source = 0\n"
 	"\n"
 	"[listener smtp]\n"
 	"address = 203.0.113.1:25\n"
@@ -148,6 +149,7 @@ test_edge_conf_full(void **state)
 	assert_string_equal(ec.main->user, "edge");
 	assert_int_equal(ec.main->max_connections, 5000);
 	assert_int_equal(ec.main->max_per_source, 50);
+	assert_int_equal(ec.main->rate_per_source, 0);
 	assert_int_equal(ec.nlisteners, 5);
 	assert_int_equal(ec.ntenants, 3);
 
@@ -242,6 +244,7 @@ test_edge_conf_defaults(void **state)
 	assert_string_equal(ec.main->user, "homeport-edge");
 	assert_int_equal(ec.main->max_connections, 20000);
 	assert_int_equal(ec.main->max_per_source, 100);
+	assert_int_equal(ec.main->rate_per_source, 300);
 	assert_int_equal(ec.nlisteners, 0);
 	assert_int_equal(ec.ntenants, 0);
 	assert_null(edge_conf_find_tenant(&ec, "alice"));

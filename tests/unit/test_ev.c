@@ -1412,6 +1412,45 @@ test_quota_take(void **state)
 	ev_slot_release(&b);
 }
 
+/* New connections per source per window, whatever is still open. */
+static void
+test_quota_rate(void **state)
+{
+	struct ev_listener_limits lim = { .max_conns = 0, .max_per_source = 0 };
+	struct ev_quota *q = ev_quota_new(&lim);
+	struct ev_slot *slot;
+	struct addr a, b;
+	enum ev_refusal why;
+
+	(void)state;
+	assert_non_null(q);
+	t_parse("192.0.2.7", &a);
+	t_parse("192.0.2.8", &b);
+	/* No rate yet: as many as asked. */
+	for (int i = 0; i < 10; i++) {
+		assert_non_null(slot = ev_quota_take(q, &a, &why));
+		ev_slot_release(&slot);
+	}
+	lim.rate_per_source = 2;
+	lim.rate_window_ms = 300;
+	ev_quota_set_limits(q, &lim);
+	for (int i = 0; i < 2; i++) {
+		assert_non_null(slot = ev_quota_take(q, &a, &why));
+		ev_slot_release(&slot);
+	}
+	assert_null(ev_quota_take(q, &a, &why));
+	assert_int_equal(why, EV_REFUSE_RATE);
+	assert_string_equal(ev_refusal_name(why), "rate_per_source");
+	assert_int_equal(ev_quota_active(q), 0);	/* a refusal holds nothing */
+	assert_non_null(slot = ev_quota_take(q, &b, &why));
+	ev_slot_release(&slot);
+	/* The next window. */
+	usleep(350 * 1000);
+	assert_non_null(slot = ev_quota_take(q, &a, &why));
+	ev_slot_release(&slot);
+	ev_quota_unref(&q);
+}
+
 #define T_LISTENER(fn) cmocka_unit_test_setup_teardown(fn, t_setup, t_teardown)
 
 int
@@ -1421,6 +1460,7 @@ main(void)
 		cmocka_unit_test(test_timeval_ms),
 		cmocka_unit_test(test_listen_socket),
 		cmocka_unit_test(test_quota_take),
+		cmocka_unit_test(test_quota_rate),
 		T_LISTENER(test_listener_accept),
 		T_LISTENER(test_listener_max_conns),
 		T_LISTENER(test_listener_max_per_source),
