@@ -82,9 +82,9 @@ CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 WARN := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
 	-Wmissing-prototypes -Wformat=2
 CPPFLAGS := -D_GNU_SOURCE $(FORTIFY) -Ishared -Ikeys $(PKG_CFLAGS)
-CFLAGS := -std=c11 -g $(MODEFLAGS) $(WARN) -fstack-protector-strong
+CFLAGS := -std=c11 -g -pthread $(MODEFLAGS) $(WARN) -fstack-protector-strong
 LDFLAGS := $(filter -fsanitize=%,$(MODEFLAGS))
-LIBS := $(PKG_LIBS)
+LIBS := $(PKG_LIBS) -pthread
 
 # ---- sources --------------------------------------------------------------
 

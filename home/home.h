@@ -171,6 +171,18 @@ int password_needs_rehash(const char *hash);
  */
 void password_generate(char *out);
 
+/* A password check to run away from the event loop (worker threads). */
+struct password_check {
+	char hash[PASSWORD_HASH_MAX];		/* in: the stored hash ("" never matches) */
+	char password[PASSWORD_MAX + 1];	/* in: the password given, cut at PASSWORD_MAX + 1 */
+	size_t len;				/* in: its octets (over PASSWORD_MAX never matches) */
+	int ok;					/* out: it matched */
+	char rehash[PASSWORD_HASH_MAX];		/* out: matched, and hash has old parameters: a new hash; else "" */
+};
+
+/* Run c: password_verify(), then password_hash() if a rehash is due. Safe on any thread. */
+void password_check_run(struct password_check *c);
+
 /* ---- smtp_parse.c: one SMTP command line (pure) ---- */
 
 #define SMTP_COMMAND_MAX 1000	/* a command line, CRLF included (RFC 5321 4.5.3.1.4) */
@@ -398,6 +410,7 @@ int smtp_data_bad(const struct smtp_data *d);
 
 enum smtp_session_action {
 	SMTP_SESSION_GO,	/* feed more when it comes */
+	SMTP_SESSION_VERIFY,	/* run smtp_session_check() off the loop, then smtp_session_verified() */
 	SMTP_SESSION_STARTTLS,	/* send the output, then start TLS; bytes after STARTTLS were dropped */
 	SMTP_SESSION_CLOSE,	/* send the output, then close */
 };
@@ -462,6 +475,21 @@ size_t smtp_session_feed(struct smtp_session *s, const uint8_t *in, size_t len, 
 int smtp_session_action(const struct smtp_session *s);
 
 /*
+ * With SMTP_SESSION_VERIFY: the password check a login waits for (the
+ * stored hash and the password given). Copy it, run password_check_run()
+ * on the copy off the loop, and hand the result to
+ * smtp_session_verified(). NULL in any other state.
+ */
+const struct password_check *smtp_session_check(const struct smtp_session *s);
+
+/*
+ * The check's result (c), or NULL when it could not be run (the workers
+ * are busy: 454, try again). The session answers the login and goes on
+ * (SMTP_SESSION_GO); its copy of the password is wiped.
+ */
+void smtp_session_verified(struct smtp_session *s, const struct password_check *c, int64_t now_ms);
+
+/*
  * How many ms to hold the output before sending it (a failed login),
  * then 0 until the next failure. Feed nothing meanwhile.
  */
@@ -494,6 +522,8 @@ void smtp_session_free(struct smtp_session **sp);
 /* ---- smtp_server.c: the SMTP listeners and connections (libevent) ---- */
 
 #define SMTP_SERVER_OUT_HIGH (64 * 1024)	/* bytes queued to a client before its input waits */
+#define SMTP_SERVER_CHECK_THREADS 1	/* threads for password checks (64 MiB each while checking) */
+#define SMTP_SERVER_CHECK_QUEUE 64	/* checks waiting for them; one more: 454, try again */
 
 struct smtp_server;
 struct tls_server;

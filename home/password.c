@@ -47,3 +47,12 @@ password_generate(char *out)
 		out[i] = alphabet[randombytes_uniform(sizeof(alphabet) - 1)];
 	out[PASSWORD_GENERATED_LEN] = '\0';
 }
+
+void
+password_check_run(struct password_check *c)
+{
+	c->ok = c->hash[0] != '\0' && password_verify(c->hash, c->password, c->len);
+	c->rehash[0] = '\0';
+	if (c->ok && password_needs_rehash(c->hash) && password_hash(c->password, c->len, c->rehash) != 0)
+		c->rehash[0] = '\0';
+}

@@ -34,6 +34,7 @@
 #include "log.h"
 #include "proxyv2.h"
 #include "tls.h"
+#include "worker.h"
 
 #define SMTP_SERVER_NAME_MAX 64
 #define SMTP_SERVER_CLOSE_POLL_MS 20	/* closing with TLS: how often to look whether all went out */
@@ -72,6 +73,7 @@ struct conn {
 	struct event *timer;		/* PROXY, command or DATA timeout */
 	struct event *hold;		/* a reply held back (failed login) */
 	struct smtp_session *s;
+	struct login_job *job;		/* a password check in the workers */
 	struct addr peer;		/* the socket's */
 	struct addr client;		/* from PROXY, else the peer */
 	int state;			/* enum conn_state */
@@ -83,8 +85,16 @@ struct conn {
 	char sid[LOG_SID_LEN];
 };
 
+/* A login's password check, run by a worker; it outlives its connection if need be. */
+struct login_job {
+	struct worker_job base;		/* first: the pool hands this back */
+	struct conn *conn;		/* NULL once the connection is gone */
+	struct password_check check;
+};
+
 struct smtp_server {
 	struct event_base *base;
+	struct worker_pool *workers;
 	struct store *st;
 	struct tls_server *tls;
 	struct throttle *th;
@@ -144,6 +154,8 @@ conn_free(struct conn *c)
 		 log_escape(st.helo, strlen(st.helo), esc, sizeof(esc)), st.user, st.messages,
 		 st.refused, st.errors, (long long)(ev_monotonic_ms() - c->start),
 		 c->end != NULL ? c->end : "closed");
+	if (c->job != NULL)
+		c->job->conn = NULL;
 	smtp_session_free(&c->s);
 	if (c->timer != NULL)
 		event_free(c->timer);
@@ -437,6 +449,57 @@ conn_proxy(struct conn *c)
 	conn_session(c, edge_starttls);
 }
 
+static void
+login_job_run(struct worker_job *j)
+{
+	struct login_job *job = (struct login_job *)j;
+
+	password_check_run(&job->check);
+}
+
+/* Back on the loop: the session answers the login and goes on. */
+static void
+login_job_done(struct worker_job *j)
+{
+	struct login_job *job = (struct login_job *)j;
+	struct conn *c = job->conn;
+
+	if (c != NULL) {
+		c->job = NULL;
+		smtp_session_verified(c->s, j->ran ? &job->check : NULL, ev_monotonic_ms());
+	}
+	sodium_memzero(&job->check, sizeof(job->check));
+	free(job);
+	if (c != NULL)
+		conn_process(c);
+}
+
+/*
+ * Hand the session's password check to the workers. Returns 0, or -1 when
+ * they cannot take it (busy, out of memory): the session answered 454.
+ */
+static int
+conn_verify(struct conn *c)
+{
+	const struct password_check *check = smtp_session_check(c->s);
+	struct login_job *job = calloc(1, sizeof(*job));
+
+	if (job != NULL && check != NULL) {
+		job->base.run = login_job_run;
+		job->base.done = login_job_done;
+		job->conn = c;
+		job->check = *check;
+		if (worker_pool_submit(c->srv->workers, &job->base) == 0) {
+			c->job = job;
+			return 0;
+		}
+		sodium_memzero(&job->check, sizeof(job->check));
+	}
+	free(job);
+	smtp_session_verified(c->s, NULL, ev_monotonic_ms());
+	return -1;
+}
+
 /* Feed the session what has arrived, send its replies, do what it asks. */
 static void
 conn_process(struct conn *c)
@@ -476,6 +539,13 @@ conn_process(struct conn *c)
 			continue;	/* output full: flush, then again */
 	}
 	switch (smtp_session_action(c->s)) {
+	case SMTP_SESSION_VERIFY:
+		if (c->job != NULL || conn_verify(c) == 0) {
+			bufferevent_disable(top, EV_READ);
+			return;
+		}
+		conn_process(c);	/* answered 454 at once */
+		return;
 	case SMTP_SESSION_STARTTLS:
 		if (c->tls != NULL || c->srv->tls == NULL) {
 			conn_close(c, "tls_error");
@@ -726,6 +796,9 @@ smtp_server_new(struct event_base *base, const struct home_conf *hc, struct tls_
 	server_throttle_conf(hc, &tc);
 	srv->th = throttle_new(&tc, 0);
 	srv->listeners = calloc(hc->nlisteners > 0 ? hc->nlisteners : 1, sizeof(*srv->listeners));
+	srv->workers = worker_pool_new(base, SMTP_SERVER_CHECK_THREADS, SMTP_SERVER_CHECK_QUEUE, err, errcap);
+	if (srv->workers == NULL)
+		goto fail;
 	randombytes_buf(rnd, sizeof(rnd));
 	if (srv->th == NULL || srv->listeners == NULL ||
 	    password_hash((const char *)rnd, sizeof(rnd), srv->dummy_hash) != 0) {
@@ -902,6 +975,8 @@ smtp_server_free(struct smtp_server **srvp)
 	free(srv->listeners);
 	if (srv->grace != NULL)
 		event_free(srv->grace);
+	/* After the connections: their checks still in the workers are dropped. */
+	worker_pool_free(&srv->workers);
 	throttle_free(&srv->th);
 	sodium_memzero(srv->dummy_hash, sizeof(srv->dummy_hash));
 	free(srv);

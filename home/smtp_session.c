@@ -66,6 +66,15 @@ enum ss_hdr_state {
 #define SS_HDR_HAS_DATE 0x01
 #define SS_HDR_HAS_MSGID 0x02
 
+/* A login between its lookup and its password check's result. */
+struct ss_login {
+	int found;				/* the name is an account */
+	int64_t user_id;
+	char address[STORE_ADDRESS_MAX];
+	char key[THROTTLE_KEY_MAX];		/* the account's throttle key */
+	char esc[2 * STORE_ADDRESS_MAX];	/* the name as given, escaped for logs */
+};
+
 struct smtp_session {
 	/* From the parameters. */
 	char hostname[DNSNAME_MAX + 1];
@@ -105,6 +114,8 @@ struct smtp_session {
 	char user[STORE_ADDRESS_MAX];
 	char login_name[SS_SASL_MAX + 1];	/* AUTH LOGIN: the user name, until the password */
 	size_t login_name_len;
+	struct ss_login login;			/* a login waiting for its password check */
+	struct password_check check;		/* what the caller checks (SMTP_SESSION_VERIFY) */
 	unsigned errors, messages, refused;
 
 	/* The mail transaction. */
@@ -283,79 +294,105 @@ ss_user_key(const char *name, size_t len, int64_t id, char *out, size_t cap)
 	}
 }
 
-/* Check a login and answer 235, 535 (held back by the throttle's delay) or 454. */
+/*
+ * A login: look the account up and check the throttle here; the password
+ * check itself (0.1 s of Argon2id) is the caller's to run off the loop
+ * (SMTP_SESSION_VERIFY), and ss_login_finish() answers once it is done.
+ * A name that is nobody's is checked against the dummy hash all the same,
+ * so that the time taken does not tell which accounts exist.
+ */
 static void
 ss_login(struct smtp_session *s, const char *name, size_t namelen, const char *pass, size_t passlen)
 {
-	char key[THROTTLE_KEY_MAX], esc[2 * STORE_ADDRESS_MAX], address[STORE_ADDRESS_MAX];
-	struct throttle_verdict vs, vu;
+	struct ss_login *l = &s->login;
 	struct store_user u;
 	struct store_err err;
 	int64_t locked;
-	int ok = 0, found = 0;
 
 	memset(&u, 0, sizeof(u));
-	log_escape(name, namelen, esc, sizeof(esc));
-	if (namelen > 0 && namelen < sizeof(address) && memchr(name, '\0', namelen) == NULL) {
+	memset(l, 0, sizeof(*l));
+	log_escape(name, namelen, l->esc, sizeof(l->esc));
+	if (namelen > 0 && namelen < sizeof(u.address) && memchr(name, '\0', namelen) == NULL) {
+		char address[STORE_ADDRESS_MAX];
+
 		memcpy(address, name, namelen);
 		address[namelen] = '\0';
 		if (store_user_get(s->st, address, &u, &err) == 0) {
-			found = 1;
+			l->found = 1;
 		} else if (err.kind == STORE_ERR_TEMPORARY) {
 			ss_log_store(s, "auth", &err);
 			ss_reply(s, "454 4.7.0 Temporary authentication failure, try again later");
 			return;
 		}
 	}
-	ss_user_key(name, namelen, found ? u.id : 0, key, sizeof(key));
+	ss_user_key(name, namelen, l->found ? u.id : 0, l->key, sizeof(l->key));
 	locked = throttle_check(s->th, s->peer_key, s->now_ms);
 	if (locked == 0)
-		locked = throttle_check(s->th, key, s->now_ms);
+		locked = throttle_check(s->th, l->key, s->now_ms);
 	if (locked > 0) {
-		log_warn(s->sid, "auth", "result=locked user=\"%s\" peer=%s locked_ms=%lld", esc,
+		log_warn(s->sid, "auth", "result=locked user=\"%s\" peer=%s locked_ms=%lld", l->esc,
 			 s->peer_ip, (long long)locked);
 		ss_reply(s, "454 4.7.0 Too many failed logins, try again later");
 		ss_error(s);
 		sodium_memzero(&u, sizeof(u));
 		return;
 	}
-	if (found)
-		ok = password_verify(u.password_hash, pass, passlen);
+	l->user_id = u.id;
+	memcpy(l->address, u.address, sizeof(l->address));
+	if (l->found)
+		memcpy(s->check.hash, u.password_hash, sizeof(s->check.hash));
 	else if (s->dummy_hash != NULL)
-		(void)password_verify(s->dummy_hash, pass, passlen);
-	if (ok) {
-		throttle_success(s->th, s->peer_key, s->now_ms);
-		throttle_success(s->th, key, s->now_ms);
-		s->user_id = u.id;
-		memcpy(s->user, u.address, sizeof(s->user));
-		if (password_needs_rehash(u.password_hash)) {
-			char hash[PASSWORD_HASH_MAX];
+		snprintf(s->check.hash, sizeof(s->check.hash), "%s", s->dummy_hash);
+	else
+		s->check.hash[0] = '\0';	/* nothing to compare with: fails at once */
+	s->check.len = passlen < sizeof(s->check.password) ? passlen : sizeof(s->check.password);
+	memcpy(s->check.password, pass, s->check.len);
+	s->check.ok = 0;
+	s->check.rehash[0] = '\0';
+	sodium_memzero(&u, sizeof(u));
+	s->action = SMTP_SESSION_VERIFY;
+}
 
-			if (password_hash(pass, passlen, hash) == 0 &&
-			    store_user_set_password(s->st, u.address, hash, &err) == 0)
-				log_info(s->sid, "auth_rehash", "user=\"%s\" result=ok", esc);
-			else
-				log_warn(s->sid, "auth_rehash", "user=\"%s\" result=failed", esc);
-			sodium_memzero(hash, sizeof(hash));
-		}
-		log_info(s->sid, "auth", "result=ok user=\"%s\" peer=%s", esc, s->peer_ip);
-		ss_reply(s, "235 2.7.0 Authentication successful");
-		sodium_memzero(&u, sizeof(u));
+/* The check is done (c), or could not be run (NULL): answer 235, 535 (held back) or 454. */
+static void
+ss_login_finish(struct smtp_session *s, const struct password_check *c)
+{
+	struct ss_login *l = &s->login;
+	struct throttle_verdict vs, vu;
+	struct store_err err;
+
+	if (c == NULL) {
+		log_warn(s->sid, "auth", "result=unavailable user=\"%s\" peer=%s", l->esc, s->peer_ip);
+		ss_reply(s, "454 4.7.0 Temporary authentication failure, try again later");
 		return;
 	}
-	sodium_memzero(&u, sizeof(u));
+	if (l->found && c->ok) {
+		throttle_success(s->th, s->peer_key, s->now_ms);
+		throttle_success(s->th, l->key, s->now_ms);
+		s->user_id = l->user_id;
+		memcpy(s->user, l->address, sizeof(s->user));
+		if (c->rehash[0] != '\0') {
+			if (store_user_set_password(s->st, l->address, c->rehash, &err) == 0)
+				log_info(s->sid, "auth_rehash", "user=\"%s\" result=ok", l->esc);
+			else
+				log_warn(s->sid, "auth_rehash", "user=\"%s\" result=failed", l->esc);
+		}
+		log_info(s->sid, "auth", "result=ok user=\"%s\" peer=%s", l->esc, s->peer_ip);
+		ss_reply(s, "235 2.7.0 Authentication successful");
+		return;
+	}
 	throttle_fail(s->th, s->peer_key, s->now_ms, &vs);
-	throttle_fail(s->th, key, s->now_ms, &vu);
+	throttle_fail(s->th, l->key, s->now_ms, &vu);
 	s->delay_ms = vs.delay_ms > vu.delay_ms ? vs.delay_ms : vu.delay_ms;
 	log_warn(s->sid, "auth", "result=failed user=\"%s\" known=%s peer=%s failures_source=%u "
-		 "failures_user=%u delay_ms=%lld", esc, found ? "yes" : "no", s->peer_ip, vs.failures,
+		 "failures_user=%u delay_ms=%lld", l->esc, l->found ? "yes" : "no", s->peer_ip, vs.failures,
 		 vu.failures, (long long)s->delay_ms);
 	if (vs.locked)
 		log_warn(s->sid, "auth_lockout", "key=%s failures=%u locked_ms=%lld", s->peer_key,
 			 vs.failures, (long long)vs.locked_ms);
 	if (vu.locked)
 		log_warn(s->sid, "auth_lockout", "key=\"%s\" user=\"%s\" failures=%u locked_ms=%lld",
-			 key, esc, vu.failures, (long long)vu.locked_ms);
+			 l->key, l->esc, vu.failures, (long long)vu.locked_ms);
 	ss_reply(s, "535 5.7.8 Authentication credentials invalid");
 	ss_error(s);
 }
@@ -1436,6 +1473,24 @@ smtp_session_action(const struct smtp_session *s)
 	return s->action;
 }
 
+const struct password_check *
+smtp_session_check(const struct smtp_session *s)
+{
+	return s->action == SMTP_SESSION_VERIFY ? &s->check : NULL;
+}
+
+void
+smtp_session_verified(struct smtp_session *s, const struct password_check *c, int64_t now_ms)
+{
+	if (s->action != SMTP_SESSION_VERIFY)
+		return;
+	s->now_ms = now_ms;
+	s->action = SMTP_SESSION_GO;
+	ss_login_finish(s, c);
+	sodium_memzero(&s->check, sizeof(s->check));
+	sodium_memzero(&s->login, sizeof(s->login));
+}
+
 int64_t
 smtp_session_delay(struct smtp_session *s)
 {
@@ -1482,6 +1537,11 @@ int
 smtp_session_shutdown(struct smtp_session *s)
 {
 	s->stopping = 1;
+	if (s->action == SMTP_SESSION_VERIFY) {
+		/* A login in the middle of its check: the result is not waited for. */
+		sodium_memzero(&s->check, sizeof(s->check));
+		s->action = SMTP_SESSION_GO;
+	}
 	if (s->action != SMTP_SESSION_GO)
 		return 1;
 	if (smtp_session_in_data(s))

@@ -17,6 +17,7 @@ import smtplib
 import ssl
 import struct
 import subprocess
+import threading
 import time
 
 import pytest
@@ -369,6 +370,45 @@ def test_submission_with_swaks(home):
                         "--to", ALICE], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     assert count(home, ALICE) == before + 1
+
+
+def test_logins_being_checked_do_not_hold_up_other_sessions(home):
+    """Password checks (Argon2id, about 0.1 s each) run on a worker thread.
+    While eight logins wait their turn there, another session keeps being
+    answered: within the wait of the slowest login, dozens of NOOPs come
+    back. Were the checks on the event loop, at most one NOOP would slip
+    through between two checks (about nine in all)."""
+    logins = []                 # (AUTH sent, 235 received)
+    errors = []
+
+    def login(i):
+        try:
+            with smtplib.SMTP_SSL("127.0.0.1", home.port("subs"), context=tls_context(), timeout=30,
+                                  source_address=(f"127.0.0.{40 + i}", 0)) as s:
+                s.ehlo()
+                sent = time.monotonic()
+                s.login(ALICE, home.passwords[ALICE])
+                logins.append((sent, time.monotonic()))
+        except Exception as e:      # reported below, from the test's thread
+            errors.append(e)
+
+    other = Raw.connect(home.port("mx"), source=("127.0.0.39", 0))
+    assert other.cmd("EHLO other.test")[0] == 250
+    threads = [threading.Thread(target=login, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    replies = []
+    while any(t.is_alive() for t in threads):
+        assert other.cmd("NOOP")[0] == 250
+        replies.append(time.monotonic())
+    for t in threads:
+        t.join()
+    other.cmd("QUIT")
+    other.close()
+    assert not errors, errors
+    assert len(logins) == 8
+    most = max(sum(1 for r in replies if sent < r < done) for sent, done in logins)
+    assert most >= 30, f"only {most} NOOPs answered during the longest login wait"
 
 
 def test_failed_logins_throttled(home):
