@@ -608,6 +608,32 @@ store_recover(struct store *st, struct store_err *err)
 	return 0;
 }
 
+/*
+ * mail.db holds everyone's mail and password hashes: its owner only.
+ * SQLite creates files 0644 and gives its WAL and shared-memory files the
+ * database's mode, so the database is made private before the first of
+ * them is created (and any left by an older build are fixed too).
+ */
+static int
+store_private(const char *path, struct store_err *err)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm" };
+	char name[HOME_PATH_MAX + 8];
+
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		struct stat sb;
+		int n = snprintf(name, sizeof(name), "%s%s", path, suffixes[i]);
+
+		if (n < 0 || (size_t)n >= sizeof(name))
+			return store_fail(err, STORE_E_INVALID, "path too long");
+		if (stat(name, &sb) != 0)
+			continue;
+		if ((sb.st_mode & 077) != 0 && chmod(name, sb.st_mode & 0700) != 0)
+			return store_fail(err, STORE_E_IO, "chmod %s: %s", name, strerror(errno));
+	}
+	return 0;
+}
+
 struct store *
 store_open(const char *path, int flags, struct store_err *err)
 {
@@ -634,6 +660,8 @@ store_open(const char *path, int flags, struct store_err *err)
 	}
 	sqlite3_extended_result_codes(st->db, 1);
 	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT);
+	if (store_private(path, err) != 0)
+		goto fail;
 
 	/* Refuse a newer schema before changing anything in the file. */
 	if (store_query_int(st, "PRAGMA user_version", &version, err) != 0)

@@ -671,9 +671,30 @@ test_store_open_new(void **state)
 				  " 'body_chunks', 'messages', 'queue')"), 9);
 	t_ok(store_domain_add(st, "example.test", E));
 	t_ok(store_integrity_check(st, E));
+	/* Everyone's mail and password hashes: the owner's alone, WAL included. */
+	{
+		char wal[2 * T_PATH_MAX + 8];
+		struct stat sb;
+
+		assert_int_equal(stat(s->path, &sb), 0);
+		assert_int_equal(sb.st_mode & 077, 0);
+		snprintf(wal, sizeof(wal), "%s-wal", s->path);
+		assert_int_equal(stat(wal, &sb), 0);
+		assert_int_equal(sb.st_mode & 077, 0);
+	}
 	store_close(&st);
 	assert_null(st);
 	store_close(&st);	/* NULL is fine */
+	/* A file an older build left 0644 is made private at the next open. */
+	assert_int_equal(chmod(s->path, 0644), 0);
+	st = t_open(s);
+	{
+		struct stat sb;
+
+		assert_int_equal(stat(s->path, &sb), 0);
+		assert_int_equal(sb.st_mode & 0777, 0600);
+	}
+	store_close(&st);
 
 	/* WAL is a property of the file: a plain connection sees it. */
 	assert_int_equal(t_raw(s, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'"),
