@@ -2,20 +2,29 @@
  * homeport: the home owner's command.
  *
  *   homeport [-c FILE] --check     check homeportd.conf
+ *   homeport [-c FILE] init ...    a new home (cli_init.c)
+ *   homeport [-c FILE] domain|user|alias ...   accounts (cli_accounts.c)
  *   homeport keys ...              key management (keys/keys_cli.c)
  */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "home.h"
 #include "keys_cli.h"
+#include "log.h"
 
 static int
 cli_usage(FILE *to, int status)
 {
 	fprintf(to, "usage: homeport [-c FILE] --check\n"
+		    "       homeport [-c FILE] init --domain DOMAIN [--hostname HOST] [--state-dir DIR]\n"
+		    "       homeport [-c FILE] domain add|list|remove ...\n"
+		    "       homeport [-c FILE] user add|list|remove|passwd|quota ...\n"
+		    "       homeport [-c FILE] alias add|list|remove ...\n"
 		    "       homeport keys SUBCOMMAND ...   (homeport keys: list them)\n"
+		    "  (homeport COMMAND --help: the command's usage)\n"
 		    "  -c FILE    homeportd configuration (default " HOME_CONF_DEFAULT ")\n");
 	return status;
 }
@@ -46,6 +55,9 @@ main(int argc, char **argv)
 	const char *conf_path = HOME_CONF_DEFAULT;
 	int opt, check = 0;
 
+	/* The store's own info lines (a migration) are not for the person typing. */
+	log_init("homeport", LOG_LEVEL_WARN, stderr);
+
 	/* '+': stop at the command, whose own options follow it. */
 	while ((opt = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -61,6 +73,11 @@ main(int argc, char **argv)
 		return cli_usage(stderr, 2);
 	if (strcmp(argv[optind], "keys") == 0)
 		return keys_cli_main(argc - optind, argv + optind);
+	if (strcmp(argv[optind], "init") == 0)
+		return cli_init_main(conf_path, argc - optind, argv + optind);
+	if (strcmp(argv[optind], "domain") == 0 || strcmp(argv[optind], "user") == 0 ||
+	    strcmp(argv[optind], "alias") == 0)
+		return cli_accounts_main(conf_path, argc - optind, argv + optind);
 	fprintf(stderr, "homeport: unknown command '%s'\n", argv[optind]);
 	return cli_usage(stderr, 2);
 }

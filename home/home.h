@@ -88,6 +88,9 @@ struct home_listener_conf *home_conf_listener(const struct home_conf *hc, size_t
 
 void home_conf_free(struct home_conf *hc);
 
+/* The store's file, STATE_DIR/mail.db, into out[0..cap). Returns 0, or -1 if it does not fit. */
+int home_store_path(const char *state_dir, char *out, size_t cap);
+
 /* ---- throttle.c: failed logins per source and per account (pure) ---- */
 
 #define THROTTLE_KEY_MAX 384		/* a key ("ip:...", "user:local@domain") with its NUL */

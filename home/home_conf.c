@@ -216,6 +216,14 @@ home_conf_load(const char *path, struct home_conf *hc, char *err, size_t errcap)
 	return 0;
 }
 
+int
+home_store_path(const char *state_dir, char *out, size_t cap)
+{
+	int n = snprintf(out, cap, "%s/%s", state_dir, STORE_FILE);
+
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
 void
 home_conf_free(struct home_conf *hc)
 {

@@ -73,9 +73,9 @@ homed_open_store(struct homed *d, char *err, size_t errcap)
 {
 	char path[HOME_PATH_MAX];
 	struct store_err serr;
-	int n = snprintf(path, sizeof(path), "%s/%s", d->conf.main->state_dir, STORE_FILE);
+	int n;
 
-	if (n < 0 || (size_t)n >= sizeof(path)) {
+	if (home_store_path(d->conf.main->state_dir, path, sizeof(path)) != 0) {
 		snprintf(err, errcap, "state_dir too long");
 		return -1;
 	}

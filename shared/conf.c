@@ -265,6 +265,14 @@ static const int64_t conf_duration_mults[] = { 1, 1000, 60000, 3600000, 86400000
 static const char *const conf_size_units[] = { "K", "k", "M", "m", "G", "g", NULL };
 static const int64_t conf_size_mults[] = { 1024, 1024, 1048576, 1048576, 1073741824, 1073741824 };
 
+int
+conf_parse_size(const char *v, size_t len, int64_t min, int64_t max, int64_t *v_r)
+{
+	const struct conf_key k = { .name = NULL, .type = CONF_SIZE, .min = min, .max = max };
+
+	return conf_parse_scaled(v, len, &k, conf_size_units, conf_size_mults, 0, v_r);
+}
+
 static int
 conf_parse_bool(const char *v, size_t len, int *out)
 {

@@ -121,6 +121,14 @@ struct conf;
 enum conf_line_kind conf_parse_line(const char *line, size_t len, struct conf_line *out);
 
 /*
+ * Parse v[0..len) as a CONF_SIZE value does: digits and an optional unit
+ * K, M or G (powers of 1024, either case), nothing else ("500M", "2G",
+ * "0"). Pure. Returns 0 and sets *v_r when the bytes are in [min, max],
+ * else -1 (*v_r untouched).
+ */
+int conf_parse_size(const char *v, size_t len, int64_t min, int64_t max, int64_t *v_r);
+
+/*
  * Parse a whole file image against sections[] (terminated by a section with
  * name NULL). file is used in error messages only. Returns the
  * configuration (free with conf_free()), or NULL with a message in

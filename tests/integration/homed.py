@@ -23,13 +23,9 @@ state/ with mail.db and keys/). Run as root, homeportd binds as root and
 then runs as `user` (default "nobody"), so the state directory is handed
 to that user before each start. Not as root, it runs as the caller.
 
-Accounts: through `homeport domain|user|alias add` when the homeport
-command has them (another change adds them); until then through SQLite
-directly, with Argon2id hashes from libsodium (ctypes), the same format
-password.c writes. Either way the daemon may be running.
+Accounts go through `homeport domain|user|alias add`, which may run
+while the daemon does.
 """
-import ctypes
-import ctypes.util
 import os
 import pathlib
 import pwd
@@ -64,33 +60,6 @@ class Message:
     body: bytes
 
 
-class _Sodium:
-    """crypto_pwhash_str through ctypes: libsodium's Argon2id string."""
-
-    def __init__(self):
-        name = ctypes.util.find_library("sodium") or "libsodium.so.23"
-        self.lib = ctypes.CDLL(name)
-        if self.lib.sodium_init() < 0:
-            raise RuntimeError("sodium_init failed")
-        self.lib.crypto_pwhash_opslimit_interactive.restype = ctypes.c_ulonglong
-        self.lib.crypto_pwhash_memlimit_interactive.restype = ctypes.c_size_t
-        self.lib.crypto_pwhash_strbytes.restype = ctypes.c_size_t
-
-    def hash(self, password):
-        pw = password.encode()
-        out = ctypes.create_string_buffer(self.lib.crypto_pwhash_strbytes())
-        rc = self.lib.crypto_pwhash_str(out, ctypes.c_char_p(pw), ctypes.c_ulonglong(len(pw)),
-                                        ctypes.c_ulonglong(self.lib.crypto_pwhash_opslimit_interactive()),
-                                        ctypes.c_size_t(self.lib.crypto_pwhash_memlimit_interactive()))
-        if rc != 0:
-            raise RuntimeError("crypto_pwhash_str failed")
-        return out.value.decode()
-
-
-_MAILBOXES = (("INBOX", None), ("Sent", "\\Sent"), ("Drafts", "\\Drafts"), ("Junk", "\\Junk"),
-              ("Trash", "\\Trash"), ("Archive", "\\Archive"))
-
-
 class Home:
     def __init__(self, build, d, hostname="mx.home.test", user=None, log_level="debug",
                  exe=None, smtp=None, auth=None):
@@ -114,8 +83,6 @@ class Home:
         self.proc = None
         self.lines = []
         self._cond = threading.Condition()
-        self._cli_accounts = None
-        self._sodium = None
         subprocess.run([str(self.cli), "keys", "selfcert", "-c", str(self.state_dir / "keys" / "tls.crt"),
                         "-k", str(self.state_dir / "keys" / "tls.key"), "-f", hostname],
                        check=True, capture_output=True)
@@ -241,13 +208,6 @@ class Home:
 
     # ---- accounts --------------------------------------------------------------
 
-    def _has_cli_accounts(self):
-        if self._cli_accounts is None:
-            r = subprocess.run([str(self.cli), "-c", str(self.conf_path), "user", "--help"],
-                               capture_output=True, text=True)
-            self._cli_accounts = "unknown command" not in r.stderr
-        return self._cli_accounts
-
     def _homeport(self, *args, input=None):
         self.write_conf()
         r = subprocess.run([str(self.cli), "-c", str(self.conf_path), *map(str, args)], input=input,
@@ -258,70 +218,20 @@ class Home:
             self._own()
         return r.stdout
 
-    def _db(self):
-        if not self.db_path.exists():
-            raise RuntimeError("mail.db does not exist yet: start() the daemon first (it creates it)")
-        db = sqlite3.connect(self.db_path, timeout=10, isolation_level=None)
-        db.execute("PRAGMA foreign_keys = ON")
-        return db
-
     def add_domain(self, name):
-        if self._has_cli_accounts():
-            self._homeport("domain", "add", name)
-            return
-        db = self._db()
-        try:
-            db.execute("INSERT INTO domains (name, created) VALUES (?, ?)", (name.lower(), int(time.time())))
-        finally:
-            db.close()
+        self._homeport("domain", "add", name)
 
     def add_user(self, address, password=None, quota=0):
         """Add a user; returns its password (generated when not given)."""
         password = password or "pw-" + secrets.token_hex(10)  # never starts with "-" (an option to swaks)
-        if self._has_cli_accounts():
-            args = ["user", "add", address, "--password-stdin"]
-            if quota:
-                args[3:3] = ["--quota", str(quota)]
-            self._homeport(*args, input=password + "\n")
-            return password
-        if self._sodium is None:
-            self._sodium = _Sodium()
-        local, domain = address.rsplit("@", 1)
-        h = self._sodium.hash(password)
-        db = self._db()
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            (did,) = db.execute("SELECT id FROM domains WHERE name = ?", (domain.lower(),)).fetchone()
-            now = int(time.time())
-            cur = db.execute("INSERT INTO users (domain_id, local, password_hash, quota_bytes, created) "
-                             "VALUES (?, ?, ?, ?, ?)", (did, local, h, quota, now))
-            uid = cur.lastrowid
-            (last,) = db.execute("SELECT value FROM meta WHERE key = 'uidvalidity'").fetchone()
-            for name, use in _MAILBOXES:
-                last = max(last + 1, now)
-                db.execute("INSERT INTO mailboxes (user_id, name, special_use, uidvalidity) VALUES (?, ?, ?, ?)",
-                           (uid, name, use, last))
-            db.execute("UPDATE meta SET value = ? WHERE key = 'uidvalidity'", (last,))
-            db.execute("COMMIT")
-        finally:
-            db.close()
+        args = ["user", "add", address, "--password-stdin"]
+        if quota:
+            args[3:3] = ["--quota", str(quota)]
+        self._homeport(*args, input=password + "\n")
         return password
 
     def add_alias(self, alias, *users):
-        if self._has_cli_accounts():
-            self._homeport("alias", "add", alias, *users)
-            return
-        local, domain = alias.rsplit("@", 1)
-        db = self._db()
-        try:
-            (did,) = db.execute("SELECT id FROM domains WHERE name = ?", (domain.lower(),)).fetchone()
-            for u in users:
-                ul, ud = u.rsplit("@", 1)
-                (uid,) = db.execute("SELECT u.id FROM users u JOIN domains d ON d.id = u.domain_id "
-                                    "WHERE d.name = ? AND u.local = ?", (ud.lower(), ul)).fetchone()
-                db.execute("INSERT INTO aliases (domain_id, local, user_id) VALUES (?, ?, ?)", (did, local, uid))
-        finally:
-            db.close()
+        self._homeport("alias", "add", alias, *users)
 
     # ---- the store, read back ------------------------------------------------
 

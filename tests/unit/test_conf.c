@@ -1564,6 +1564,60 @@ test_conf_load_file(void **state)
 	free(big);
 }
 
+/* conf_parse_size: the CONF_SIZE rules outside a file (homeport user quota). */
+static void
+test_conf_parse_size(void **state)
+{
+	static const struct {
+		const char *text;
+		int64_t min, max;
+		int rc;
+		int64_t want;
+	} cases[] = {
+		{ "0", 0, INT64_MAX, 0, 0 },
+		{ "1000", 0, INT64_MAX, 0, 1000 },
+		{ "64K", 0, INT64_MAX, 0, 64 * 1024 },
+		{ "64k", 0, INT64_MAX, 0, 64 * 1024 },
+		{ "500M", 0, INT64_MAX, 0, 500 * T_MIB },
+		{ "2G", 0, INT64_MAX, 0, 2 * T_GIB },
+		{ "2g", 0, INT64_MAX, 0, 2 * T_GIB },
+		{ "8589934591G", 0, INT64_MAX, 0, 8589934591LL * T_GIB },
+		{ "8589934592G", 0, INT64_MAX, -1, 0 },		/* 2^63: overflows */
+		{ "9223372036854775807", 0, INT64_MAX, 0, INT64_MAX },
+		{ "9223372036854775808", 0, INT64_MAX, -1, 0 },
+		{ "", 0, INT64_MAX, -1, 0 },
+		{ "M", 0, INT64_MAX, -1, 0 },
+		{ "-1", 0, INT64_MAX, -1, 0 },
+		{ "1.5G", 0, INT64_MAX, -1, 0 },
+		{ "2GB", 0, INT64_MAX, -1, 0 },
+		{ "2T", 0, INT64_MAX, -1, 0 },
+		{ " 2G", 0, INT64_MAX, -1, 0 },
+		{ "2G ", 0, INT64_MAX, -1, 0 },
+		{ "0x10", 0, INT64_MAX, -1, 0 },
+		{ "1K", 1025, INT64_MAX, -1, 0 },		/* under min */
+		{ "1M", 0, 1024, -1, 0 },			/* over max */
+		{ "1K", 1024, 1024, 0, 1024 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int64_t v = -42;
+		int rc = conf_parse_size(cases[i].text, strlen(cases[i].text), cases[i].min,
+					 cases[i].max, &v);
+		if (rc != cases[i].rc)
+			fail_msg("'%s': returned %d, want %d", cases[i].text, rc, cases[i].rc);
+		if (rc == 0 && v != cases[i].want)
+			fail_msg("'%s': %lld, want %lld", cases[i].text, (long long)v,
+				 (long long)cases[i].want);
+		if (rc != 0 && v != -42)
+			fail_msg("'%s': the result was touched on failure", cases[i].text);
+	}
+	/* The length counts, not a NUL: "2G" out of "2Gx". */
+	int64_t v = 0;
+	assert_int_equal(conf_parse_size("2Gx", 2, 0, INT64_MAX, &v), 0);
+	assert_int_equal(v, 2 * T_GIB);
+}
+
 int
 main(void)
 {
@@ -1586,6 +1640,7 @@ main(void)
 		cmocka_unit_test(test_conf_comments),
 		cmocka_unit_test(test_conf_fail),
 		cmocka_unit_test(test_conf_error_buffer),
+		cmocka_unit_test(test_conf_parse_size),
 		cmocka_unit_test_setup_teardown(test_conf_load_file, t_dir_setup, t_dir_teardown),
 	};
 	return cmocka_run_group_tests_name("conf", tests, NULL, NULL);

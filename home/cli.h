@@ -1,0 +1,50 @@
+/*
+ * cli.h: the homeport command's subcommands, by file; home/cli.c parses
+ * the global options (-c FILE) and dispatches. Every *_main takes the
+ * configuration path and the arguments from the command word on
+ * (argv[0] is "domain", "user", "alias" or "init"), writes results to
+ * stdout and one line per error to stderr, and returns the process's exit
+ * status (enum cli_status).
+ */
+#ifndef HOMEPORT_CLI_H
+#define HOMEPORT_CLI_H
+
+#include <stddef.h>
+
+enum cli_status {
+	CLI_OK = 0,
+	CLI_FAIL = 1,		/* the command could not be done; nothing was changed */
+	CLI_USAGE = 2,		/* bad arguments */
+};
+
+/* "homeport: WHAT: message" on stderr, one line. Returns CLI_FAIL. */
+int cli_fail(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- cli_accounts.c: domain, user and alias (docs/accounts.md) ---- */
+
+#define CLI_ACCOUNTS_ARGS_MAX 64	/* words after the subcommand (alias add ALIAS USER...) */
+#define CLI_ACCOUNTS_SIZE_TEXT_MAX 32	/* a size as printed: "500M", "123456789", "unlimited" */
+
+/*
+ * homeport domain add|list|remove, user add|list|remove|passwd|quota,
+ * alias add|list|remove. Opens STATE_DIR/mail.db of the configuration at
+ * conf_path (never with STORE_OPEN_RECOVER: homeportd may be running).
+ * Returns CLI_OK, CLI_FAIL or CLI_USAGE.
+ */
+int cli_accounts_main(const char *conf_path, int argc, char **argv);
+
+/* ---- cli_init.c: homeport init (docs/accounts.md) ---- */
+
+#define CLI_INIT_CONF_MAX 4096		/* the homeportd.conf init writes */
+#define CLI_INIT_UNDO_MAX 32		/* files and directories init may create */
+
+/*
+ * homeport init --domain D [--hostname H] [--state-dir DIR]: write
+ * conf_path, make the state and keys directories, a self-signed TLS
+ * certificate, DKIM keys and mail.db with D. Refuses to replace any
+ * existing configuration or key; on failure removes what it made.
+ * Returns CLI_OK, CLI_FAIL or CLI_USAGE.
+ */
+int cli_init_main(const char *conf_path, int argc, char **argv);
+
+#endif
