@@ -83,6 +83,7 @@ struct conn {
 	const char *end;
 	char tls_desc[128];
 	char sid[LOG_SID_LEN];
+	char edge_sid[2 * LOG_SID_LEN + 8];	/* the edge's log id (PROXY unique id), escaped; "" if none */
 };
 
 /* A login's password check, run by a worker; it outlives its connection if need be. */
@@ -146,10 +147,11 @@ conn_free(struct conn *c)
 	st.helo = st.user = "";
 	if (c->s != NULL)
 		smtp_session_stats(c->s, &st);
-	log_info(c->sid, "session", "listener=%s mode=%s peer=%s client=%s tls=%s%s%s helo=\"%s\" "
+	log_info(c->sid, "session", "listener=%s mode=%s peer=%s client=%s%s%s%s tls=%s%s%s helo=\"%s\" "
 		 "user=\"%s\" messages=%u refused=%u errors=%u ms=%lld end=%s",
 		 c->l->name, conn_mode_name(c->l->mode), addr_format(&c->peer, peer, sizeof(peer)),
-		 addr_format(&c->client, client, sizeof(client)), st.tls ? "yes" : "no",
+		 addr_format(&c->client, client, sizeof(client)), c->edge_sid[0] != '\0' ? " edge_sid=\"" : "",
+		 c->edge_sid, c->edge_sid[0] != '\0' ? "\"" : "", st.tls ? "yes" : "no",
 		 st.tls ? " " : "", st.tls ? c->tls_desc : "",
 		 log_escape(st.helo, strlen(st.helo), esc, sizeof(esc)), st.user, st.messages,
 		 st.refused, st.errors, (long long)(ev_monotonic_ms() - c->start),
@@ -413,6 +415,8 @@ conn_proxy(struct conn *c)
 	evbuffer_drain(in, (size_t)n);
 	if (h.command == PROXYV2_PROXY && h.have_addrs)
 		c->client = h.src;
+	if (h.unique_id_len > 0)
+		log_escape(h.unique_id, h.unique_id_len, c->edge_sid, sizeof(c->edge_sid));
 	edge_starttls = h.homeport.present && (h.homeport.flags & PROXYV2_HP_STARTTLS) &&
 			h.homeport.proto == PROXYV2_PROTO_SMTP;
 	if (h.homeport.present && (h.homeport.flags & PROXYV2_HP_STARTTLS) && !edge_starttls) {

@@ -1,12 +1,13 @@
 #!/bin/bash
 # make demo: bring up what exists of Homeport and show it working.
 #
-# Today that is: the keys a home and an edge need (made by us, checked by
-# wg(8), minisign and openssl), configurations both daemons accept, both
-# daemons running, the edge relaying an SMTP STARTTLS session to the home by
-# its TLS server name, reloading (refusing a broken file with its exact
-# line) and stopping cleanly. Each later piece of Homeport adds its part
-# here.
+# Today that is: keys made by us and checked by wg(8) and minisign;
+# homeport init setting up a home (configuration, certificate, DKIM keys,
+# mail store) and a user; the edge and homeportd running; a sender's
+# message going through the edge (STARTTLS answered by the edge, routed on
+# the TLS server name) into the home's store, durably, with the real
+# client address; reloading (a broken file refused with its exact line);
+# stopping cleanly. Each later piece of Homeport adds its part here.
 #
 #   tests/demo.sh BUILD_DIR
 set -euo pipefail
@@ -62,17 +63,6 @@ for side in home edge; do
 	echo "$side public key $(cat $side/wg.pub)  (wg pubkey agrees)"
 done
 
-step "The home's bootstrap TLS certificate (ECDSA P-256, self-signed)"
-show "$BIN/homeport" keys selfcert -c home/keys/tls.crt -k home/keys/tls.key mail.example.test example.test
-openssl x509 -in home/keys/tls.crt -noout -subject -ext subjectAltName -enddate
-
-step "DKIM keys and the TXT records to publish"
-printf 'ed25519._domainkey.example.test. TXT "%s"\n' \
-	"$("$BIN/homeport" keys dkim-genkey -a ed25519 -o home/keys/dkim-ed25519.key)"
-printf 'rsa._domainkey.example.test. TXT "%s"\n' \
-	"$("$BIN/homeport" keys dkim-genkey -a rsa -o home/keys/dkim-rsa.key)" | cut -c1-110
-echo "  (RSA record cut for display)"
-
 step "An update signed by us, verified by Debian's minisign"
 "$BIN/homeport" keys sign-genkey -p update.pub -s update.key > /dev/null
 echo "homeport 0.1 update payload" > update.tar
@@ -85,25 +75,28 @@ if minisign -V -q -p update.pub -m update.tar 2>/dev/null; then
 fi
 echo "tampered copy: minisign refuses it, as it must"
 
-step "Configurations for both daemons"
+step "homeport init: configuration, state, bootstrap certificate, DKIM keys, mail store"
+show "$BIN/homeport" -c home/homeportd.conf init --domain example.test --hostname mail.example.test \
+	--state-dir "$DEMO/home/state"
+openssl x509 -in home/state/keys/tls.crt -noout -subject -ext subjectAltName -enddate
+printf 'ed25519._domainkey.example.test. TXT "%s"\n' \
+	"$("$BIN/homeport" keys dkim-record home/state/keys/dkim/example.test.ed25519.key)"
+
+step "Relay mode on this machine: the edge on 127.0.0.1, the home behind it on 127.0.0.3"
+# init wrote direct-mode listeners (every address, ports 25/587/465). Here
+# the "tunnel" is loopback: homeportd listens on 127.0.0.3:2527 and takes
+# connections only from the edge (127.0.0.1), with a PROXY v2 header.
 # homeportd binds as root, then runs as [home] user: nobody here.
 if [ "$(id -u)" = 0 ]; then HOME_USER=nobody; else HOME_USER=$(id -un); fi
-cat > home/homeportd.conf <<CONF
-[home]
-hostname = mail.example.test
-state_dir = $DEMO/home
-user = $HOME_USER
-
+sed -i -e "s/^user = homeport$/user = $HOME_USER/" -e '/^\[listener mx\]/,$d' home/homeportd.conf
+cat >> home/homeportd.conf <<CONF
 [listener mx]
 address = 127.0.0.3:2527
 mode = smtp
 proxy = yes
 proxy_from = 127.0.0.1
 CONF
-chown "$HOME_USER" home
-# On this machine the "tunnel" is loopback: the edge listens on
-# 127.0.0.1:2525 and the home (a stand-in until homeportd speaks SMTP) on
-# 127.0.0.2:2526.
+if [ "$(id -u)" = 0 ]; then chown "$HOME_USER" home/state home/state/mail.db; fi
 cat > edge/edge.conf <<CONF
 [edge]
 name = relay.example.net
@@ -112,15 +105,20 @@ user = nobody
 [listener mx]
 address = 127.0.0.1:2525
 mode = starttls
-tenant_port = 2526
+tenant_port = 2527
 
 [tenant example]
 hostnames = mail.example.test
-tunnel_address = 127.0.0.2
+tunnel_address = 127.0.0.3
 CONF
 chmod 644 edge/edge.conf
 show "$BIN/homeportd" -c home/homeportd.conf --check
 show "$BIN/homeport-edge" -c edge/edge.conf --check
+
+step "A user, with a generated password printed once"
+show "$BIN/homeport" -c home/homeportd.conf user add alice@example.test --quota 2G
+show "$BIN/homeport" -c home/homeportd.conf alias add postmaster@example.test alice@example.test
+show "$BIN/homeport" -c home/homeportd.conf user list
 
 step "Both daemons running"
 "$BIN/homeport-edge" -c edge/edge.conf 2> edge/log &
@@ -130,9 +128,14 @@ pids+=($!)
 await edge/log 'event=start result=ok'
 await home/log 'event=start result=ok'
 
-step "A sender's SMTP session through the edge: STARTTLS answered by the edge, TLS by the home"
-python3 "$REPO/tests/demo_edge.py" home/keys/tls.crt home/keys/tls.key 2525 2526
+step "A sender delivers through the edge: STARTTLS answered by the edge, TLS and SMTP by the home"
+python3 "$REPO/tests/demo_mail.py" home/state/keys/tls.crt 2525 home/state/mail.db postmaster@example.test \
+	alice@example.test
 await edge/log 'event=relay .*tenant=example by=name'
+await home/log 'event=message result=accepted'
+edge_sid=$(sed -n 's/.* sid=\([0-9a-f]*\) event=relay .*tenant=example.*/\1/p' edge/log | head -n1)
+echo "the same connection in the home's log, by the edge's id $edge_sid:"
+await home/log "event=session .*edge_sid=\"$edge_sid\""
 
 step "A broken edit, then SIGHUP: refused with its line, the running configuration kept"
 cp edge/edge.conf edge/edge.conf.good

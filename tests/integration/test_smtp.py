@@ -436,10 +436,13 @@ def test_failed_logins_throttled(home):
 
 # ---- PROXY -------------------------------------------------------------------
 
-def proxy_header(src, sport, dst="127.0.0.1", dport=25, ehlo=None):
+def proxy_header(src, sport, dst="127.0.0.1", dport=25, ehlo=None, unique_id=None):
     """A PROXY v2 header as the edge writes it (docs/wire.md), with the Homeport
-    TLV saying "STARTTLS already answered" when ehlo is given."""
+    TLV saying "STARTTLS already answered" when ehlo is given, and the edge's
+    log id as PP2_TYPE_UNIQUE_ID when unique_id is."""
     body = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!HH", sport, dport)
+    if unique_id is not None:
+        body += struct.pack("!BH", 0x05, len(unique_id)) + unique_id
     if ehlo is not None:
         v = bytes([1, 0x01, 1]) + ehlo.encode()
         body += struct.pack("!BH", 0xE0, len(v)) + v
@@ -449,7 +452,7 @@ def proxy_header(src, sport, dst="127.0.0.1", dport=25, ehlo=None):
 def test_proxy_without_tlv(home):
     before = count(home, ALICE)
     r = Raw.connect(home.port("edge"), greet=False)
-    r.send(proxy_header("198.51.100.77", 40000))
+    r.send(proxy_header("198.51.100.77", 40000, unique_id=b"0a1b2c3d4e5f"))
     assert r.reply()[0] == 220
     r.cmd("EHLO mta.peer.test")
     r.cmd("MAIL FROM:<s@peer.test>")
@@ -460,7 +463,8 @@ def test_proxy_without_tlv(home):
     r.close()
     assert count(home, ALICE) == before + 1
     assert b"Received: from mta.peer.test ([198.51.100.77])" in home.messages(ALICE)[-1].body
-    home.wait_for(r"event=session listener=edge .*client=198\.51\.100\.77:40000")
+    # The edge's log id, to find the same connection in the edge's log.
+    home.wait_for(r"event=session listener=edge .*client=198\.51\.100\.77:40000 edge_sid=\"0a1b2c3d4e5f\" ")
 
 
 class TlsBio:
