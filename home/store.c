@@ -29,24 +29,7 @@
 #include "dnsname.h"
 #include "home.h"
 #include "log.h"
-
-enum store_sync {
-	STORE_SYNC_UNKNOWN = 0,
-	STORE_SYNC_NORMAL,
-	STORE_SYNC_FULL,
-};
-
-struct store_stmt_slot {
-	const char *sql;	/* a static string: its address is the key */
-	sqlite3_stmt *stmt;
-};
-
-struct store {
-	sqlite3 *db;
-	int sync;		/* enum store_sync: what PRAGMA synchronous is now */
-	size_t nstmts;
-	struct store_stmt_slot stmts[STORE_STMTS_MAX];
-};
+#include "store_int.h"
 
 enum store_delivery_state {
 	STORE_DELIVERY_OPEN,
@@ -119,11 +102,8 @@ store_err_kind_name(int kind)
 	}
 }
 
-static int store_fail(struct store_err *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
 /* Fill err with code and the formatted message. Returns -1. */
-static int
+int
 store_fail(struct store_err *err, int code, const char *fmt, ...)
 {
 	va_list ap;
@@ -169,7 +149,7 @@ store_sqlite_code(int rc)
 }
 
 /* Fill err from an SQLite failure rc while doing what. Returns -1. */
-static int
+int
 store_sqlite_fail(struct store *st, struct store_err *err, int rc, const char *what)
 {
 	const char *msg = st != NULL && st->db != NULL ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc);
@@ -186,7 +166,7 @@ store_sqlite_fail(struct store *st, struct store_err *err, int rc, const char *w
  * The prepared statement for sql (a static string), reset and unbound,
  * or NULL with err set.
  */
-static sqlite3_stmt *
+sqlite3_stmt *
 store_stmt(struct store *st, const char *sql, struct store_err *err)
 {
 	struct store_stmt_slot *slot;
@@ -221,7 +201,7 @@ store_stmt(struct store *st, const char *sql, struct store_err *err)
  * Step s. Returns SQLITE_ROW or SQLITE_DONE, or -1 with err set (and s
  * reset).
  */
-static int
+int
 store_step(struct store *st, sqlite3_stmt *s, const char *what, struct store_err *err)
 {
 	int rc = sqlite3_step(s);
@@ -303,7 +283,7 @@ store_set_sync(struct store *st, int sync, struct store_err *err)
 }
 
 /* Roll back the open transaction, if SQLite has not done so already. */
-static void
+void
 store_rollback(struct store *st)
 {
 	static const char sql[] = "ROLLBACK";
@@ -317,7 +297,7 @@ store_rollback(struct store *st)
  * Start a write transaction whose commit syncs as sync says. Returns 0,
  * or -1 with err set (and no transaction open).
  */
-static int
+int
 store_begin(struct store *st, int sync, struct store_err *err)
 {
 	static const char sql[] = "BEGIN IMMEDIATE";
@@ -333,7 +313,7 @@ store_begin(struct store *st, int sync, struct store_err *err)
 }
 
 /* Commit. Returns 0, or -1 with err set and the transaction rolled back. */
-static int
+int
 store_commit(struct store *st, struct store_err *err)
 {
 	static const char sql[] = "COMMIT";
@@ -348,7 +328,7 @@ store_commit(struct store *st, struct store_err *err)
  * Make room for entry n of list, an array of *cap entries of elem bytes.
  * Returns the array (perhaps moved), or NULL with err set and list intact.
  */
-static void *
+void *
 store_list_grow(void *list, size_t *cap, size_t n, size_t elem, struct store_err *err)
 {
 	size_t ncap;
@@ -371,7 +351,7 @@ store_list_grow(void *list, size_t *cap, size_t n, size_t elem, struct store_err
 }
 
 /* Copy text column i into out[0..cap). Returns 0, or -1 if it does not fit. */
-static int
+int
 store_column_text(sqlite3_stmt *s, int i, char *out, size_t cap, struct store_err *err)
 {
 	const unsigned char *t = sqlite3_column_text(s, i);
@@ -490,7 +470,7 @@ store_hash_check(const char *hash, struct store_err *err)
 }
 
 /* IMAP keywords: atoms (RFC 3501 atom, not starting with '\'), one space apart. */
-static int
+int
 store_keywords_check(const char *kw, struct store_err *err)
 {
 	size_t len = strlen(kw);
@@ -987,7 +967,7 @@ store_alias_exists(struct store *st, int64_t domain_id, const char *local, int *
 }
 
 /* The next UIDVALIDITY: larger than every earlier one, and the time if that is larger. */
-static int
+int
 store_next_uidvalidity(struct store *st, int64_t *v_r, struct store_err *err)
 {
 	static const char sql[] =
@@ -1520,256 +1500,6 @@ store_resolve(struct store *st, const char *local, const char *domain, int64_t *
 	if (*n_r > 0)
 		return 0;
 	return store_resolve_alias(st, domain_id, "", 0, ids, cap, n_r, err);
-}
-
-/* ---- mailboxes and messages ------------------------------------------ */
-
-#define STORE_MAILBOX_COLUMNS \
-	"m.id, m.user_id, m.name, m.special_use, m.uidvalidity, m.uidnext, m.highestmodseq," \
-	" (SELECT count(*) FROM messages WHERE mailbox_id = m.id) FROM mailboxes m"
-
-static int
-store_mailbox_row(sqlite3_stmt *s, struct store_mailbox *mb, struct store_err *err)
-{
-	memset(mb, 0, sizeof(*mb));
-	mb->id = sqlite3_column_int64(s, 0);
-	mb->user_id = sqlite3_column_int64(s, 1);
-	if (store_column_text(s, 2, mb->name, sizeof(mb->name), err) != 0 ||
-	    store_column_text(s, 3, mb->special_use, sizeof(mb->special_use), err) != 0)
-		return -1;
-	mb->uidvalidity = (uint32_t)sqlite3_column_int64(s, 4);
-	mb->uidnext = (uint32_t)sqlite3_column_int64(s, 5);
-	mb->highestmodseq = (uint64_t)sqlite3_column_int64(s, 6);
-	mb->messages = (uint32_t)sqlite3_column_int64(s, 7);
-	return 0;
-}
-
-int
-store_mailbox_list(struct store *st, int64_t user_id, struct store_mailbox **list_r, size_t *n_r,
-		   struct store_err *err)
-{
-	static const char sql[] = "SELECT " STORE_MAILBOX_COLUMNS
-				  " WHERE m.user_id = ?1 ORDER BY m.name <> 'INBOX', m.name";
-	struct store_mailbox *list = NULL;
-	size_t n = 0, cap = 0;
-	void *grown;
-	sqlite3_stmt *s;
-	int rc;
-
-	if ((s = store_stmt(st, sql, err)) == NULL)
-		return -1;
-	if ((rc = sqlite3_bind_int64(s, 1, user_id)) != SQLITE_OK)
-		return store_sqlite_fail(st, err, rc, "bind");
-	while ((rc = store_step(st, s, "list mailboxes", err)) == SQLITE_ROW) {
-		if ((grown = store_list_grow(list, &cap, n, sizeof(*list), err)) == NULL)
-			goto fail;
-		list = grown;
-		if (store_mailbox_row(s, &list[n], err) != 0)
-			goto fail;
-		n++;
-	}
-	if (rc < 0)
-		goto fail;
-	sqlite3_reset(s);
-	if (n == 0)
-		return store_fail(err, STORE_E_NOTFOUND, "no user %lld", (long long)user_id);
-	*list_r = list;
-	*n_r = n;
-	return 0;
-fail:
-	sqlite3_reset(s);
-	free(list);
-	return -1;
-}
-
-int
-store_mailbox_get(struct store *st, int64_t user_id, const char *name, struct store_mailbox *mb,
-		  struct store_err *err)
-{
-	static const char sql[] = "SELECT " STORE_MAILBOX_COLUMNS " WHERE m.user_id = ?1 AND m.name = ?2";
-	sqlite3_stmt *s;
-	int rc;
-
-	if ((s = store_stmt(st, sql, err)) == NULL)
-		return -1;
-	if ((rc = sqlite3_bind_int64(s, 1, user_id)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC)) != SQLITE_OK)
-		return store_sqlite_fail(st, err, rc, "bind");
-	rc = store_step(st, s, "mailbox", err);
-	if (rc < 0)
-		return -1;
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(s);
-		return store_fail(err, STORE_E_NOTFOUND, "no such mailbox");
-	}
-	rc = store_mailbox_row(s, mb, err);
-	sqlite3_reset(s);
-	return rc;
-}
-
-void
-store_message_list_free(struct store_message **list, size_t n)
-{
-	if (list == NULL || *list == NULL)
-		return;
-	for (size_t i = 0; i < n; i++)
-		free((*list)[i].keywords);
-	free(*list);
-	*list = NULL;
-}
-
-int
-store_message_list(struct store *st, int64_t mailbox_id, struct store_message **list_r,
-		   size_t *n_r, struct store_err *err)
-{
-	static const char sql[] =
-		"SELECT id, uid, modseq, internal_date, size, flags, keywords, body_id"
-		" FROM messages WHERE mailbox_id = ?1 ORDER BY uid";
-	struct store_message *list = NULL, *m;
-	size_t n = 0, cap = 0;
-	void *grown;
-	sqlite3_stmt *s;
-	const unsigned char *kw;
-	int rc;
-
-	if ((s = store_stmt(st, sql, err)) == NULL)
-		return -1;
-	if ((rc = sqlite3_bind_int64(s, 1, mailbox_id)) != SQLITE_OK)
-		return store_sqlite_fail(st, err, rc, "bind");
-	while ((rc = store_step(st, s, "list messages", err)) == SQLITE_ROW) {
-		if ((grown = store_list_grow(list, &cap, n, sizeof(*list), err)) == NULL)
-			goto fail;
-		list = grown;
-		m = &list[n];
-		memset(m, 0, sizeof(*m));
-		m->id = sqlite3_column_int64(s, 0);
-		m->uid = (uint32_t)sqlite3_column_int64(s, 1);
-		m->modseq = (uint64_t)sqlite3_column_int64(s, 2);
-		m->internal_date = sqlite3_column_int64(s, 3);
-		m->size = sqlite3_column_int64(s, 4);
-		m->flags = (unsigned)sqlite3_column_int64(s, 5);
-		m->body_id = sqlite3_column_int64(s, 7);
-		kw = sqlite3_column_text(s, 6);
-		m->keywords = strdup(kw != NULL ? (const char *)kw : "");
-		n++;
-		if (m->keywords == NULL) {
-			store_fail(err, STORE_E_NOMEM, "out of memory");
-			goto fail;
-		}
-	}
-	if (rc < 0)
-		goto fail;
-	sqlite3_reset(s);
-	*list_r = list;
-	*n_r = n;
-	return 0;
-fail:
-	sqlite3_reset(s);
-	store_message_list_free(&list, n);
-	return -1;
-}
-
-/*
- * Take the mailbox's next MODSEQ if it holds uid (inside a transaction).
- * Returns 0 with *modseq_r, or -1 (STORE_E_NOTFOUND).
- */
-static int
-store_mailbox_bump(struct store *st, int64_t mailbox_id, uint32_t uid, uint64_t *modseq_r,
-		   struct store_err *err)
-{
-	static const char sql[] =
-		"UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ?1"
-		" AND EXISTS (SELECT 1 FROM messages WHERE mailbox_id = ?1 AND uid = ?2)"
-		" RETURNING highestmodseq";
-	sqlite3_stmt *s = store_stmt(st, sql, err);
-	int rc;
-
-	if (s == NULL)
-		return -1;
-	if ((rc = sqlite3_bind_int64(s, 1, mailbox_id)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 2, uid)) != SQLITE_OK)
-		return store_sqlite_fail(st, err, rc, "bind");
-	rc = store_step(st, s, "modseq", err);
-	if (rc < 0)
-		return -1;
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(s);
-		return store_fail(err, STORE_E_NOTFOUND, "no message with UID %u", uid);
-	}
-	*modseq_r = (uint64_t)sqlite3_column_int64(s, 0);
-	sqlite3_reset(s);
-	return 0;
-}
-
-int
-store_message_set_flags(struct store *st, int64_t mailbox_id, uint32_t uid, unsigned flags,
-			const char *keywords, uint64_t *modseq_r, struct store_err *err)
-{
-	static const char sql[] =
-		"UPDATE messages SET flags = ?3, keywords = ?4, modseq = ?5"
-		" WHERE mailbox_id = ?1 AND uid = ?2";
-	sqlite3_stmt *s;
-	uint64_t modseq = 0;
-	int rc;
-
-	if ((flags & ~(unsigned)STORE_FLAGS_ALL) != 0)
-		return store_fail(err, STORE_E_INVALID, "unknown flags 0x%x", flags);
-	if (store_keywords_check(keywords, err) != 0)
-		return -1;
-	if (store_begin(st, STORE_SYNC_FULL, err) != 0)
-		return -1;
-	if (store_mailbox_bump(st, mailbox_id, uid, &modseq, err) != 0)
-		goto fail;
-	if ((s = store_stmt(st, sql, err)) == NULL)
-		goto fail;
-	if ((rc = sqlite3_bind_int64(s, 1, mailbox_id)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 2, uid)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 3, flags)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_text(s, 4, keywords, -1, SQLITE_STATIC)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 5, (int64_t)modseq)) != SQLITE_OK) {
-		store_sqlite_fail(st, err, rc, "bind");
-		goto fail;
-	}
-	if (store_step(st, s, "set flags", err) < 0)
-		goto fail;
-	sqlite3_reset(s);
-	if (store_commit(st, err) != 0)
-		return -1;
-	if (modseq_r != NULL)
-		*modseq_r = modseq;
-	return 0;
-fail:
-	store_rollback(st);
-	return -1;
-}
-
-int
-store_message_expunge(struct store *st, int64_t mailbox_id, uint32_t uid, struct store_err *err)
-{
-	static const char sql[] = "DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2";
-	sqlite3_stmt *s;
-	uint64_t modseq = 0;
-	int rc;
-
-	if (store_begin(st, STORE_SYNC_FULL, err) != 0)
-		return -1;
-	/* The expunge is a change too: CONDSTORE/QRESYNC clients see it by MODSEQ. */
-	if (store_mailbox_bump(st, mailbox_id, uid, &modseq, err) != 0)
-		goto fail;
-	if ((s = store_stmt(st, sql, err)) == NULL)
-		goto fail;
-	if ((rc = sqlite3_bind_int64(s, 1, mailbox_id)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 2, uid)) != SQLITE_OK) {
-		store_sqlite_fail(st, err, rc, "bind");
-		goto fail;
-	}
-	if (store_step(st, s, "expunge", err) < 0)
-		goto fail;
-	sqlite3_reset(s);
-	return store_commit(st, err);
-fail:
-	store_rollback(st);
-	return -1;
 }
 
 /* ---- bodies ------------------------------------------------------------ */

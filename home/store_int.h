@@ -1,0 +1,68 @@
+/*
+ * store_int.h: what the store's own files (store.c, store_mailbox.c)
+ * share, and nothing outside the store may include: the connection and the
+ * helpers every SQL call goes through. The rules they keep are at the top
+ * of store.c.
+ */
+#ifndef HOMEPORT_STORE_INT_H
+#define HOMEPORT_STORE_INT_H
+
+#include <sqlite3.h>
+
+#include "home.h"
+
+enum store_sync {
+	STORE_SYNC_UNKNOWN = 0,
+	STORE_SYNC_NORMAL,
+	STORE_SYNC_FULL,
+};
+
+struct store_stmt_slot {
+	const char *sql;	/* a static string: its address is the key */
+	sqlite3_stmt *stmt;
+};
+
+struct store {
+	sqlite3 *db;
+	int sync;		/* enum store_sync: what PRAGMA synchronous is now */
+	size_t nstmts;
+	struct store_stmt_slot stmts[STORE_STMTS_MAX];
+};
+
+/* Fill err with code and the formatted message. Returns -1. */
+int store_fail(struct store_err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Fill err from an SQLite failure rc while doing what. Returns -1. */
+int store_sqlite_fail(struct store *st, struct store_err *err, int rc, const char *what);
+
+/* The prepared statement for sql (a static string), reset and unbound, or NULL with err set. */
+sqlite3_stmt *store_stmt(struct store *st, const char *sql, struct store_err *err);
+
+/* Step s. Returns SQLITE_ROW or SQLITE_DONE, or -1 with err set (and s reset). */
+int store_step(struct store *st, sqlite3_stmt *s, const char *what, struct store_err *err);
+
+/* Start a write transaction whose commit syncs as sync says. Returns 0, or -1 with err set. */
+int store_begin(struct store *st, int sync, struct store_err *err);
+
+/* Commit. Returns 0, or -1 with err set and the transaction rolled back. */
+int store_commit(struct store *st, struct store_err *err);
+
+/* Roll back the open transaction, if SQLite has not done so already. */
+void store_rollback(struct store *st);
+
+/*
+ * Make room for entry n of list, an array of *cap entries of elem bytes.
+ * Returns the array (perhaps moved), or NULL with err set and list intact.
+ */
+void *store_list_grow(void *list, size_t *cap, size_t n, size_t elem, struct store_err *err);
+
+/* Copy text column i into out[0..cap). Returns 0, or -1 if it does not fit. */
+int store_column_text(sqlite3_stmt *s, int i, char *out, size_t cap, struct store_err *err);
+
+/* IMAP keywords: atoms (RFC 3501 atom, not starting with '\'), one space apart. */
+int store_keywords_check(const char *kw, struct store_err *err);
+
+/* The next UIDVALIDITY (inside a transaction): larger than every earlier one. */
+int store_next_uidvalidity(struct store *st, int64_t *v_r, struct store_err *err);
+
+#endif
