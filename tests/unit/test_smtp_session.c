@@ -453,7 +453,7 @@ test_smtp_session_smuggling(void **state)
 		{ "<CR><LF>.<CR>", "Subject: a\r\n\r\nx\r\n.\r" T_SMUGGLE, 0, "bare CR" },
 		{ "bare LF in a line", "Subject: a\r\n\r\nx\ny\r\n", 0, "bare LF" },
 		{ "bare CR in a line", "Subject: a\r\n\r\nx\ry\r\n", 0, "bare CR" },
-		{ "NUL", "Subject: a\r\n\r\nx\0y\r\n", 21, "NUL" },
+		{ "NUL", "Subject: a\r\n\r\nx\0y\r\n", sizeof("Subject: a\r\n\r\nx\0y\r\n") - 1, "NUL" },
 		{ "overlong line", NULL, 0, "longer than 1000" },
 	};
 	struct t_state *t = *state;
