@@ -16,6 +16,7 @@
 #include "dnsname.h"
 #include "home.h"
 #include "num.h"
+#include "utf8.h"
 
 #define SMTP_PARSE_BDAT_DIGITS_MAX 19	/* a chunk size must fit in int64_t */
 #define SMTP_PARSE_IPV6_TEXT_MAX 45	/* INET6_ADDRSTRLEN without its NUL */
@@ -181,42 +182,6 @@ smtp_parse_skip_spaces(struct cursor *c)
 		;
 }
 
-/*
- * The length (2 to 4) of the well-formed UTF-8 character of code point
- * U+00A0 or above at p[0..left): no overlong form, surrogate, code point
- * past U+10FFFF or C1 control. 0 if there is none.
- */
-static size_t
-smtp_parse_utf8_len(const uint8_t *p, size_t left)
-{
-	uint32_t cp;
-	size_t n;
-
-	if (left == 0 || p[0] < 0xc2 || p[0] > 0xf4)
-		return 0;
-	if (p[0] < 0xe0) {
-		n = 2;
-		cp = p[0] & 0x1fu;
-	} else if (p[0] < 0xf0) {
-		n = 3;
-		cp = p[0] & 0x0fu;
-	} else {
-		n = 4;
-		cp = p[0] & 0x07u;
-	}
-	if (left < n)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3fu);
-	}
-	if (cp < 0xa0 || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return n;
-}
-
 /* 1 if span is 1 or more bytes of printable ASCII and well-formed UTF-8. */
 static int
 smtp_parse_text_ok(const struct cursor *span)
@@ -232,7 +197,7 @@ smtp_parse_text_ok(const struct cursor *span)
 			i++;
 			continue;
 		}
-		size_t k = smtp_parse_utf8_len(span->p + i, span->left - i);
+		size_t k = utf8_printable_len(span->p + i, span->left - i);
 		if (k == 0)
 			return 0;
 		i += k;
@@ -346,7 +311,7 @@ smtp_parse_hostname(const uint8_t *s, size_t n, int utf8_ok, int *utf8_r)
 				continue;
 			}
 			if (s[i] >= 0x80)
-				k = smtp_parse_utf8_len(s + i, n - i);
+				k = utf8_printable_len(s + i, n - i);
 			else if (!smtp_parse_alnum(s[i]) && !(s[i] == '-' && label > 0))
 				return -1;
 			if (k == 0 || (label += k) > DNSNAME_LABEL_MAX)
@@ -426,7 +391,7 @@ smtp_parse_dot_string(struct cursor *c, char *out, size_t cap, size_t *len, int 
 				return -1;
 			atom = 0;
 		} else if (b >= 0x80) {
-			k = smtp_parse_utf8_len(c->p, c->left);
+			k = utf8_printable_len(c->p, c->left);
 			if (k == 0)
 				return -1;
 			*utf8_r = 1;
@@ -468,7 +433,7 @@ smtp_parse_quoted(struct cursor *c, char *out, size_t cap, size_t *len, int *utf
 			if (b < 0x20 || b > 0x7e)
 				return -1;
 		} else if (b >= 0x80) {
-			k = smtp_parse_utf8_len(c->p, c->left);
+			k = utf8_printable_len(c->p, c->left);
 			if (k == 0)
 				return -1;
 			*utf8_r = 1;
