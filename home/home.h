@@ -575,7 +575,7 @@ void smtp_server_free(struct smtp_server **srvp);
 /* ---- store.c, store_sql.c: mail.db, the only code that speaks SQL (docs/store.md) ---- */
 
 #define STORE_FILE "mail.db"		/* in the state directory */
-#define STORE_SCHEMA_VERSION 1		/* PRAGMA user_version after the last migration */
+#define STORE_SCHEMA_VERSION 2		/* PRAGMA user_version after the last migration */
 #define STORE_BUSY_TIMEOUT 5000		/* ms to wait for another process's write lock */
 #define STORE_WAL_LIMIT (64 * 1024 * 1024) /* bytes the WAL is cut back to after a checkpoint */
 #define STORE_CHUNK_MAX (64 * 1024)	/* bytes of a body in one row (and in RAM per delivery) */
@@ -840,6 +840,81 @@ int store_message_set_flags(struct store *st, int64_t mailbox_id, uint32_t uid, 
  */
 int store_message_expunge(struct store *st, int64_t mailbox_id, uint32_t uid,
 			  struct store_err *err);
+
+/* ---- store_mailbox.c: IMAP's mailbox operations ---- */
+
+#define STORE_MAILBOX_DELIM '/'		/* the hierarchy delimiter */
+#define STORE_MAILBOX_DEPTH_MAX 32	/* levels of a mailbox name */
+
+/*
+ * Check a mailbox name and write its stored form into out: "INBOX" in
+ * any case (alone or as the first level) becomes "INBOX"; the rest is
+ * kept. Refused (STORE_E_INVALID): empty, not UTF-8, control characters,
+ * '%' or '*', an empty level ("a//b", "/a", "a/"), more than
+ * STORE_MAILBOX_DEPTH_MAX levels, too long. Pure. Returns 0 or -1.
+ */
+int store_mailbox_name(const char *name, char out[STORE_MAILBOX_NAME_MAX], struct store_err *err);
+
+/*
+ * A new empty mailbox with a new UIDVALIDITY (not subscribed). Returns 0
+ * and fills *mb_r (may be NULL), or -1 (STORE_E_INVALID, STORE_E_EXISTS,
+ * STORE_E_NOTFOUND: no such user).
+ */
+int store_mailbox_create(struct store *st, int64_t user_id, const char *name,
+			 struct store_mailbox *mb_r, struct store_err *err);
+
+/*
+ * Delete a mailbox with its messages (usage drops, bodies nothing else
+ * holds go). Mailboxes below it stay; subscriptions stay (RFC 9051
+ * 6.3.5, 6.3.7). INBOX cannot be deleted (STORE_E_INVALID). Returns 0,
+ * or -1 (STORE_E_NOTFOUND).
+ */
+int store_mailbox_delete(struct store *st, int64_t user_id, const char *name, struct store_err *err);
+
+/*
+ * Rename from and every mailbox below it to to (keeping UIDVALIDITY,
+ * UIDs and special use); subscriptions follow. Renaming INBOX moves its
+ * messages into a new mailbox to, and INBOX stays, empty (RFC 9051
+ * 6.3.6). Returns 0, or -1 (STORE_E_NOTFOUND, STORE_E_EXISTS when to or
+ * a new name below it is taken, STORE_E_INVALID for to below from).
+ */
+int store_mailbox_rename(struct store *st, int64_t user_id, const char *from, const char *to,
+			 struct store_err *err);
+
+/* Subscribe to name (subscribed = 1) or not; the mailbox need not exist. Returns 0 or -1. */
+int store_subscription_set(struct store *st, int64_t user_id, const char *name, int subscribed,
+			   struct store_err *err);
+
+/* The names user_id subscribed to, sorted, into *names_r (free()). Returns 0 or -1. */
+int store_subscription_list(struct store *st, int64_t user_id, char (**names_r)[STORE_MAILBOX_NAME_MAX],
+			    size_t *n_r, struct store_err *err);
+
+/*
+ * Expunge the messages of uids[0..n) that exist (the others are
+ * skipped): one transaction, one new MODSEQ for all of them, each UID
+ * remembered with it for QRESYNC. *modseq_r (may be NULL) gets that
+ * MODSEQ, or 0 when none existed. Returns 0 or -1.
+ */
+int store_message_expunge_uids(struct store *st, int64_t mailbox_id, const uint32_t *uids, size_t n,
+			       uint64_t *modseq_r, struct store_err *err);
+
+/* UIDs expunged from mailbox_id with a MODSEQ above modseq, ascending, into *uids_r (free()). */
+int store_expunged_since(struct store *st, int64_t mailbox_id, uint64_t modseq, uint32_t **uids_r,
+			 size_t *n_r, struct store_err *err);
+
+/*
+ * Copy (move = 0) or move (move = 1) the messages of uids[0..n) from one
+ * mailbox to another of the same user, in one transaction: each gets the
+ * target's next UID, in the order given, into new_uids[i] (0 for a UID
+ * that does not exist), keeping flags, keywords and internal date; the
+ * body is shared, not copied. A copy counts against the quota
+ * (STORE_E_QUOTA); a move leaves usage as it is and expunges the source
+ * UIDs as store_message_expunge_uids() does. Returns 0 or -1
+ * (STORE_E_NOTFOUND for a mailbox, STORE_E_INVALID for two users' or the
+ * same mailbox).
+ */
+int store_message_copy(struct store *st, int64_t from_mailbox, const uint32_t *uids, size_t n,
+		       int64_t to_mailbox, int move, uint32_t *new_uids, struct store_err *err);
 
 /*
  * Read up to cap bytes of a committed body from offset into buf; *len_r

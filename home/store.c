@@ -995,6 +995,9 @@ store_user_mailboxes(struct store *st, int64_t user_id, struct store_err *err)
 {
 	static const char sql[] =
 		"INSERT INTO mailboxes (user_id, name, special_use, uidvalidity) VALUES (?1, ?2, ?3, ?4)";
+	static const char subscribe[] =
+		"INSERT INTO subscriptions (user_id, name) SELECT user_id, name FROM mailboxes"
+		" WHERE user_id = ?1";
 	sqlite3_stmt *s;
 	int64_t uidvalidity = 0;
 	int rc;
@@ -1021,6 +1024,14 @@ store_user_mailboxes(struct store *st, int64_t user_id, struct store_err *err)
 			return -1;
 		sqlite3_reset(s);
 	}
+	/* Clients show subscribed mailboxes: the defaults start subscribed. */
+	if ((s = store_stmt(st, subscribe, err)) == NULL)
+		return -1;
+	if ((rc = sqlite3_bind_int64(s, 1, user_id)) != SQLITE_OK)
+		return store_sqlite_fail(st, err, rc, "bind");
+	if (store_step(st, s, "subscribe", err) < 0)
+		return -1;
+	sqlite3_reset(s);
 	return 0;
 }
 
@@ -1741,8 +1752,8 @@ store_delivery_write(struct store_delivery *d, const void *data, size_t len,
 }
 
 /* Charge size to a user's quota. Returns 0, or -1 (STORE_E_QUOTA, STORE_E_NOTFOUND). */
-static int
-store_delivery_charge(struct store *st, int64_t user_id, int64_t size, struct store_err *err)
+int
+store_user_charge(struct store *st, int64_t user_id, int64_t size, struct store_err *err)
 {
 	static const char charge[] =
 		"UPDATE users SET used_bytes = used_bytes + ?2 WHERE id = ?1"
@@ -1881,7 +1892,7 @@ store_delivery_link(struct store_delivery *d, int64_t internal_date, struct stor
 				  "pending body %lld is gone (opened with STORE_OPEN_RECOVER elsewhere?)",
 				  (long long)d->body_id);
 	for (size_t i = 0; i < d->nusers; i++) {
-		if (store_delivery_charge(st, d->users[i], d->size, err) != 0 ||
+		if (store_user_charge(st, d->users[i], d->size, err) != 0 ||
 		    store_delivery_message(d, d->users[i], internal_date, err) != 0)
 			return -1;
 	}

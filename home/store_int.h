@@ -65,4 +65,10 @@ int store_keywords_check(const char *kw, struct store_err *err);
 /* The next UIDVALIDITY (inside a transaction): larger than every earlier one. */
 int store_next_uidvalidity(struct store *st, int64_t *v_r, struct store_err *err);
 
+/*
+ * Add size bytes to a user's usage if the quota allows (inside a
+ * transaction). Returns 0, or -1 (STORE_E_QUOTA, STORE_E_NOTFOUND).
+ */
+int store_user_charge(struct store *st, int64_t user_id, int64_t size, struct store_err *err);
+
 #endif

@@ -124,6 +124,27 @@ static const char store_sql_v1[] =
 	"    AND NOT EXISTS (SELECT 1 FROM queue WHERE body_id = OLD.body_id);\n"
 	"END;\n";
 
+/* Version 2: what IMAP needs besides: subscriptions, and expunged UIDs for QRESYNC. */
+static const char store_sql_v2[] =
+	/* Names a user subscribed to (RFC 9051 6.3.7): they need not exist. */
+	"CREATE TABLE subscriptions (\n"
+	"  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,\n"
+	"  name TEXT NOT NULL,\n"
+	"  PRIMARY KEY (user_id, name)\n"
+	") WITHOUT ROWID;\n"
+	"INSERT INTO subscriptions (user_id, name) SELECT user_id, name FROM mailboxes;\n"
+
+	/* A UID that was expunged, and the MODSEQ of its expunge (VANISHED). */
+	"CREATE TABLE expunged (\n"
+	"  mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,\n"
+	"  uid INTEGER NOT NULL,\n"
+	"  modseq INTEGER NOT NULL,\n"
+	"  PRIMARY KEY (mailbox_id, uid)\n"
+	") WITHOUT ROWID;\n"
+	"CREATE INDEX expunged_modseq ON expunged (mailbox_id, modseq);\n"
+	"CREATE INDEX messages_modseq ON messages (mailbox_id, modseq);\n";
+
 const char *const store_sql_migrations[STORE_SCHEMA_VERSION] = {
 	store_sql_v1,
+	store_sql_v2,
 };

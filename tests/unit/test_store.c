@@ -788,11 +788,12 @@ test_store_open_faults(void **state)
 			assert_true(t_io.failures > 0);
 			if (err.kind != STORE_ERR_TEMPORARY)
 				fail_msg("call %ld: %s error: %s", n, store_err_kind_name(err.kind), err.msg);
+			/* Each migration is one transaction: the file is at one version or another. */
 			version = t_raw(s, "PRAGMA user_version");
 			if (version == 0)
 				assert_int_equal(t_raw(s, "SELECT count(*) FROM sqlite_schema"), 0);
 			else
-				assert_int_equal(version, STORE_SCHEMA_VERSION);
+				assert_true(version >= 1 && version <= STORE_SCHEMA_VERSION);
 			assert_int_equal(t_raw(s, "SELECT count(*) FROM pragma_integrity_check"
 						  " WHERE integrity_check = 'ok'"), 1);
 		} else {
