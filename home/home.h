@@ -638,7 +638,18 @@ struct store_err {
 #define STORE_FLAG_DRAFT 0x10
 #define STORE_FLAGS_ALL 0x1f
 
+#define STORE_CHANGED_MAX 1024		/* mailboxes one transaction reports by id (more: 0, "any") */
+
 struct store;			/* one connection to mail.db */
+
+/*
+ * Told, after a commit, of each mailbox the transaction changed (a
+ * message delivered, copied, moved, expunged, its flags; the mailbox
+ * deleted), once per mailbox; mailbox_id 0 means "any of them" (more than
+ * STORE_CHANGED_MAX). Runs inside the store call that committed: it must
+ * not call the store; note and act later.
+ */
+typedef void (*store_notify_fn)(void *arg, int64_t mailbox_id);
 struct store_delivery;		/* one message being received */
 
 struct store_domain {
@@ -711,6 +722,9 @@ struct store *store_open(const char *path, int flags, struct store_err *err);
  * this store must have been freed before.
  */
 void store_close(struct store **stp);
+
+/* Who is told of changed mailboxes (store_notify_fn); fn NULL: nobody. */
+void store_set_notify(struct store *st, store_notify_fn fn, void *arg);
 
 /*
  * PRAGMA integrity_check, then PRAGMA foreign_key_check. Returns 0 if the

@@ -291,6 +291,47 @@ store_rollback(struct store *st)
 
 	if (!sqlite3_get_autocommit(st->db))
 		(void)store_exec(st, sql, "rollback", &ignored);
+	st->nchanged = 0;
+	st->changed_overflow = 0;
+}
+
+void
+store_changed(struct store *st, int64_t mailbox_id)
+{
+	for (size_t i = 0; i < st->nchanged; i++) {
+		if (st->changed[i] == mailbox_id)
+			return;
+	}
+	if (st->nchanged < STORE_CHANGED_MAX)
+		st->changed[st->nchanged++] = mailbox_id;
+	else
+		st->changed_overflow = 1;
+}
+
+/* After a commit: tell the watcher which mailboxes changed. */
+static void
+store_tell_changes(struct store *st)
+{
+	size_t n = st->nchanged;
+	int overflow = st->changed_overflow;
+
+	st->nchanged = 0;
+	st->changed_overflow = 0;
+	if (st->notify == NULL)
+		return;
+	if (overflow) {
+		st->notify(st->notify_arg, 0);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		st->notify(st->notify_arg, st->changed[i]);
+}
+
+void
+store_set_notify(struct store *st, store_notify_fn fn, void *arg)
+{
+	st->notify = fn;
+	st->notify_arg = arg;
 }
 
 /*
@@ -318,8 +359,10 @@ store_commit(struct store *st, struct store_err *err)
 {
 	static const char sql[] = "COMMIT";
 
-	if (store_exec(st, sql, "commit", err) == 0)
+	if (store_exec(st, sql, "commit", err) == 0) {
+		store_tell_changes(st);
 		return 0;
+	}
 	store_rollback(st);
 	return -1;
 }
@@ -1822,6 +1865,7 @@ store_delivery_message(struct store_delivery *d, int64_t user_id, int64_t intern
 	uid = sqlite3_column_int64(s, 1);
 	modseq = sqlite3_column_int64(s, 2);
 	sqlite3_reset(s);
+	store_changed(st, mailbox_id);
 
 	if ((s = store_stmt(st, insert, err)) == NULL)
 		return -1;

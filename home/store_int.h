@@ -27,6 +27,11 @@ struct store {
 	int sync;		/* enum store_sync: what PRAGMA synchronous is now */
 	size_t nstmts;
 	struct store_stmt_slot stmts[STORE_STMTS_MAX];
+	store_notify_fn notify;	/* told of each changed mailbox after a commit; may be NULL */
+	void *notify_arg;
+	size_t nchanged;	/* mailboxes the open transaction changed */
+	int64_t changed[STORE_CHANGED_MAX];
+	int changed_overflow;	/* more than fit: tell "every mailbox" (0) */
 };
 
 /* Fill err with code and the formatted message. Returns -1. */
@@ -46,6 +51,9 @@ int store_begin(struct store *st, int sync, struct store_err *err);
 
 /* Commit. Returns 0, or -1 with err set and the transaction rolled back. */
 int store_commit(struct store *st, struct store_err *err);
+
+/* The open transaction changes mailbox_id: it is told after the commit. */
+void store_changed(struct store *st, int64_t mailbox_id);
 
 /* Roll back the open transaction, if SQLite has not done so already. */
 void store_rollback(struct store *st);

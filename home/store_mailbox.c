@@ -192,6 +192,7 @@ store_mailbox_bump(struct store *st, int64_t mailbox_id, uint32_t uid, uint64_t 
 	}
 	*modseq_r = (uint64_t)sqlite3_column_int64(s, 0);
 	sqlite3_reset(s);
+	store_changed(st, mailbox_id);
 	return 0;
 }
 
@@ -428,6 +429,7 @@ store_mailbox_delete(struct store *st, int64_t user_id, const char *name, struct
 		store_rollback(st);
 		return -1;
 	}
+	store_changed(st, id);	/* sessions that have it selected must learn it is gone */
 	return store_commit(st, err);
 }
 
@@ -453,6 +455,7 @@ store_mailbox_next_modseq(struct store *st, int64_t mailbox_id, int64_t *modseq_
 	}
 	*modseq_r = sqlite3_column_int64(s, 0);
 	sqlite3_reset(s);
+	store_changed(st, mailbox_id);	/* a new MODSEQ is a change watchers hear of */
 	return 0;
 }
 

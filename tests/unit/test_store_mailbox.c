@@ -447,6 +447,78 @@ test_store_mailbox_copy_move(void **state)
 	T_OK(store_integrity_check(t->st, E));
 }
 
+/* ---- change notification ---- */
+
+struct t_heard {
+	int64_t ids[16];
+	size_t n;
+};
+
+static void
+t_hear(void *arg, int64_t mailbox_id)
+{
+	struct t_heard *h = arg;
+
+	assert_true(h->n < 16);
+	h->ids[h->n++] = mailbox_id;
+}
+
+/* After each commit, once per changed mailbox; nothing for what did not commit. */
+static void
+test_store_mailbox_notify(void **state)
+{
+	struct t_state *t = *state;
+	struct store_mailbox inbox = t_mailbox(t, t->alice, "INBOX"), trash = t_mailbox(t, t->alice, "Trash");
+	struct t_heard h = { .n = 0 };
+	uint32_t one = 1, none = 99, new_uid;
+	uint64_t modseq;
+
+	store_set_notify(t->st, t_hear, &h);
+	t_deliver(t, t->alice, 100);
+	assert_int_equal(h.n, 1);
+	assert_int_equal(h.ids[0], inbox.id);
+	h.n = 0;
+	{
+		/* One delivery to two users: each INBOX once. */
+		struct store_delivery *d = store_delivery_begin(t->st, "", E);
+
+		T_OK(store_delivery_add_user(d, t->alice, E));
+		T_OK(store_delivery_add_user(d, t->bob, E));
+		T_OK(store_delivery_write(d, "x", 1, E));
+		assert_int_equal(h.n, 0);	/* nothing before the commit */
+		T_OK(store_delivery_commit(d, 1, E));
+		store_delivery_free(&d);
+	}
+	assert_int_equal(h.n, 2);
+	assert_int_equal(h.ids[0], inbox.id);
+	assert_int_equal(h.ids[1], t_mailbox(t, t->bob, "INBOX").id);
+	h.n = 0;
+	T_OK(store_message_set_flags(t->st, inbox.id, 1, STORE_FLAG_SEEN, "", &modseq, E));
+	assert_int_equal(h.n, 1);
+	h.n = 0;
+	T_OK(store_message_expunge_uids(t->st, inbox.id, &none, 1, &modseq, E));
+	assert_int_equal(h.n, 0);	/* nothing expunged, nothing changed */
+	T_OK(store_message_copy(t->st, inbox.id, &one, 1, trash.id, 1, &new_uid, E));
+	assert_int_equal(h.n, 2);
+	assert_int_equal(h.ids[0], trash.id);
+	assert_int_equal(h.ids[1], inbox.id);
+	h.n = 0;
+	{
+		uint32_t big = new_uid;		/* the 100 bytes, now in Trash */
+
+		/* Over quota (101 used, 100 more): refused, so nobody hears of it. */
+		T_OK(store_user_set_quota(t->st, "alice@example.test", 150, E));
+		T_REFUSED(store_message_copy(t->st, trash.id, &big, 1, inbox.id, 0, &new_uid, E), STORE_E_QUOTA);
+		assert_int_equal(h.n, 0);
+	}
+	T_OK(store_mailbox_delete(t->st, t->alice, "Trash", E));
+	assert_int_equal(h.n, 1);
+	assert_int_equal(h.ids[0], trash.id);
+	store_set_notify(t->st, NULL, NULL);
+	t_deliver(t, t->bob, 1);
+	assert_int_equal(h.n, 1);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, t_setup, t_teardown)
 
 int
@@ -460,6 +532,7 @@ main(void)
 		T(test_store_mailbox_subscriptions),
 		T(test_store_mailbox_expunge_uids),
 		T(test_store_mailbox_copy_move),
+		T(test_store_mailbox_notify),
 	};
 	return cmocka_run_group_tests_name("store_mailbox", tests, NULL, NULL);
 }
