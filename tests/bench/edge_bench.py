@@ -46,11 +46,18 @@ import resource
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "integration"))
+
+import procfs  # noqa: E402  (tests/integration/procfs.py: processes read from /proc)
+from daemon import terminate  # noqa: E402  (tests/integration/daemon.py: SIGTERM, then SIGKILL)
+from benchlib import (cell, exit_on_signals, first_line, fmt_ratio,  # noqa: E402
+                      head_and_table, machine_meta, med, ratio)
 
 HOST = "127.0.0.1"
 NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"     # Debian's libnginx-mod-stream
@@ -97,27 +104,6 @@ class BenchError(Exception):
 
 # ---- processes ------------------------------------------------------------
 
-def proc_children(pid):
-    """PIDs of pid's children (nginx workers), read from /proc."""
-    kids = []
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            text = pathlib.Path(f"/proc/{pid}/task/{task}/children").read_text()
-            kids += [int(p) for p in text.split()]
-    except OSError:
-        pass
-    return kids
-
-
-def proc_alive(pid):
-    """Running (a zombie waiting for its reaper is not)."""
-    try:
-        text = pathlib.Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return text[text.rindex(")") + 2] != "Z"
-
-
 class Proc:
     """A child process, its log in the run's directory, stopped by PID."""
 
@@ -131,7 +117,7 @@ class Proc:
 
     def pids(self):
         """The process and its children: what the relay's memory and CPU are summed over."""
-        return [self.pid] + proc_children(self.pid)
+        return [self.pid] + procfs.children(self.pid)
 
     def check_running(self):
         if self.p.poll() is not None:
@@ -145,19 +131,13 @@ class Proc:
 
     def stop(self):
         """SIGTERM by PID, then SIGKILL; children left behind (nginx workers) by their PIDs."""
-        kids = proc_children(self.pid)
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait(STOP_TIMEOUT)
+        kids = procfs.children(self.pid)
+        terminate(self.p, STOP_TIMEOUT)
         for kid in kids:
             deadline = time.monotonic() + STOP_TIMEOUT
-            while proc_alive(kid) and time.monotonic() < deadline:
+            while procfs.alive(kid) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            if proc_alive(kid):
+            if procfs.alive(kid):
                 os.kill(kid, signal.SIGKILL)
 
 
@@ -355,7 +335,7 @@ def start_relay(edge, tmp, name, bport, tag):
         wait_listening(proc, port)
         # nginx's worker starts after the master listens.
         deadline = time.monotonic() + START_TIMEOUT
-        while name == "nginx" and not proc_children(proc.pid) and time.monotonic() < deadline:
+        while name == "nginx" and not procfs.children(proc.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
     except BaseException:
         proc.stop()
@@ -513,25 +493,6 @@ FIGURES = (
 )
 
 
-def med(values):
-    return statistics.median(values) if values else None
-
-
-def cell(values, fmt, scale=1.0):
-    if not values:
-        return "—"
-    v = [x * scale for x in values]
-    return f"{fmt.format(statistics.median(v))} [{fmt.format(min(v))}–{fmt.format(max(v))}]"
-
-
-def ratio(a, b):
-    return a / b if a is not None and b else None
-
-
-def fmt_ratio(x):
-    return f"{x:.2f}×" if x is not None else "—"
-
-
 def build_report(res):
     rows = [["", *TARGETS], ["PROXY header", *[res[t].get("header", "—") for t in TARGETS]]]
     for key, label, fmt, _ in FIGURES:
@@ -584,30 +545,16 @@ def build_report(res):
     return rows, versus, verdicts
 
 
-def text_table(rows):
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
-
-
-def markdown_table(rows):
-    out = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
-    out += ["| " + " | ".join(c.strip() for c in r) + " |" for r in rows[1:]]
-    return "\n".join(out)
-
-
 def render(res, machine, meta, markdown):
     rows, versus, checks = build_report(res)
     head = (f"homeport-edge bench, {meta['date']}, nproc={meta['nproc']}, "
             f"kernel {meta['kernel']}, "
             f"{meta['rounds']} rounds ({meta['memory_rounds']} for memory); "
             "median [min–max]")
-    lines = [head, f"homeport-edge: {meta['edge']} (sha256 {meta['edge_sha256']}; "
-             f"tree {meta['commit']})", f"{meta['haproxy']}; {meta['nginx']}"]
-    if markdown:
-        lines = [x for line in lines for x in (line, "")]
-    else:
-        lines.append("")
-    lines += [markdown_table(rows) if markdown else text_table(rows), ""]
+    lines = head_and_table(
+        [head, f"homeport-edge: {meta['edge']} (sha256 {meta['edge_sha256']}; "
+               f"tree {meta['commit']})", f"{meta['haproxy']}; {meta['nginx']}"],
+        rows, markdown)
     other = [m["other_user_cpus"] for m in machine]
     steal = [m["steal_cpus"] for m in machine]
     again = sum(m["attempts"] - 1 for m in machine)
@@ -632,12 +579,6 @@ def render(res, machine, meta, markdown):
 
 def versions():
     """What was measured: the tree's commit and the relays' versions."""
-    def first_line(argv):
-        try:
-            r = subprocess.run(argv, capture_output=True, text=True, timeout=10)
-            return (r.stdout + r.stderr).strip().splitlines()[0]
-        except (OSError, IndexError, subprocess.TimeoutExpired):
-            return "?"
     repo = pathlib.Path(__file__).resolve().parent.parent.parent
     return {
         "commit": first_line(["git", "-C", repo, "describe", "--always", "--dirty"]),
@@ -739,14 +680,10 @@ def main():
         print(f"edge_bench: missing {', '.join(missing)} (make bench-edge builds them, "
               "make deps installs haproxy and nginx)", file=sys.stderr)
         return 2
-    # A runner stopped by a signal still stops its children (finally: in run()).
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
+    exit_on_signals()           # run()'s finally: stops every child
     started = time.monotonic()
     meta = {
-        "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
-        "nproc": os.cpu_count(),
-        "kernel": os.uname().release,
+        **machine_meta(),
         "rounds": args.rounds,
         "memory_rounds": args.memory_rounds,
         "throughput_bytes": THROUGHPUT_BYTES,

@@ -51,9 +51,7 @@ import json
 import os
 import pathlib
 import shutil
-import signal
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -65,6 +63,9 @@ REPO = HERE.parent.parent
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 
 import mta  # noqa: E402  (tests/integration/mta.py: the private Postfix and Dovecot)
+import procfs  # noqa: E402  (tests/integration/procfs.py: processes' memory)
+from benchlib import (cell, exit_on_signals, first_line, fmt_ratio,  # noqa: E402
+                      head_and_table, machine_meta, med, ratio)
 
 SMTP_SOURCE = "/usr/sbin/smtp-source"
 HOST = mta.HOST
@@ -206,11 +207,11 @@ class Sampler(threading.Thread):
         i = 0
         while not self.stopped.is_set():
             pids = self.target.pids()
-            rss = mta.rss_bytes(pids)
+            rss = procfs.rss_bytes(pids)
             if rss > self.peak_rss:
                 self.peak_rss, self.peak_procs = rss, len(pids)
             if i % PSS_EVERY == 0:
-                self.peak_pss = max(self.peak_pss, mta.pss_bytes(pids))
+                self.peak_pss = max(self.peak_pss, procfs.pss_bytes(pids))
             i += 1
             self.stopped.wait(SAMPLE)
 
@@ -232,7 +233,7 @@ def measure(target, args, logdir, rnd):
     if target.visible() != 0:
         raise BenchError(f"{target.name}: the mailbox is not empty before the run")
     idle_pids = target.pids()
-    idle_rss, idle_pss = mta.rss_bytes(idle_pids), mta.pss_bytes(idle_pids)
+    idle_rss, idle_pss = procfs.rss_bytes(idle_pids), procfs.pss_bytes(idle_pids)
     argv = [SMTP_SOURCE, "-d", "-s", args.sessions, "-m", args.messages, "-l", args.size,
             "-f", SENDER, "-t", f"{USER}@{DOMAIN}", "-M", CLIENT_NAME, f"{HOST}:{target.port}"]
     sampler = Sampler(target)
@@ -318,25 +319,6 @@ FIGURES = (
 )
 
 
-def med(v):
-    return statistics.median(v) if v else None
-
-
-def cell(values, fmt, scale):
-    if not values:
-        return "—"
-    v = [x * scale for x in values]
-    return f"{fmt.format(med(v))} [{fmt.format(min(v))}–{fmt.format(max(v))}]"
-
-
-def ratio(a, b):
-    return a / b if a is not None and b else None
-
-
-def fmt_ratio(x):
-    return f"{x:.2f}×" if x is not None else "—"
-
-
 def build_report(res, targets):
     rows = [["", *targets]]
     if len(targets) == 2:
@@ -365,20 +347,9 @@ def build_report(res, targets):
     return rows, verdicts
 
 
-def text_table(rows):
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
-
-
-def markdown_table(rows):
-    out = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
-    out += ["| " + " | ".join(r) + " |" for r in rows[1:]]
-    return "\n".join(out)
-
-
 def render(res, meta, targets, markdown):
     rows, verdicts = build_report(res, targets)
-    lines = [
+    lines = head_and_table([
         f"SMTP bench, {meta['date']}, nproc={meta['nproc']}, kernel {meta['kernel']}; "
         f"{meta['rounds']} rounds of {meta['messages']} messages of {meta['size']} bytes over "
         f"{meta['sessions']} sessions; median [min–max]",
@@ -387,12 +358,7 @@ def render(res, meta, targets, markdown):
         f"anchor: {meta['anchor']}",
         f"disk: {meta['disk_sync_writes']:.0f} synchronous 4 KiB writes/s "
         f"(write + fdatasync, {meta['tmp_fs']})",
-    ]
-    if markdown:
-        lines = [x for line in lines for x in (line, "")]
-    else:
-        lines.append("")
-    lines += [markdown_table(rows) if markdown else text_table(rows), ""]
+    ], rows, markdown)
     other = [x for t in targets for x in res[t]["machine_user_cpu"]]
     lines.append(f"user CPU of the whole machine during the runs: median {med(other):.2f}, "
                  f"max {max(other):.2f} CPUs (the bench's own included)")
@@ -405,14 +371,6 @@ def render(res, meta, targets, markdown):
 
 
 # ---- main -------------------------------------------------------------------------
-
-def first_line(argv):
-    try:
-        r = subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=10)
-        return (r.stdout + r.stderr).strip().splitlines()[0]
-    except (OSError, IndexError, subprocess.TimeoutExpired):
-        return "?"
-
 
 def start(name, d, args):
     if name == "anchor":
@@ -476,13 +434,10 @@ def main():
         print(f"smtp_bench: missing {', '.join(missing)} (make bench-smtp builds homeportd; "
               "make deps installs postfix, dovecot-core and dovecot-lmtpd)", file=sys.stderr)
         return 2
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
+    exit_on_signals()
     started = time.monotonic()
     meta = {
-        "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
-        "nproc": os.cpu_count(),
-        "kernel": os.uname().release,
+        **machine_meta(),
         "rounds": args.rounds, "messages": args.messages, "sessions": args.sessions,
         "size": args.size,
         "commit": first_line(["git", "-C", REPO, "describe", "--always", "--dirty"]),

@@ -1,7 +1,8 @@
 """Run one of our daemons as a child process and watch its log lines.
 
 Every daemon is stopped by its own PID (SIGTERM, then SIGKILL if it does
-not stop in time), also when the test fails.
+not stop in time), also when the test fails. LogLines, the watching, is
+homed.py's too; terminate() is also mta.py's and edge_bench.py's.
 """
 import re
 import signal
@@ -9,26 +10,56 @@ import subprocess
 import threading
 import time
 
+WAIT_POLL = 0.1         # s between looks at whether the process has exited
 
-class Daemon:
-    def __init__(self, argv, env=None):
-        self.proc = subprocess.Popen([str(a) for a in argv], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True, env=env)
+
+def terminate(popen, timeout):
+    """SIGTERM to popen's PID unless it has exited; SIGKILL when it has not
+    exited within timeout s. Returns the exit status."""
+    if popen.poll() is None:
+        popen.send_signal(signal.SIGTERM)
+        try:
+            popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            popen.kill()
+            popen.wait(timeout)
+    return popen.returncode
+
+
+class LogLines:
+    """What a child process writes to its stderr (a text pipe), line by
+    line: read on a thread into .lines, each line also copied to the open
+    file copy when given. LogLines() without a process holds no lines."""
+
+    def __init__(self, proc=None, copy=None):
+        self.proc = proc
         self.lines = []
         self._cond = threading.Condition()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        self._reader = None
+        if proc is not None:
+            self._reader = threading.Thread(target=self._read, args=(copy,), daemon=True)
+            self._reader.start()
 
-    def _read(self):
+    def _read(self, copy):
         for line in self.proc.stderr:
+            if copy is not None:
+                copy.write(line)
+                copy.flush()
             with self._cond:
                 self.lines.append(line.rstrip("\n"))
                 self._cond.notify_all()
         with self._cond:
             self._cond.notify_all()
 
+    def _ended(self):
+        """No line will come any more: the process has exited and its pipe is read to the end."""
+        if self._reader is None:
+            return True
+        return self.proc.poll() is not None and not self._reader.is_alive()
+
     def wait_for(self, pattern, timeout=10.0, start=0):
-        """Return the first log line from index start on matching pattern; fail after timeout."""
+        """Return the first line from index start on matching pattern; AssertionError after
+        timeout, or once the process has exited without writing one."""
         rx = re.compile(pattern)
         deadline = time.monotonic() + timeout
         with self._cond:
@@ -37,14 +68,39 @@ class Daemon:
                     if rx.search(line):
                         return line
                 left = deadline - time.monotonic()
-                if left <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
+                if left <= 0 or self._ended():
                     raise AssertionError(f"no log line matching {pattern!r}; got:\n" +
                                          "\n".join(self.lines))
-                self._cond.wait(min(left, 0.2))
+                self._cond.wait(min(left, WAIT_POLL))
 
     def mark(self):
+        """The index of the next line, for wait_for(start=)."""
         with self._cond:
             return len(self.lines)
+
+    def tail(self, n):
+        with self._cond:
+            return "\n".join(self.lines[-n:])
+
+    def join(self, timeout):
+        """Wait for the reader to reach the end of the pipe."""
+        if self._reader is not None:
+            self._reader.join(timeout)
+
+
+class Daemon:
+    def __init__(self, argv, env=None):
+        self.proc = subprocess.Popen([str(a) for a in argv], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True, env=env)
+        self.log = LogLines(self.proc)
+        self.lines = self.log.lines
+
+    def wait_for(self, pattern, timeout=10.0, start=0):
+        """Return the first log line from index start on matching pattern; fail after timeout."""
+        return self.log.wait_for(pattern, timeout, start)
+
+    def mark(self):
+        return self.log.mark()
 
     def signal(self, sig):
         self.proc.send_signal(sig)
@@ -52,17 +108,11 @@ class Daemon:
     def wait(self, timeout=10.0):
         """Wait for the daemon to exit by itself; returns the exit status."""
         status = self.proc.wait(timeout)
-        self._reader.join(timeout)
+        self.log.join(timeout)
         return status
 
     def stop(self, timeout=10.0):
         """SIGTERM by PID; returns the exit status."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout)
-        self._reader.join(timeout)
-        return self.proc.returncode
+        status = terminate(self.proc, timeout)
+        self.log.join(timeout)
+        return status

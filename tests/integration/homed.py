@@ -29,15 +29,13 @@ while the daemon does.
 import os
 import pathlib
 import pwd
-import re
 import secrets
-import signal
 import socket
 import sqlite3
 import subprocess
-import threading
-import time
 from dataclasses import dataclass
+
+from daemon import LogLines, terminate
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 20.0
@@ -81,8 +79,7 @@ class Home:
         self.auth = dict(auth or {})
         self.listeners = {}         # name -> dict(mode, port, host, extra keys)
         self.proc = None
-        self.lines = []
-        self._cond = threading.Condition()
+        self.log = LogLines()       # homeportd's stderr, also appended to log_path
         subprocess.run([str(self.cli), "keys", "selfcert", "-c", str(self.state_dir / "keys" / "tls.crt"),
                         "-k", str(self.state_dir / "keys" / "tls.key"), "-f", hostname],
                        check=True, capture_output=True)
@@ -134,45 +131,25 @@ class Home:
     def start(self, wait=True):
         self.write_conf()
         self._own()
-        self.lines = []
-        self._log = open(self.log_path, "a")
+        log_file = open(self.log_path, "a")
         self.proc = subprocess.Popen([str(self.exe), "-c", str(self.conf_path)], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
+        self.log = LogLines(self.proc, copy=log_file)
         if wait:
             self.wait_for(r"event=start result=ok", START_TIMEOUT)
         return self
 
-    def _read(self, proc):
-        for line in proc.stderr:
-            self._log.write(line)
-            self._log.flush()
-            with self._cond:
-                self.lines.append(line.rstrip("\n"))
-                self._cond.notify_all()
-        with self._cond:
-            self._cond.notify_all()
+    @property
+    def lines(self):
+        """The log lines of the daemon's last start."""
+        return self.log.lines
 
     def wait_for(self, pattern, timeout=10.0, start=0):
         """The first log line from index start on that matches pattern; AssertionError after timeout."""
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                for line in self.lines[start:]:
-                    if rx.search(line):
-                        return line
-                left = deadline - time.monotonic()
-                if left <= 0 or (self.proc is not None and self.proc.poll() is not None):
-                    for line in self.lines[start:]:
-                        if rx.search(line):
-                            return line
-                    raise AssertionError(f"no log line matching {pattern!r}; got:\n" + "\n".join(self.lines))
-                self._cond.wait(min(left, 0.1))
+        return self.log.wait_for(pattern, timeout, start)
 
     def mark(self):
-        with self._cond:
-            return len(self.lines)
+        return self.log.mark()
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -181,8 +158,7 @@ class Home:
         return [self.proc.pid] if self.alive() else []
 
     def tail(self, n=30):
-        with self._cond:
-            return "\n".join(self.lines[-n:])
+        return self.log.tail(n)
 
     def signal(self, sig):
         self.proc.send_signal(sig)
@@ -191,14 +167,7 @@ class Home:
         """SIGTERM by PID (SIGKILL if it does not stop in time); returns the exit status."""
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout)
-        return self.proc.returncode
+        return terminate(self.proc, timeout)
 
     def kill(self):
         """SIGKILL by PID (durability tests)."""

@@ -32,6 +32,8 @@ import subprocess
 import time
 
 import peers
+from daemon import terminate
+from procfs import alive, descendants
 
 POSTFIX_DAEMONS = pathlib.Path("/usr/lib/postfix/sbin")
 POSTFIX = "/usr/sbin/postfix"
@@ -48,75 +50,6 @@ class MtaError(Exception):
 
 
 # ---------------------------------------------------------------- processes
-
-def children(pid):
-    """PIDs of pid's direct children (every thread's), from /proc."""
-    kids = []
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            text = pathlib.Path(f"/proc/{pid}/task/{task}/children").read_text()
-            kids += [int(p) for p in text.split()]
-    except OSError:
-        pass
-    return kids
-
-
-def descendants(pid):
-    """pid and every process below it."""
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo += children(p)
-    return out
-
-
-def alive(pid):
-    """Running (a zombie is not)."""
-    try:
-        text = pathlib.Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return text[text.rindex(")") + 2] != "Z"
-
-
-def rss_bytes(pids):
-    """Sum of VmRSS over the processes (those gone meanwhile count 0)."""
-    total = 0
-    for pid in pids:
-        try:
-            for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-                    break
-        except OSError:
-            pass
-    return total
-
-
-def pss_bytes(pids):
-    """Sum of PSS over the processes (shared pages split among sharers)."""
-    total = 0
-    for pid in pids:
-        try:
-            for line in pathlib.Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1]) * 1024
-                    break
-        except OSError:
-            pass
-    return total
-
-
-def process_names(pids):
-    names = []
-    for pid in pids:
-        try:
-            names.append(pathlib.Path(f"/proc/{pid}/comm").read_text().strip())
-        except OSError:
-            pass
-    return names
-
 
 class Proc:
     """A foreground daemon, a child of this process; its stdout and stderr
@@ -147,13 +80,7 @@ class Proc:
         """SIGTERM to the daemon's PID; children left behind after
         STOP_TIMEOUT get SIGKILL by their PIDs. Returns the exit status."""
         kids = [p for p in self.pids() if p != self.pid]
-        if self.alive():
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(STOP_TIMEOUT)
+        terminate(self.popen, STOP_TIMEOUT)
         deadline = time.monotonic() + STOP_TIMEOUT
         for kid in kids:
             while alive(kid) and time.monotonic() < deadline:
@@ -372,30 +299,10 @@ smtp_host_lookup = native
 """
         else:
             raise ValueError("Postfix needs lmtp= or routes=")
-        (self.etc / "main.cf").write_text(f"""\
-compatibility_level = 3.6
-queue_directory = {self.spool}
-data_directory = {self.data}
-maillog_file = {self.maillog}
-maillog_file_prefixes = {self.dir}
-myhostname = {hostname}
-mydomain = {hostname.split('.', 1)[1]}
-myorigin = $mydomain
-mydestination =
-inet_interfaces = {HOST}
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-relay_domains =
-alias_maps =
-alias_database =
-local_recipient_maps =
-biff = no
-smtpd_banner = $myhostname ESMTP
-# retry soon (defaults are minutes)
-queue_run_delay = 5s
-minimal_backoff_time = 5s
-maximal_backoff_time = 15s
-{delivery}{extra_main_cf}""")
+        (self.etc / "main.cf").write_text(peers.MAIN_CF.format(
+            spool=self.spool, data=self.data, maillog=self.maillog, dir=self.dir,
+            hostname=hostname, domain=hostname.split('.', 1)[1], address=HOST,
+            mynetworks="127.0.0.0/8") + delivery + extra_main_cf)
         self.postfix("check")
         if port_open(port):
             raise MtaError(f"{HOST}:{port} is taken already")

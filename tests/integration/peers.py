@@ -358,6 +358,33 @@ scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 """
 
+# How every private instance's main.cf begins: its directories, its names,
+# where it listens, whom it relays for, and retries soon (the defaults are
+# minutes). Each instance adds how it delivers. mta.py's begin the same way.
+MAIN_CF = """\
+compatibility_level = 3.6
+queue_directory = {spool}
+data_directory = {data}
+maillog_file = {maillog}
+maillog_file_prefixes = {dir}
+myhostname = {hostname}
+mydomain = {domain}
+myorigin = $mydomain
+mydestination =
+inet_interfaces = {address}
+inet_protocols = ipv4
+mynetworks = {mynetworks}
+relay_domains =
+alias_maps =
+alias_database =
+local_recipient_maps =
+biff = no
+smtpd_banner = $myhostname ESMTP
+queue_run_delay = 5s
+minimal_backoff_time = 5s
+maximal_backoff_time = 15s
+"""
+
 
 class Postfix:
     """One private Postfix instance (by default the one in `peer`), all of
@@ -430,25 +457,9 @@ class Postfix:
             raise RuntimeError(f"{e}\nmaillog:\n{self.log()[-3000:]}") from None
 
     def _main_cf(self, owner):
-        return f"""\
-compatibility_level = 3.6
-queue_directory = {self.spool}
-data_directory = {self.data}
-maillog_file = {self.maillog}
-maillog_file_prefixes = {self.dir}
-myhostname = {self.hostname}
-mydomain = {self.domain}
-myorigin = $mydomain
-mydestination =
-inet_interfaces = {self.address}
-inet_protocols = ipv4
-mynetworks = {self.mynetworks}
-relay_domains =
-alias_maps =
-alias_database =
-local_recipient_maps =
-biff = no
-smtpd_banner = $myhostname ESMTP
+        return MAIN_CF.format(spool=self.spool, data=self.data, maillog=self.maillog,
+                              dir=self.dir, hostname=self.hostname, domain=self.domain,
+                              address=self.address, mynetworks=self.mynetworks) + f"""\
 # {self.domain}: any user, into maildirs under mail/
 virtual_mailbox_domains = {self.domain}
 virtual_mailbox_base = {self.mail}
@@ -461,10 +472,6 @@ smtp_host_lookup = dns
 disable_dns_lookups = no
 smtp_dns_support_level = enabled
 smtp_connect_timeout = 10s
-# retry soon on the bench (defaults are minutes)
-queue_run_delay = 5s
-minimal_backoff_time = 5s
-maximal_backoff_time = 15s
 {self.extra_main_cf}"""
 
     def postfix(self, *args, check=True):

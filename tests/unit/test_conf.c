@@ -13,11 +13,9 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "addr.h"
 #include "conf.h"
@@ -1474,60 +1472,26 @@ test_conf_error_buffer(void **state)
 
 /* ---- conf_load_file ---- */
 
-static void
-t_write(const char *path, const char *data, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, data, len), (ssize_t)len);
-	assert_int_equal(close(fd), 0);
-}
-
 /* A temporary directory for test_conf_load_file, removed even when it fails. */
-struct t_dir {
-	char dir[32];
-	char path[64];
-};
-
 static int
 t_dir_setup(void **state)
 {
-	struct t_dir *d = calloc(1, sizeof(*d));
-
-	if (d == NULL)
-		return -1;
-	if (testutil_mkdtemp(d->dir, sizeof(d->dir), "conf") != 0) {
-		free(d);
-		return -1;
-	}
-	snprintf(d->path, sizeof(d->path), "%s/t.conf", d->dir);
-	*state = d;
-	return 0;
-}
-
-static int
-t_dir_teardown(void **state)
-{
-	struct t_dir *d = *state;
-	int rc = testutil_rmtree(d->dir);
-
-	free(d);
-	return rc;
+	*state = testutil_tmpdir_new("conf", "t.conf");
+	return *state != NULL ? 0 : -1;
 }
 
 static void
 test_conf_load_file(void **state)
 {
-	struct t_dir *d = *state;
+	struct testutil_tmpdir *d = *state;
 	const char *path = d->path;
-	char missing[64], err[CONF_ERROR_MAX], want[256];
+	char missing[TESTUTIL_DIR_MAX + 16], err[CONF_ERROR_MAX], want[3 * TESTUTIL_DIR_MAX];
 	char *big;
 	struct conf *c;
 
 	snprintf(missing, sizeof(missing), "%s/none.conf", d->dir);
 
-	t_write(path, t_full, sizeof(t_full) - 1);
+	assert_int_equal(testutil_write_file(path, t_full, sizeof(t_full) - 1, 0600), 0);
 	c = conf_load_file(tc_sections, path, err, sizeof(err));
 	if (c == NULL)
 		fail_msg("%s", err);
@@ -1538,7 +1502,7 @@ test_conf_load_file(void **state)
 	assert_string_equal(err, want);
 	conf_free(&c);
 
-	t_write(path, "[main]\nname = x\nbogus = 1\n", 26);
+	assert_int_equal(testutil_write_file(path, "[main]\nname = x\nbogus = 1\n", 26, 0600), 0);
 	assert_null(conf_load_file(tc_sections, path, err, sizeof(err)));
 	snprintf(want, sizeof(want), "%s:3: [main] bogus: unknown key", path);
 	assert_string_equal(err, want);
@@ -1552,12 +1516,12 @@ test_conf_load_file(void **state)
 	assert_non_null(big);
 	memset(big, '\n', CONF_FILE_MAX + 1);
 	memcpy(big, "[main]\nname = n\n", 16);
-	t_write(path, big, CONF_FILE_MAX);
+	assert_int_equal(testutil_write_file(path, big, CONF_FILE_MAX, 0600), 0);
 	c = conf_load_file(tc_sections, path, err, sizeof(err));
 	if (c == NULL)
 		fail_msg("%s", err);
 	conf_free(&c);
-	t_write(path, big, CONF_FILE_MAX + 1);
+	assert_int_equal(testutil_write_file(path, big, CONF_FILE_MAX + 1, 0600), 0);
 	assert_null(conf_load_file(tc_sections, path, err, sizeof(err)));
 	snprintf(want, sizeof(want), "%s: file larger than 1048576 bytes", path);
 	assert_string_equal(err, want);
@@ -1641,7 +1605,8 @@ main(void)
 		cmocka_unit_test(test_conf_fail),
 		cmocka_unit_test(test_conf_error_buffer),
 		cmocka_unit_test(test_conf_parse_size),
-		cmocka_unit_test_setup_teardown(test_conf_load_file, t_dir_setup, t_dir_teardown),
+		cmocka_unit_test_setup_teardown(test_conf_load_file, t_dir_setup,
+						testutil_tmpdir_teardown),
 	};
 	return cmocka_run_group_tests_name("conf", tests, NULL, NULL);
 }

@@ -11,13 +11,9 @@
 
 #include <cmocka.h>
 
-#include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "addr.h"
 #include "conf.h"
@@ -26,56 +22,21 @@
 #include "../../edge/edge.h"
 #include "testutil.h"
 
-#define T_PATH_MAX 256
 #define T_ERR_MAX 1024
-
-struct t_state {
-	char dir[T_PATH_MAX];
-	char path[2 * T_PATH_MAX];	/* dir/edge.conf */
-};
 
 static int
 t_setup(void **state)
 {
-	struct t_state *s = calloc(1, sizeof(*s));
-
-	if (s == NULL)
-		return -1;
-	if (testutil_mkdtemp(s->dir, sizeof(s->dir), "edge_conf") != 0) {
-		free(s);
-		return -1;
-	}
-	snprintf(s->path, sizeof(s->path), "%s/edge.conf", s->dir);
-	*state = s;
-	return 0;
-}
-
-static int
-t_teardown(void **state)
-{
-	struct t_state *s = *state;
-	int rc = testutil_rmtree(s->dir);
-
-	free(s);
-	return rc;
+	*state = testutil_tmpdir_new("edge_conf", "edge.conf");
+	return *state != NULL ? 0 : -1;
 }
 
 static void
-t_write(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	assert_int_equal(close(fd), 0);
-}
-
-static void
-t_load_ok(struct t_state *s, const char *text, struct edge_conf *ec)
+t_load_ok(struct testutil_tmpdir *s, const char *text, struct edge_conf *ec)
 {
 	char err[T_ERR_MAX];
 
-	t_write(s->path, text);
+	assert_int_equal(testutil_write_file(s->path, text, strlen(text), 0644), 0);
 	err[0] = '\0';
 	if (edge_conf_load(s->path, ec, err, sizeof(err)) != 0)
 		fail_msg("refused: %s", err);
@@ -137,7 +98,7 @@ static const char t_full[] =
 static void
 test_edge_conf_full(void **state)
 {
-	struct t_state *s = *state;
+	struct testutil_tmpdir *s = *state;
 	struct edge_conf ec;
 	struct edge_listener_conf *l;
 	struct edge_tenant_conf *t;
@@ -233,7 +194,7 @@ test_edge_conf_full(void **state)
 static void
 test_edge_conf_defaults(void **state)
 {
-	struct t_state *s = *state;
+	struct testutil_tmpdir *s = *state;
 	struct edge_conf ec;
 	struct edge_listener_conf *l;
 	struct edge_tenant_conf *t;
@@ -288,7 +249,7 @@ test_edge_conf_accepted_edges(void **state)
 		/* max_per_source equal to max_connections. */
 		"[edge]\nname = relay.example.net\nmax_connections = 9\nmax_per_source = 9\n",
 	};
-	struct t_state *s = *state;
+	struct testutil_tmpdir *s = *state;
 	struct edge_conf ec;
 
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
@@ -422,13 +383,13 @@ static const struct t_error_case t_error_cases[] = {
 static void
 test_edge_conf_errors(void **state)
 {
-	struct t_state *s = *state;
+	struct testutil_tmpdir *s = *state;
 	struct edge_conf ec;
 	char err[T_ERR_MAX], want[T_ERR_MAX];
 
 	for (size_t i = 0; i < sizeof(t_error_cases) / sizeof(t_error_cases[0]); i++) {
 		const struct t_error_case *c = &t_error_cases[i];
-		t_write(s->path, c->text);
+		assert_int_equal(testutil_write_file(s->path, c->text, strlen(c->text), 0644), 0);
 		snprintf(want, sizeof(want), "%s%s", s->path, c->want);
 		memset(&ec, 0xAA, sizeof(ec));
 		err[0] = '\0';
@@ -447,7 +408,7 @@ test_edge_conf_errors(void **state)
 static void
 test_edge_conf_missing_file(void **state)
 {
-	struct t_state *s = *state;
+	struct testutil_tmpdir *s = *state;
 	struct edge_conf ec;
 	char err[T_ERR_MAX], want[T_ERR_MAX];
 
@@ -457,7 +418,7 @@ test_edge_conf_missing_file(void **state)
 	assert_null(ec.conf);
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, t_setup, t_teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, t_setup, testutil_tmpdir_teardown)
 
 int
 main(void)

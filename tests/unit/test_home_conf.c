@@ -11,13 +11,9 @@
 
 #include <cmocka.h>
 
-#include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "addr.h"
 #include "conf.h"
@@ -26,58 +22,23 @@
 #include "../../home/home.h"
 #include "testutil.h"
 
-#define T_PATH_MAX 256
 #define T_ERR_MAX 1024
 #define T_TEXT_MAX 8192
-
-struct t_state {
-	char dir[T_PATH_MAX];
-	char path[2 * T_PATH_MAX];	/* dir/homeportd.conf */
-};
 
 static int
 t_setup(void **state)
 {
-	struct t_state *s = calloc(1, sizeof(*s));
-
-	if (s == NULL)
-		return -1;
-	if (testutil_mkdtemp(s->dir, sizeof(s->dir), "home_conf") != 0) {
-		free(s);
-		return -1;
-	}
-	snprintf(s->path, sizeof(s->path), "%s/homeportd.conf", s->dir);
-	*state = s;
-	return 0;
-}
-
-static int
-t_teardown(void **state)
-{
-	struct t_state *s = *state;
-	int rc = testutil_rmtree(s->dir);
-
-	free(s);
-	return rc;
-}
-
-static void
-t_write(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	assert_int_equal(close(fd), 0);
+	*state = testutil_tmpdir_new("home_conf", "homeportd.conf");
+	return *state != NULL ? 0 : -1;
 }
 
 /* Write text as the config file and load it; fail the test if it is refused. */
 static void
-t_load_ok(struct t_state *s, const char *text, struct home_conf *hc)
+t_load_ok(struct testutil_tmpdir *s, const char *text, struct home_conf *hc)
 {
 	char err[T_ERR_MAX];
 
-	t_write(s->path, text);
+	assert_int_equal(testutil_write_file(s->path, text, strlen(text), 0644), 0);
 	err[0] = '\0';
 	if (home_conf_load(s->path, hc, err, sizeof(err)) != 0)
 		fail_msg("refused: %s", err);
@@ -153,7 +114,7 @@ static const char t_full[] =
 static void
 test_home_conf_full(void **state)
 {
-	struct t_state *s = *state;
+	struct testutil_tmpdir *s = *state;
 	struct home_conf hc;
 	struct home_listener_conf *l;
 	char a[ADDR_TEXT_MAX], c[ADDR_TEXT_MAX];
@@ -236,7 +197,7 @@ test_home_conf_full(void **state)
 static void
 test_home_conf_defaults(void **state)
 {
-	struct t_state *s = *state;
+	struct testutil_tmpdir *s = *state;
 	struct home_conf hc;
 	struct home_listener_conf *l;
 
@@ -307,7 +268,7 @@ test_home_conf_key_paths(void **state)
 		{ "[tls]\ncertificate = relative.pem\nkey = k.pem\n[home]\nhostname = h.example.test\n",
 		  "relative.pem", "k.pem" },
 	};
-	struct t_state *s = *state;
+	struct testutil_tmpdir *s = *state;
 	struct home_conf hc;
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -338,7 +299,7 @@ test_home_conf_accepted_edges(void **state)
 		/* No newline at the end. */
 		"[home]\nhostname = mail.example.test",
 	};
-	struct t_state *s = *state;
+	struct testutil_tmpdir *s = *state;
 	struct home_conf hc;
 
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
@@ -470,13 +431,13 @@ static const struct t_error_case t_error_cases[] = {
 static void
 test_home_conf_errors(void **state)
 {
-	struct t_state *s = *state;
+	struct testutil_tmpdir *s = *state;
 	struct home_conf hc;
 	char err[T_ERR_MAX], want[T_ERR_MAX];
 
 	for (size_t i = 0; i < sizeof(t_error_cases) / sizeof(t_error_cases[0]); i++) {
 		const struct t_error_case *c = &t_error_cases[i];
-		t_write(s->path, c->text);
+		assert_int_equal(testutil_write_file(s->path, c->text, strlen(c->text), 0644), 0);
 		snprintf(want, sizeof(want), "%s%s", s->path, c->want);
 		memset(&hc, 0xAA, sizeof(hc));
 		err[0] = '\0';
@@ -496,7 +457,7 @@ test_home_conf_errors(void **state)
 static void
 test_home_conf_path_too_long(void **state)
 {
-	struct t_state *s = *state;
+	struct testutil_tmpdir *s = *state;
 	struct home_conf hc;
 	static char text[T_TEXT_MAX], dir[HOME_PATH_MAX];
 	char err[T_ERR_MAX], want[T_ERR_MAX];
@@ -509,7 +470,7 @@ test_home_conf_path_too_long(void **state)
 	/* DIR + "/keys/tls.crt" does not fit HOME_PATH_MAX ... */
 	assert_true(dir_len + strlen("/keys/tls.crt") >= HOME_PATH_MAX);
 	snprintf(text, sizeof(text), "[home]\nhostname = mail.example.test\nstate_dir = %s\n", dir);
-	t_write(s->path, text);
+	assert_int_equal(testutil_write_file(s->path, text, strlen(text), 0644), 0);
 	assert_int_equal(home_conf_load(s->path, &hc, err, sizeof(err)), -1);
 	snprintf(want, sizeof(want), "%s:3: [home] state_dir: path too long", s->path);
 	assert_string_equal(err, want);
@@ -527,7 +488,7 @@ test_home_conf_path_too_long(void **state)
 static void
 test_home_conf_missing_file(void **state)
 {
-	struct t_state *s = *state;
+	struct testutil_tmpdir *s = *state;
 	struct home_conf hc;
 	char err[T_ERR_MAX], want[T_ERR_MAX];
 
@@ -537,7 +498,7 @@ test_home_conf_missing_file(void **state)
 	assert_null(hc.conf);
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, t_setup, t_teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, t_setup, testutil_tmpdir_teardown)
 
 int
 main(void)

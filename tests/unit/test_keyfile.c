@@ -105,19 +105,6 @@ t_count_entries(const char *dir)
 	return n;
 }
 
-/* A plain file with the given bytes and mode, made without keyfile. */
-static void
-t_make_file(const char *path, const char *text, mode_t mode)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	size_t len = strlen(text);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, len), (ssize_t)len);
-	assert_int_equal(fchmod(fd, mode), 0);
-	assert_int_equal(close(fd), 0);
-}
-
 /* The whole file, which must hold fewer than cap bytes, as a string. */
 static void
 t_slurp(const char *path, char *out, size_t cap)
@@ -183,7 +170,7 @@ test_keyfile_write_replaces_atomically(void **state)
 	struct stat before, after;
 
 	t_join(path, d->path, "key");
-	t_make_file(path, "old contents that are longer\n", 0644);
+	assert_int_equal(testutil_write_file(path, "old contents that are longer\n", 29, 0644), 0);
 	assert_int_equal(lstat(path, &before), 0);
 
 	assert_int_equal(keyfile_write(path, "new\n", 4, 0600, err, sizeof(err)), 0);
@@ -297,7 +284,7 @@ test_keyfile_read_secret_modes(void **state)
 	for (size_t i = 0; i < sizeof(t_secret_modes) / sizeof(t_secret_modes[0]); i++) {
 		const struct t_mode_case *c = &t_secret_modes[i];
 		unlink(path);
-		t_make_file(path, "key bytes", c->mode);
+		assert_int_equal(testutil_write_file(path, "key bytes", 9, c->mode), 0);
 		memset(buf, 0xAA, sizeof(buf));
 		len = 999;
 		err[0] = '\0';
@@ -331,7 +318,7 @@ test_keyfile_read_refuses_symlink(void **state)
 
 	t_join(target, d->path, "real");
 	t_join(link_path, d->path, "link");
-	t_make_file(target, "key", 0600);
+	assert_int_equal(testutil_write_file(target, "key", 3, 0600), 0);
 	assert_int_equal(symlink(target, link_path), 0);
 	for (int secret = 0; secret <= 1; secret++) {
 		err[0] = '\0';
@@ -405,7 +392,7 @@ test_keyfile_read_refuses_other_owner(void **state)
 	if (geteuid() != 0)
 		skip();
 	t_join(path, d->path, "key");
-	t_make_file(path, "key", 0600);
+	assert_int_equal(testutil_write_file(path, "key", 3, 0600), 0);
 	assert_int_equal(chown(path, T_OTHER_UID, T_OTHER_GID), 0);
 	assert_int_equal(keyfile_read(path, 1, buf, sizeof(buf), &len, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "owned by uid 54321"));
@@ -427,7 +414,7 @@ test_keyfile_read_cap(void **state)
 	memset(text, 'k', 33);
 	text[33] = '\0';
 	t_join(path, d->path, "key");
-	t_make_file(path, text, 0600);
+	assert_int_equal(testutil_write_file(path, text, strlen(text), 0600), 0);
 
 	/* 33 bytes with a cap of 32: refused. */
 	len = 999;
@@ -443,7 +430,7 @@ test_keyfile_read_cap(void **state)
 
 	/* Empty file, cap 0. */
 	unlink(path);
-	t_make_file(path, "", 0600);
+	assert_int_equal(testutil_write_file(path, "", 0, 0600), 0);
 	len = 999;
 	assert_int_equal(keyfile_read(path, 1, buf, 0, &len, err, sizeof(err)), 0);
 	assert_int_equal(len, 0);
@@ -533,7 +520,7 @@ test_keyfile_mkdir_not_a_directory(void **state)
 	char path[T_PATH_MAX], target[T_PATH_MAX], err[T_ERR_MAX], want[T_ERR_MAX];
 
 	t_join(path, d->path, "file");
-	t_make_file(path, "", 0600);
+	assert_int_equal(testutil_write_file(path, "", 0, 0600), 0);
 	snprintf(want, sizeof(want), "%s: not a directory", path);
 	assert_int_equal(keyfile_mkdir(path, (uid_t)-1, (gid_t)-1, err, sizeof(err)), -1);
 	assert_string_equal(err, want);

@@ -107,17 +107,6 @@ t_append_pem(const char *path, X509 *cert)
 	BIO_free(b);
 }
 
-static void
-t_write(const char *path, const char *text, mode_t mode)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	assert_int_equal(fchmod(fd, mode), 0);
-	close(fd);
-}
-
 /* ---- selfcert_generate ------------------------------------------------ */
 
 static void
@@ -474,7 +463,7 @@ test_selfcert_save_existing_cert_leaves_no_key(void **state)
 	 */
 	t_join(cert, s->dir, "tls.crt");
 	t_join(key, s->dir, "tls.key");
-	t_write(cert, "not touched\n", 0644);
+	assert_int_equal(testutil_write_file(cert, "not touched\n", 12, 0644), 0);
 	t_generate(t_names, 2, T_DAYS, &id);
 	assert_int_equal(selfcert_save(&id, cert, key, 0, err, sizeof(err)), -1);
 	snprintf(want, sizeof(want), "%s: already exists", cert);
@@ -628,7 +617,7 @@ test_tlsident_bad_files(void **state)
 	assert_int_equal(chmod(key, 0600), 0);
 
 	/* No certificate in the file. */
-	t_write(bad, "garbage\n", 0644);
+	assert_int_equal(testutil_write_file(bad, "garbage\n", 8, 0644), 0);
 	assert_int_equal(tlsident_load(bad, key, &loaded, err, sizeof(err)), -1);
 	snprintf(want, sizeof(want), "%s: no PEM certificate", bad);
 	assert_string_equal(err, want);

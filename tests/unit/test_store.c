@@ -431,40 +431,16 @@ t_group_teardown(void **state)
 
 /* ---- per-test state and helpers --------------------------------------- */
 
-struct t_state {
-	char dir[T_PATH_MAX];
-	char path[2 * T_PATH_MAX];	/* dir/mail.db */
-};
-
 static int
 t_setup(void **state)
 {
-	struct t_state *s = calloc(1, sizeof(*s));
-
-	if (s == NULL)
-		return -1;
-	if (testutil_mkdtemp(s->dir, sizeof(s->dir), "store") != 0) {
-		free(s);
-		return -1;
-	}
-	snprintf(s->path, sizeof(s->path), "%s/%s", s->dir, STORE_FILE);
 	memset(&t_io, 0, sizeof(t_io));
-	*state = s;
-	return 0;
-}
-
-static int
-t_teardown(void **state)
-{
-	struct t_state *s = *state;
-	int rc = testutil_rmtree(s->dir);
-
-	free(s);
-	return rc;
+	*state = testutil_tmpdir_new("store", STORE_FILE);
+	return *state != NULL ? 0 : -1;
 }
 
 static struct store *
-t_open(struct t_state *s)
+t_open(struct testutil_tmpdir *s)
 {
 	struct store_err err;
 	struct store *st = store_open(s->path, STORE_OPEN_RECOVER, &err);
@@ -476,7 +452,7 @@ t_open(struct t_state *s)
 
 /* Remove mail.db and its WAL and shm: a fresh start in the same directory. */
 static void
-t_wipe(struct t_state *s)
+t_wipe(struct testutil_tmpdir *s)
 {
 	static const char *const suffix[] = { "", "-wal", "-shm" };
 	char p[3 * T_PATH_MAX];
@@ -490,7 +466,7 @@ t_wipe(struct t_state *s)
 
 /* One integer from SQL on a separate, plain connection (the real VFS). */
 static int64_t
-t_raw(struct t_state *s, const char *sql)
+t_raw(struct testutil_tmpdir *s, const char *sql)
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *q = NULL;
@@ -660,7 +636,7 @@ t_chunks_of(int64_t len)
 static void
 test_store_open_new(void **state)
 {
-	struct t_state *s = *state;
+	struct testutil_tmpdir *s = *state;
 	struct store *st = t_open(s);
 	struct store_domain *doms = NULL;
 	size_t n = 0;
@@ -712,7 +688,7 @@ test_store_open_new(void **state)
 static void
 test_store_open_empty_file(void **state)
 {
-	struct t_state *s = *state;
+	struct testutil_tmpdir *s = *state;
 	struct store *st;
 	int fd = open(s->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 
@@ -728,7 +704,7 @@ test_store_open_empty_file(void **state)
 static void
 test_store_open_newer(void **state)
 {
-	struct t_state *s = *state;
+	struct testutil_tmpdir *s = *state;
 	struct store_err err;
 	char sql[128];
 
@@ -749,7 +725,7 @@ test_store_open_newer(void **state)
 static void
 test_store_open_not_a_database(void **state)
 {
-	struct t_state *s = *state;
+	struct testutil_tmpdir *s = *state;
 	struct store_err err;
 	static const char junk[] = "this is not an SQLite database, just some text long enough\n";
 	uint8_t page[4096];
@@ -772,7 +748,7 @@ test_store_open_not_a_database(void **state)
 static void
 test_store_open_faults(void **state)
 {
-	struct t_state *s = *state;
+	struct testutil_tmpdir *s = *state;
 	struct store_err err;
 	struct store *st;
 	long n, failed = 0;
@@ -814,7 +790,7 @@ test_store_open_faults(void **state)
 static void
 test_store_integrity_detects(void **state)
 {
-	struct t_state *s = *state;
+	struct testutil_tmpdir *s = *state;
 	struct store *st = t_open(s);
 	int64_t ids[3], page, psize;
 	struct store_err err;
@@ -844,7 +820,7 @@ test_store_integrity_detects(void **state)
 static void
 test_store_domains(void **state)
 {
-	struct t_state *s = *state;
+	struct testutil_tmpdir *s = *state;
 	struct store *st = t_open(s);
 	struct store_domain *doms = NULL;
 	size_t n = 0;
@@ -891,7 +867,7 @@ test_store_domains(void **state)
 static void
 test_store_users(void **state)
 {
-	struct t_state *s = *state;
+	struct testutil_tmpdir *s = *state;
 	struct store *st = t_open(s);
 	struct store_user u, *users = NULL;
 	struct store_mailbox *mbs = NULL;
@@ -983,7 +959,7 @@ test_store_users(void **state)
 static void
 test_store_aliases_resolve(void **state)
 {
-	struct t_state *s = *state;
+	struct testutil_tmpdir *s = *state;
 	struct store *st = t_open(s);
 	struct store_alias *al = NULL;
 	int64_t ids[3], got[STORE_RESOLVE_MAX];
@@ -1062,7 +1038,7 @@ test_store_aliases_resolve(void **state)
 static void
 test_store_remove_cascades(void **state)
 {
-	struct t_state *s = *state;
+	struct testutil_tmpdir *s = *state;
 	struct store *st = t_open(s);
 	int64_t ids[3], got[4];
 	uint8_t body[100000];
@@ -1109,7 +1085,7 @@ test_store_remove_cascades(void **state)
 static void
 test_store_deliver_one(void **state)
 {
-	struct t_state *s = *state;
+	struct testutil_tmpdir *s = *state;
 	struct store *st = t_open(s);
 	struct store_message *msgs = NULL;
 	struct store_mailbox mb;
@@ -1197,7 +1173,7 @@ test_store_deliver_one(void **state)
 static void
 test_store_deliver_shared(void **state)
 {
-	struct t_state *s = *state;
+	struct testutil_tmpdir *s = *state;
 	struct store *st = t_open(s);
 	struct store_message *msgs = NULL;
 	struct store_user u;
@@ -1246,7 +1222,7 @@ test_store_deliver_shared(void **state)
 static void
 test_store_uids(void **state)
 {
-	struct t_state *s = *state;
+	struct testutil_tmpdir *s = *state;
 	struct store *st = t_open(s);
 	struct store_message *msgs = NULL;
 	struct store_mailbox mb, bob;
@@ -1329,7 +1305,7 @@ test_store_uids(void **state)
 static void
 test_store_queue(void **state)
 {
-	struct t_state *s = *state;
+	struct testutil_tmpdir *s = *state;
 	struct store *st = t_open(s);
 	struct store_queue_entry *q = NULL;
 	struct store_message *msgs = NULL;
@@ -1393,7 +1369,7 @@ test_store_queue(void **state)
 static void
 test_store_quota(void **state)
 {
-	struct t_state *s = *state;
+	struct testutil_tmpdir *s = *state;
 	struct store *st = t_open(s);
 	struct store_user u;
 	int64_t ids[3];
@@ -1443,7 +1419,7 @@ test_store_quota(void **state)
 static void
 test_store_too_big(void **state)
 {
-	struct t_state *s = *state;
+	struct testutil_tmpdir *s = *state;
 	struct store *st = t_open(s);
 	struct store_delivery *d;
 	struct store_err err;
@@ -1468,7 +1444,7 @@ test_store_too_big(void **state)
 static void
 test_store_abort_and_recover(void **state)
 {
-	struct t_state *s = *state;
+	struct testutil_tmpdir *s = *state;
 	struct store *st = t_open(s);
 	struct store_delivery *d;
 	struct store_err err;
@@ -1523,7 +1499,7 @@ test_store_abort_and_recover(void **state)
 static void
 test_store_body_read(void **state)
 {
-	struct t_state *s = *state;
+	struct testutil_tmpdir *s = *state;
 	struct store *st = t_open(s);
 	struct store_message *msgs = NULL;
 	struct store_delivery *d;
@@ -1579,7 +1555,7 @@ test_store_body_read(void **state)
 static void
 test_store_interleaved(void **state)
 {
-	struct t_state *s = *state;
+	struct testutil_tmpdir *s = *state;
 	struct store *st = t_open(s);
 	struct store_delivery *d[4];
 	struct store_message *msgs = NULL;
@@ -1673,7 +1649,7 @@ t_sweep_expect(struct store *st, const int64_t ids[3], long acked, size_t len)
  * body and no chunk. The file passes integrity_check every time.
  */
 static void
-t_sweep_run(struct t_state *s, const struct t_sweep *c)
+t_sweep_run(struct testutil_tmpdir *s, const struct t_sweep *c)
 {
 	static const char *const remotes[] = { "r1@remote.test", "r2@remote.test" };
 	struct store_message *msgs = NULL;
@@ -1769,7 +1745,7 @@ test_store_faults_large(void **state)
 static void
 test_store_faults_user_add(void **state)
 {
-	struct t_state *s = *state;
+	struct testutil_tmpdir *s = *state;
 	struct store_err err;
 	struct store_mailbox *mbs = NULL;
 	struct store_user u;
@@ -1825,7 +1801,7 @@ struct t_pc {
  * Returns an exit status.
  */
 static int
-t_pc_child(struct t_state *s, const struct t_pc *c, int fd)
+t_pc_child(struct testutil_tmpdir *s, const struct t_pc *c, int fd)
 {
 	static const char *const remote[] = { "r@remote.test" };
 	struct store_delivery *d;
@@ -1884,7 +1860,7 @@ t_pc_child(struct t_state *s, const struct t_pc *c, int fd)
  * child's count of I/O calls (0 if it was cut before the end).
  */
 static long
-t_pc_run(struct t_state *s, const struct t_pc *c, int exact)
+t_pc_run(struct testutil_tmpdir *s, const struct t_pc *c, int exact)
 {
 	struct store_message *msgs = NULL;
 	struct store_queue_entry *q = NULL;
@@ -2018,35 +1994,37 @@ test_store_powercut_anywhere(void **state)
 	print_message("    power cut at %ld points of %ld calls\n", runs, calls);
 }
 
+#define T(f) cmocka_unit_test_setup_teardown(f, t_setup, testutil_tmpdir_teardown)
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_store_open_new, t_setup, t_teardown),
-		cmocka_unit_test_setup_teardown(test_store_open_empty_file, t_setup, t_teardown),
-		cmocka_unit_test_setup_teardown(test_store_open_newer, t_setup, t_teardown),
-		cmocka_unit_test_setup_teardown(test_store_open_not_a_database, t_setup, t_teardown),
-		cmocka_unit_test_setup_teardown(test_store_open_faults, t_setup, t_teardown),
-		cmocka_unit_test_setup_teardown(test_store_integrity_detects, t_setup, t_teardown),
-		cmocka_unit_test_setup_teardown(test_store_domains, t_setup, t_teardown),
-		cmocka_unit_test_setup_teardown(test_store_users, t_setup, t_teardown),
-		cmocka_unit_test_setup_teardown(test_store_aliases_resolve, t_setup, t_teardown),
-		cmocka_unit_test_setup_teardown(test_store_remove_cascades, t_setup, t_teardown),
-		cmocka_unit_test_setup_teardown(test_store_deliver_one, t_setup, t_teardown),
-		cmocka_unit_test_setup_teardown(test_store_deliver_shared, t_setup, t_teardown),
-		cmocka_unit_test_setup_teardown(test_store_uids, t_setup, t_teardown),
-		cmocka_unit_test_setup_teardown(test_store_queue, t_setup, t_teardown),
-		cmocka_unit_test_setup_teardown(test_store_quota, t_setup, t_teardown),
-		cmocka_unit_test_setup_teardown(test_store_too_big, t_setup, t_teardown),
-		cmocka_unit_test_setup_teardown(test_store_abort_and_recover, t_setup, t_teardown),
-		cmocka_unit_test_setup_teardown(test_store_body_read, t_setup, t_teardown),
-		cmocka_unit_test_setup_teardown(test_store_interleaved, t_setup, t_teardown),
-		cmocka_unit_test_setup_teardown(test_store_faults_write_error, t_setup, t_teardown),
-		cmocka_unit_test_setup_teardown(test_store_faults_disk_full, t_setup, t_teardown),
-		cmocka_unit_test_setup_teardown(test_store_faults_large, t_setup, t_teardown),
-		cmocka_unit_test_setup_teardown(test_store_faults_user_add, t_setup, t_teardown),
-		cmocka_unit_test_setup_teardown(test_store_powercut_acknowledged, t_setup, t_teardown),
-		cmocka_unit_test_setup_teardown(test_store_powercut_anywhere, t_setup, t_teardown),
+		T(test_store_open_new),
+		T(test_store_open_empty_file),
+		T(test_store_open_newer),
+		T(test_store_open_not_a_database),
+		T(test_store_open_faults),
+		T(test_store_integrity_detects),
+		T(test_store_domains),
+		T(test_store_users),
+		T(test_store_aliases_resolve),
+		T(test_store_remove_cascades),
+		T(test_store_deliver_one),
+		T(test_store_deliver_shared),
+		T(test_store_uids),
+		T(test_store_queue),
+		T(test_store_quota),
+		T(test_store_too_big),
+		T(test_store_abort_and_recover),
+		T(test_store_body_read),
+		T(test_store_interleaved),
+		T(test_store_faults_write_error),
+		T(test_store_faults_disk_full),
+		T(test_store_faults_large),
+		T(test_store_faults_user_add),
+		T(test_store_powercut_acknowledged),
+		T(test_store_powercut_anywhere),
 	};
 
 	return cmocka_run_group_tests(tests, t_group_setup, t_group_teardown);
