@@ -402,6 +402,31 @@ enum smtp_data_status smtp_data_feed(struct smtp_data *d, const uint8_t *in, siz
 /* Returns 1 if the message must be refused: bare CR or LF, NUL, or an overlong line. Else 0. */
 int smtp_data_bad(const struct smtp_data *d);
 
+/* ---- imap_names.c: mailbox names as IMAP clients write them (pure) ---- */
+
+/*
+ * Modified UTF-7 (RFC 3501 5.1.3, IMAP4rev1 clients) in[0..len) to UTF-8
+ * in out[0..cap), NUL-terminated. Refused: bytes outside printable ASCII,
+ * an unterminated or malformed shift, a lone surrogate, a shifted
+ * character that needed no shift. Returns 0, or -1 (also when out is too
+ * small).
+ */
+int imap_mutf7_decode(const char *in, size_t len, char *out, size_t cap);
+
+/*
+ * UTF-8 (a NUL-terminated name, as the store keeps it) to modified UTF-7
+ * in out[0..cap). Returns 0, or -1 (not UTF-8, a control character, or
+ * out too small).
+ */
+int imap_mutf7_encode(const char *utf8, char *out, size_t cap);
+
+/*
+ * 1 if name matches the LIST pattern: '*' matches any run of characters,
+ * '%' any run without delim, everything else itself (exact octets: the
+ * caller has written INBOX as INBOX in both). Else 0.
+ */
+int imap_list_match(const char *pattern, const char *name, char delim);
+
 /* ---- smtp_session.c: one SMTP session, a state machine without I/O ---- */
 
 #define SMTP_SESSION_OUT_MAX (16 * 1024)	/* replies not yet taken by the caller */
