@@ -282,30 +282,40 @@ store_mailbox_name(const char *name, char out[STORE_MAILBOX_NAME_MAX], struct st
 
 /* ---- mailboxes --------------------------------------------------------- */
 
+/*
+ * Run sql bound to (?1 id, ?2 text unless NULL) and read the first
+ * column of its one row into *v_r. Returns 1 (a row), 0 (none), or -1.
+ */
+static int
+store_row_int(struct store *st, const char *sql, int64_t id, const char *text, int64_t *v_r,
+	      const char *what, struct store_err *err)
+{
+	sqlite3_stmt *s = store_stmt(st, sql, err);
+	int rc;
+
+	if (s == NULL)
+		return -1;
+	if ((rc = sqlite3_bind_int64(s, 1, id)) != SQLITE_OK ||
+	    (text != NULL && (rc = sqlite3_bind_text(s, 2, text, -1, SQLITE_STATIC)) != SQLITE_OK))
+		return store_sqlite_fail(st, err, rc, "bind");
+	rc = store_step(st, s, what, err);
+	if (rc < 0)
+		return -1;
+	if (rc == SQLITE_ROW)
+		*v_r = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW;
+}
+
 /* The id of user_id's mailbox name (stored form). Returns 0, or -1 (STORE_E_NOTFOUND). */
 static int
 store_mailbox_id(struct store *st, int64_t user_id, const char *name, int64_t *id_r,
 		 struct store_err *err)
 {
 	static const char sql[] = "SELECT id FROM mailboxes WHERE user_id = ?1 AND name = ?2";
-	sqlite3_stmt *s = store_stmt(st, sql, err);
-	int rc;
+	int rc = store_row_int(st, sql, user_id, name, id_r, "mailbox", err);
 
-	if (s == NULL)
-		return -1;
-	if ((rc = sqlite3_bind_int64(s, 1, user_id)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC)) != SQLITE_OK)
-		return store_sqlite_fail(st, err, rc, "bind");
-	rc = store_step(st, s, "mailbox", err);
-	if (rc < 0)
-		return -1;
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(s);
-		return store_fail(err, STORE_E_NOTFOUND, "no such mailbox");
-	}
-	*id_r = sqlite3_column_int64(s, 0);
-	sqlite3_reset(s);
-	return 0;
+	return rc > 0 ? 0 : rc < 0 ? -1 : store_fail(err, STORE_E_NOTFOUND, "no such mailbox");
 }
 
 /* The user a mailbox belongs to (STORE_E_NOTFOUND if none). */
@@ -313,23 +323,11 @@ static int
 store_mailbox_owner(struct store *st, int64_t mailbox_id, int64_t *user_r, struct store_err *err)
 {
 	static const char sql[] = "SELECT user_id FROM mailboxes WHERE id = ?1";
-	sqlite3_stmt *s = store_stmt(st, sql, err);
-	int rc;
+	int rc = store_row_int(st, sql, mailbox_id, NULL, user_r, "mailbox", err);
 
-	if (s == NULL)
-		return -1;
-	if ((rc = sqlite3_bind_int64(s, 1, mailbox_id)) != SQLITE_OK)
-		return store_sqlite_fail(st, err, rc, "bind");
-	rc = store_step(st, s, "mailbox", err);
 	if (rc < 0)
 		return -1;
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(s);
-		return store_fail(err, STORE_E_NOTFOUND, "no mailbox %lld", (long long)mailbox_id);
-	}
-	*user_r = sqlite3_column_int64(s, 0);
-	sqlite3_reset(s);
-	return 0;
+	return rc > 0 ? 0 : store_fail(err, STORE_E_NOTFOUND, "no mailbox %lld", (long long)mailbox_id);
 }
 
 /* Insert an empty mailbox (inside a transaction). Returns 0 with *id_r, or -1 (STORE_E_EXISTS). */
@@ -439,22 +437,12 @@ store_mailbox_next_modseq(struct store *st, int64_t mailbox_id, int64_t *modseq_
 {
 	static const char sql[] =
 		"UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ?1 RETURNING highestmodseq";
-	sqlite3_stmt *s = store_stmt(st, sql, err);
-	int rc;
+	int rc = store_row_int(st, sql, mailbox_id, NULL, modseq_r, "modseq", err);
 
-	if (s == NULL)
-		return -1;
-	if ((rc = sqlite3_bind_int64(s, 1, mailbox_id)) != SQLITE_OK)
-		return store_sqlite_fail(st, err, rc, "bind");
-	rc = store_step(st, s, "modseq", err);
 	if (rc < 0)
 		return -1;
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(s);
+	if (rc == 0)
 		return store_fail(err, STORE_E_NOTFOUND, "no mailbox %lld", (long long)mailbox_id);
-	}
-	*modseq_r = sqlite3_column_int64(s, 0);
-	sqlite3_reset(s);
 	store_changed(st, mailbox_id);	/* a new MODSEQ is a change watchers hear of */
 	return 0;
 }
@@ -758,23 +746,14 @@ store_mailbox_next_uid(struct store *st, int64_t mailbox_id, uint32_t *uid_r, st
 	static const char sql[] =
 		"UPDATE mailboxes SET uidnext = uidnext + 1 WHERE id = ?1 AND uidnext < 4294967295"
 		" RETURNING uidnext - 1";
-	sqlite3_stmt *s = store_stmt(st, sql, err);
-	int rc;
+	int64_t uid = 0;
+	int rc = store_row_int(st, sql, mailbox_id, NULL, &uid, "next uid", err);
 
-	if (s == NULL)
-		return -1;
-	if ((rc = sqlite3_bind_int64(s, 1, mailbox_id)) != SQLITE_OK)
-		return store_sqlite_fail(st, err, rc, "bind");
-	rc = store_step(st, s, "next uid", err);
 	if (rc < 0)
 		return -1;
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(s);
-		return store_fail(err, STORE_E_INTERNAL, "mailbox %lld has used up its UIDs",
-				  (long long)mailbox_id);
-	}
-	*uid_r = (uint32_t)sqlite3_column_int64(s, 0);
-	sqlite3_reset(s);
+	if (rc == 0)
+		return store_fail(err, STORE_E_INTERNAL, "mailbox %lld has used up its UIDs", (long long)mailbox_id);
+	*uid_r = (uint32_t)uid;
 	return 0;
 }
 
