@@ -1043,4 +1043,75 @@ int store_queue_remove(struct store *st, int64_t id, struct store_err *err);
  */
 extern const char *const store_sql_migrations[STORE_SCHEMA_VERSION];
 
+/* ---- login.c: a login's lookup, throttle and result, for SMTP AUTH and IMAP ---- */
+
+#define LOGIN_PEER_TEXT_MAX 64
+
+/* The client as logins name it: for logs, and its throttle key. */
+struct login_peer {
+	char ip[LOGIN_PEER_TEXT_MAX];		/* "198.51.100.25", "IPv6:2001:db8::1", or "unknown" */
+	char key[LOGIN_PEER_TEXT_MAX + 8];	/* "ip:" and the IPv4 address or the IPv6 /64 */
+};
+
+/* Fill *lp for peer (NULL: unknown). */
+void login_peer_init(struct login_peer *lp, const struct addr *peer);
+
+/* What a session lends its logins. */
+struct login_env {
+	struct store *st;
+	struct throttle *th;
+	const struct login_peer *peer;
+	const char *sid;		/* for the log */
+	const char *dummy_hash;		/* checked when the name is nobody's (same cost); may be NULL */
+};
+
+/* One login between its lookup and its password check's result. */
+struct login {
+	int found;				/* the name is an account */
+	int64_t user_id;
+	char address[STORE_ADDRESS_MAX];	/* the account's address, when found */
+	char key[THROTTLE_KEY_MAX];		/* the account's throttle key */
+	char esc[2 * STORE_ADDRESS_MAX];	/* the name as given, escaped for logs */
+	struct password_check check;		/* what the caller runs off the loop */
+};
+
+enum login_begin_result {
+	LOGIN_CHECK,		/* run l->check (password_check_run) and give it to login_end() */
+	LOGIN_TEMPFAIL,		/* the store failed (logged): "try again later" */
+	LOGIN_LOCKED,		/* the source or the account is locked (logged): "try again later" */
+};
+
+enum login_end_result {
+	LOGIN_OK,		/* l->user_id and l->address are the user */
+	LOGIN_FAILED,		/* wrong name or password: hold the answer *delay_r ms */
+	LOGIN_UNAVAILABLE,	/* the check could not be run: "try again later" */
+};
+
+/*
+ * Start a login with name[0..namelen) and pass[0..passlen): look the
+ * account up, refuse a locked source or account, and fill l->check (a
+ * nobody gets the dummy hash, so time does not tell who exists).
+ * Returns enum login_begin_result.
+ */
+int login_begin(struct login *l, const struct login_env *env, const char *name, size_t namelen,
+		const char *pass, size_t passlen, int64_t now_ms);
+
+/*
+ * The check ran (c) or could not (NULL): count a failure (and the delay
+ * its answer waits, *delay_r), or clear the throttle and store a rehash.
+ * l->check is wiped. Returns enum login_end_result.
+ */
+int login_end(struct login *l, const struct login_env *env, const struct password_check *c,
+	      int64_t now_ms, int64_t *delay_r);
+
+/* A SASL PLAIN message (RFC 4616): [authzid] NUL authcid NUL passwd, spans into the message. */
+struct login_plain {
+	const char *authz, *authc, *pass;
+	size_t authz_len, authc_len, pass_len;
+	int other_authz;	/* an authorization identity other than authcid: refused */
+};
+
+/* Split msg[0..n). Returns 0, or -1 when it is not two NULs apart. Pure. */
+int login_plain_split(const uint8_t *msg, size_t n, struct login_plain *p_r);
+
 #endif

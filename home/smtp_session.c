@@ -23,7 +23,6 @@
  *                missing.
  *   submissions  the same, with TLS from the first byte.
  */
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -66,15 +65,6 @@ enum ss_hdr_state {
 #define SS_HDR_HAS_DATE 0x01
 #define SS_HDR_HAS_MSGID 0x02
 
-/* A login between its lookup and its password check's result. */
-struct ss_login {
-	int found;				/* the name is an account */
-	int64_t user_id;
-	char address[STORE_ADDRESS_MAX];
-	char key[THROTTLE_KEY_MAX];		/* the account's throttle key */
-	char esc[2 * STORE_ADDRESS_MAX];	/* the name as given, escaped for logs */
-};
-
 struct smtp_session {
 	/* From the parameters. */
 	char hostname[DNSNAME_MAX + 1];
@@ -84,8 +74,7 @@ struct smtp_session {
 	unsigned max_recipients, max_errors;
 	int have_peer;
 	struct addr peer;
-	char peer_ip[SS_PEER_TEXT_MAX];		/* "198.51.100.25", "2001:db8::1", or "unknown" */
-	char peer_key[SS_PEER_TEXT_MAX + 8];	/* the throttle's source key: "ip:" IPv4 or IPv6 /64 */
+	struct login_peer lpeer;		/* the client's text and throttle key */
 	char sid[LOG_SID_LEN];
 	const char *dummy_hash;
 	struct store *st;
@@ -114,8 +103,7 @@ struct smtp_session {
 	char user[STORE_ADDRESS_MAX];
 	char login_name[SS_SASL_MAX + 1];	/* AUTH LOGIN: the user name, until the password */
 	size_t login_name_len;
-	struct ss_login login;			/* a login waiting for its password check */
-	struct password_check check;		/* what the caller checks (SMTP_SESSION_VERIFY) */
+	struct login login;			/* a login waiting for its password check (SMTP_SESSION_VERIFY) */
 	unsigned errors, messages, refused;
 
 	/* The mail transaction. */
@@ -261,7 +249,7 @@ ss_helo(struct smtp_session *s, const struct smtp_command *c)
 		ss_reply(s, "250 %s", s->hostname);
 		return;
 	}
-	ss_reply(s, "250-%s Hello %s", s->hostname, s->peer_ip);
+	ss_reply(s, "250-%s Hello %s", s->hostname, s->lpeer.ip);
 	ss_reply(s, "250-PIPELINING");
 	ss_reply(s, "250-SIZE %lld", (long long)s->size_max);
 	ss_reply(s, "250-8BITMIME");
@@ -277,124 +265,62 @@ ss_helo(struct smtp_session *s, const struct smtp_command *c)
 
 /* ---- AUTH ---- */
 
-/* The throttle key of an account: its id when it exists, else the name as given, lower-cased. */
 static void
-ss_user_key(const char *name, size_t len, int64_t id, char *out, size_t cap)
+ss_login_env(const struct smtp_session *s, struct login_env *env)
 {
-	if (id != 0) {
-		snprintf(out, cap, "uid:%lld", (long long)id);
-		return;
-	}
-	snprintf(out, cap, "name:");
-	for (size_t i = 0, o = strlen(out); i < len && o + 1 < cap; i++, o++) {
-		char c = name[i];
-
-		out[o] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-		out[o + 1] = '\0';
-	}
+	env->st = s->st;
+	env->th = s->th;
+	env->peer = &s->lpeer;
+	env->sid = s->sid;
+	env->dummy_hash = s->dummy_hash;
 }
 
 /*
- * A login: look the account up and check the throttle here; the password
- * check itself (0.1 s of Argon2id) is the caller's to run off the loop
+ * A login: the lookup and the throttle here; the password check itself
+ * (0.1 s of Argon2id) is the caller's to run off the loop
  * (SMTP_SESSION_VERIFY), and ss_login_finish() answers once it is done.
- * A name that is nobody's is checked against the dummy hash all the same,
- * so that the time taken does not tell which accounts exist.
  */
 static void
 ss_login(struct smtp_session *s, const char *name, size_t namelen, const char *pass, size_t passlen)
 {
-	struct ss_login *l = &s->login;
-	struct store_user u;
-	struct store_err err;
-	int64_t locked;
+	struct login_env env;
 
-	memset(&u, 0, sizeof(u));
-	memset(l, 0, sizeof(*l));
-	log_escape(name, namelen, l->esc, sizeof(l->esc));
-	if (namelen > 0 && namelen < sizeof(u.address) && memchr(name, '\0', namelen) == NULL) {
-		char address[STORE_ADDRESS_MAX];
-
-		memcpy(address, name, namelen);
-		address[namelen] = '\0';
-		if (store_user_get(s->st, address, &u, &err) == 0) {
-			l->found = 1;
-		} else if (err.kind == STORE_ERR_TEMPORARY) {
-			ss_log_store(s, "auth", &err);
-			ss_reply(s, "454 4.7.0 Temporary authentication failure, try again later");
-			return;
-		}
-	}
-	ss_user_key(name, namelen, l->found ? u.id : 0, l->key, sizeof(l->key));
-	locked = throttle_check(s->th, s->peer_key, s->now_ms);
-	if (locked == 0)
-		locked = throttle_check(s->th, l->key, s->now_ms);
-	if (locked > 0) {
-		log_warn(s->sid, "auth", "result=locked user=\"%s\" peer=%s locked_ms=%lld", l->esc,
-			 s->peer_ip, (long long)locked);
+	ss_login_env(s, &env);
+	switch (login_begin(&s->login, &env, name, namelen, pass, passlen, s->now_ms)) {
+	case LOGIN_CHECK:
+		s->action = SMTP_SESSION_VERIFY;
+		break;
+	case LOGIN_LOCKED:
 		ss_reply(s, "454 4.7.0 Too many failed logins, try again later");
 		ss_error(s);
-		sodium_memzero(&u, sizeof(u));
-		return;
+		break;
+	default:
+		ss_reply(s, "454 4.7.0 Temporary authentication failure, try again later");
+		break;
 	}
-	l->user_id = u.id;
-	memcpy(l->address, u.address, sizeof(l->address));
-	if (l->found)
-		memcpy(s->check.hash, u.password_hash, sizeof(s->check.hash));
-	else if (s->dummy_hash != NULL)
-		snprintf(s->check.hash, sizeof(s->check.hash), "%s", s->dummy_hash);
-	else
-		s->check.hash[0] = '\0';	/* nothing to compare with: fails at once */
-	s->check.len = passlen < sizeof(s->check.password) ? passlen : sizeof(s->check.password);
-	memcpy(s->check.password, pass, s->check.len);
-	s->check.ok = 0;
-	s->check.rehash[0] = '\0';
-	sodium_memzero(&u, sizeof(u));
-	s->action = SMTP_SESSION_VERIFY;
 }
 
 /* The check is done (c), or could not be run (NULL): answer 235, 535 (held back) or 454. */
 static void
 ss_login_finish(struct smtp_session *s, const struct password_check *c)
 {
-	struct ss_login *l = &s->login;
-	struct throttle_verdict vs, vu;
-	struct store_err err;
+	struct login_env env;
 
-	if (c == NULL) {
-		log_warn(s->sid, "auth", "result=unavailable user=\"%s\" peer=%s", l->esc, s->peer_ip);
-		ss_reply(s, "454 4.7.0 Temporary authentication failure, try again later");
-		return;
-	}
-	if (l->found && c->ok) {
-		throttle_success(s->th, s->peer_key, s->now_ms);
-		throttle_success(s->th, l->key, s->now_ms);
-		s->user_id = l->user_id;
-		memcpy(s->user, l->address, sizeof(s->user));
-		if (c->rehash[0] != '\0') {
-			if (store_user_set_password(s->st, l->address, c->rehash, &err) == 0)
-				log_info(s->sid, "auth_rehash", "user=\"%s\" result=ok", l->esc);
-			else
-				log_warn(s->sid, "auth_rehash", "user=\"%s\" result=failed", l->esc);
-		}
-		log_info(s->sid, "auth", "result=ok user=\"%s\" peer=%s", l->esc, s->peer_ip);
+	ss_login_env(s, &env);
+	switch (login_end(&s->login, &env, c, s->now_ms, &s->delay_ms)) {
+	case LOGIN_OK:
+		s->user_id = s->login.user_id;
+		memcpy(s->user, s->login.address, sizeof(s->user));
 		ss_reply(s, "235 2.7.0 Authentication successful");
-		return;
+		break;
+	case LOGIN_FAILED:
+		ss_reply(s, "535 5.7.8 Authentication credentials invalid");
+		ss_error(s);
+		break;
+	default:
+		ss_reply(s, "454 4.7.0 Temporary authentication failure, try again later");
+		break;
 	}
-	throttle_fail(s->th, s->peer_key, s->now_ms, &vs);
-	throttle_fail(s->th, l->key, s->now_ms, &vu);
-	s->delay_ms = vs.delay_ms > vu.delay_ms ? vs.delay_ms : vu.delay_ms;
-	log_warn(s->sid, "auth", "result=failed user=\"%s\" known=%s peer=%s failures_source=%u "
-		 "failures_user=%u delay_ms=%lld", l->esc, l->found ? "yes" : "no", s->peer_ip, vs.failures,
-		 vu.failures, (long long)s->delay_ms);
-	if (vs.locked)
-		log_warn(s->sid, "auth_lockout", "key=%s failures=%u locked_ms=%lld", s->peer_key,
-			 vs.failures, (long long)vs.locked_ms);
-	if (vu.locked)
-		log_warn(s->sid, "auth_lockout", "key=\"%s\" user=\"%s\" failures=%u locked_ms=%lld",
-			 l->key, l->esc, vu.failures, (long long)vu.locked_ms);
-	ss_reply(s, "535 5.7.8 Authentication credentials invalid");
-	ss_error(s);
 }
 
 /*
@@ -423,32 +349,22 @@ ss_auth_plain(struct smtp_session *s, const char *text, size_t len)
 {
 	uint8_t buf[SS_SASL_MAX];
 	size_t n;
-	const uint8_t *nul1, *nul2;
+	struct login_plain pl;
 
 	s->state = SS_CMD;
 	if (ss_sasl_decode(s, text, len, buf, sizeof(buf), &n) != 0)
 		goto out;
-	nul1 = n > 0 ? memchr(buf, '\0', n) : NULL;
-	nul2 = nul1 != NULL ? memchr(nul1 + 1, '\0', n - (size_t)(nul1 + 1 - buf)) : NULL;
-	if (nul1 == NULL || nul2 == NULL) {
+	if (login_plain_split(buf, n, &pl) != 0) {
 		ss_reply(s, "501 5.5.2 Malformed PLAIN response");
 		ss_error(s);
 		goto out;
 	}
-	{
-		const char *authz = (const char *)buf, *authc = (const char *)nul1 + 1;
-		size_t authzlen = (size_t)(nul1 - buf), authclen = (size_t)(nul2 - nul1 - 1);
-		const char *pass = (const char *)nul2 + 1;
-		size_t passlen = n - (size_t)(nul2 + 1 - buf);
-
-		/* Acting as someone else (an authorization identity of its own) is not offered. */
-		if (authzlen != 0 && (authzlen != authclen || memcmp(authz, authc, authzlen) != 0)) {
-			ss_reply(s, "535 5.7.8 Authorization identity not allowed");
-			ss_error(s);
-			goto out;
-		}
-		ss_login(s, authc, authclen, pass, passlen);
+	if (pl.other_authz) {
+		ss_reply(s, "535 5.7.8 Authorization identity not allowed");
+		ss_error(s);
+		goto out;
 	}
+	ss_login(s, pl.authc, pl.authc_len, pl.pass, pl.pass_len);
 out:
 	sodium_memzero(buf, sizeof(buf));
 }
@@ -1005,7 +921,7 @@ ss_trace(struct smtp_session *s)
 		     "\tby %s (Homeport) with %s id %s%s%s%s;\r\n"
 		     "\t%s\r\n",
 		     s->from_path, s->helo[0] != '\0' ? s->helo : "unknown",
-		     s->have_peer ? "[" : "", s->have_peer ? s->peer_ip : "unknown",
+		     s->have_peer ? "[" : "", s->have_peer ? s->lpeer.ip : "unknown",
 		     s->have_peer ? "]" : "", s->hostname, with, s->msg_id, tls,
 		     s->nrcpt == 1 ? "\r\n\tfor " : "", s->nrcpt == 1 ? s->first_rcpt : "", date);
 	if (n > 0 && (size_t)n < sizeof(text))
@@ -1390,27 +1306,10 @@ smtp_session_new(const struct smtp_session_params *p, struct store *st, struct t
 	s->st = st;
 	s->th = th;
 	s->declared_size = -1;
-	snprintf(s->peer_ip, sizeof(s->peer_ip), "unknown");
-	snprintf(s->peer_key, sizeof(s->peer_key), "ip:unknown");
+	login_peer_init(&s->lpeer, p->peer);
 	if (p->peer != NULL) {
-		struct addr a = *p->peer;
-		uint8_t ip[16];
-		size_t n = addr_ip_bytes(&a, ip);
-		char text[ADDR_TEXT_MAX];
-
 		s->have_peer = 1;
-		s->peer = a;
-		if (n == 4) {
-			inet_ntop(AF_INET, ip, s->peer_ip, sizeof(s->peer_ip));
-			snprintf(s->peer_key, sizeof(s->peer_key), "ip:%s", s->peer_ip);
-		} else {
-			inet_ntop(AF_INET6, ip, text, sizeof(text));
-			snprintf(s->peer_ip, sizeof(s->peer_ip), "IPv6:%s", text);
-			/* One source is a /64, as for connection counts. */
-			memset(ip + 8, 0, 8);
-			inet_ntop(AF_INET6, ip, text, sizeof(text));
-			snprintf(s->peer_key, sizeof(s->peer_key), "ip:%s/64", text);
-		}
+		s->peer = *p->peer;
 	}
 	return s;
 }
@@ -1476,7 +1375,7 @@ smtp_session_action(const struct smtp_session *s)
 const struct password_check *
 smtp_session_check(const struct smtp_session *s)
 {
-	return s->action == SMTP_SESSION_VERIFY ? &s->check : NULL;
+	return s->action == SMTP_SESSION_VERIFY ? &s->login.check : NULL;
 }
 
 void
@@ -1487,7 +1386,6 @@ smtp_session_verified(struct smtp_session *s, const struct password_check *c, in
 	s->now_ms = now_ms;
 	s->action = SMTP_SESSION_GO;
 	ss_login_finish(s, c);
-	sodium_memzero(&s->check, sizeof(s->check));
 	sodium_memzero(&s->login, sizeof(s->login));
 }
 
@@ -1539,7 +1437,7 @@ smtp_session_shutdown(struct smtp_session *s)
 	s->stopping = 1;
 	if (s->action == SMTP_SESSION_VERIFY) {
 		/* A login in the middle of its check: the result is not waited for. */
-		sodium_memzero(&s->check, sizeof(s->check));
+		sodium_memzero(&s->login, sizeof(s->login));
 		s->action = SMTP_SESSION_GO;
 	}
 	if (s->action != SMTP_SESSION_GO)
