@@ -58,6 +58,12 @@ struct home_smtp_conf {
 	int64_t shutdown_grace;		/* ms SIGTERM lets sessions in DATA finish */
 };
 
+/* [imap]: the IMAP server's limits, for every IMAP listener. */
+struct home_imap_conf {
+	int64_t autologout;		/* ms a logged-in client may be silent (RFC 9051 5.4: >= 30 min) */
+	int64_t max_errors;		/* BAD answers per session, then BYE and close */
+};
+
 /* [auth]: failed logins (SMTP AUTH now, IMAP LOGIN later), throttle.c. */
 struct home_auth_conf {
 	int64_t fail_delay;		/* ms before the reply to the first failure; doubles per failure */
@@ -71,6 +77,7 @@ struct home_conf {
 	struct home_main_conf *main;
 	struct home_tls_conf *tls;
 	struct home_smtp_conf *smtp;
+	struct home_imap_conf *imap;
 	struct home_auth_conf *auth;
 	size_t nlisteners;
 	char cert_path[HOME_PATH_MAX];	/* tls->certificate or its default */
@@ -427,6 +434,15 @@ int imap_mutf7_encode(const char *utf8, char *out, size_t cap);
  */
 int imap_list_match(const char *pattern, const char *name, char delim);
 
+/* ---- what a session (smtp_session, imap_session) asks of server.c ---- */
+
+enum session_action {
+	SESSION_GO,		/* feed more when it comes */
+	SESSION_VERIFY,		/* run the session's password check off the loop, then hand it back */
+	SESSION_STARTTLS,	/* send the output, then start TLS; bytes after STARTTLS were dropped */
+	SESSION_CLOSE,		/* send the output, then close */
+};
+
 /* ---- smtp_session.c: one SMTP session, a state machine without I/O ---- */
 
 #define SMTP_SESSION_OUT_MAX (16 * 1024)	/* replies not yet taken by the caller */
@@ -435,13 +451,6 @@ int imap_list_match(const char *pattern, const char *name, char delim);
 #define SMTP_SESSION_DATA_STEP 8192		/* DATA/BDAT bytes handled per step */
 #define SMTP_SESSION_FIELD_NAME_MAX 64		/* a header field name looked at (Date, Message-ID) */
 #define SMTP_SESSION_TRACE_MAX 2048		/* Return-Path, Received, and the added Date and Message-ID */
-
-enum smtp_session_action {
-	SMTP_SESSION_GO,	/* feed more when it comes */
-	SMTP_SESSION_VERIFY,	/* run smtp_session_check() off the loop, then smtp_session_verified() */
-	SMTP_SESSION_STARTTLS,	/* send the output, then start TLS; bytes after STARTTLS were dropped */
-	SMTP_SESSION_CLOSE,	/* send the output, then close */
-};
 
 struct smtp_session_params {
 	const char *hostname;		/* ours (banner, EHLO, Received); copied */
@@ -493,17 +502,17 @@ void smtp_session_tls_started(struct smtp_session *s, const char *version, const
  * for the login throttle). Returns how many were taken: fewer than len
  * when the output is full (take the output, then feed the rest), when a
  * reply is to be held (smtp_session_delay()), or when the action is no
- * longer SMTP_SESSION_GO. With SMTP_SESSION_STARTTLS everything after
+ * longer SESSION_GO. With SESSION_STARTTLS everything after
  * the STARTTLS line counts as taken and was dropped (a client must wait
  * for the 220: bytes sent before it are an injection, CVE-2011-0411).
  */
 size_t smtp_session_feed(struct smtp_session *s, const uint8_t *in, size_t len, int64_t now_ms);
 
-/* What the caller must do now: enum smtp_session_action. */
+/* What the caller must do now: enum session_action. */
 int smtp_session_action(const struct smtp_session *s);
 
 /*
- * With SMTP_SESSION_VERIFY: the password check a login waits for (the
+ * With SESSION_VERIFY: the password check a login waits for (the
  * stored hash and the password given). Copy it, run password_check_run()
  * on the copy off the loop, and hand the result to
  * smtp_session_verified(). NULL in any other state.
@@ -513,7 +522,7 @@ const struct password_check *smtp_session_check(const struct smtp_session *s);
 /*
  * The check's result (c), or NULL when it could not be run (the workers
  * are busy: 454, try again). The session answers the login and goes on
- * (SMTP_SESSION_GO); its copy of the password is wiped.
+ * (SESSION_GO); its copy of the password is wiped.
  */
 void smtp_session_verified(struct smtp_session *s, const struct password_check *c, int64_t now_ms);
 
@@ -532,12 +541,12 @@ void smtp_session_output_consume(struct smtp_session *s, size_t n);
 /* 1 while a message's bytes are arriving (DATA, or a BDAT chunk): the data timeout applies. */
 int smtp_session_in_data(const struct smtp_session *s);
 
-/* The client was silent too long: 421, then SMTP_SESSION_CLOSE. */
+/* The client was silent too long: 421, then SESSION_CLOSE. */
 void smtp_session_timeout(struct smtp_session *s);
 
 /*
  * The server is stopping: a session between messages gets 421 and
- * SMTP_SESSION_CLOSE now (returns 1); one receiving a message finishes it
+ * SESSION_CLOSE now (returns 1); one receiving a message finishes it
  * and then gets them (returns 0).
  */
 int smtp_session_shutdown(struct smtp_session *s);
@@ -547,55 +556,148 @@ void smtp_session_stats(const struct smtp_session *s, struct smtp_session_stats 
 /* Free *sp (accepts NULL) and clear it; a message not yet acknowledged is dropped. */
 void smtp_session_free(struct smtp_session **sp);
 
-/* ---- smtp_server.c: the SMTP listeners and connections (libevent) ---- */
+/* ---- imap_session.c: one IMAP session, a state machine over the store, without I/O ---- */
 
-#define SMTP_SERVER_OUT_HIGH (64 * 1024)	/* bytes queued to a client before its input waits */
-#define SMTP_SERVER_CHECK_THREADS 1	/* threads for password checks (64 MiB each while checking) */
-#define SMTP_SERVER_CHECK_QUEUE 64	/* checks waiting for them; one more: 454, try again */
+#define IMAP_SESSION_OUT_MAX (256 * 1024)	/* output held before the caller takes it */
+#define IMAP_SESSION_OUT_LOW (192 * 1024)	/* a long answer (FETCH) pauses when less room is left */
+#define IMAP_SESSION_SASL_MAX 8192		/* an AUTHENTICATE response line, base64 */
 
-struct smtp_server;
+struct imap_session_params {
+	const char *hostname;		/* ours (greeting, ID); copied */
+	int mode;			/* HOME_LISTENER_IMAP (STARTTLS) or HOME_LISTENER_IMAPS */
+	int tls_offered;		/* STARTTLS may be offered (there is a TLS context) */
+	int64_t append_max;		/* APPENDLIMIT: bytes of one APPENDed message */
+	unsigned max_errors;		/* BAD answers, then BYE and the end */
+	const struct addr *peer;	/* the client, from PROXY when there was one; NULL: unknown */
+	const char *sid;		/* the log session id; copied */
+	const char *dummy_hash;		/* verified against when a login names nobody; may be NULL */
+};
+
+struct imap_session_stats {
+	unsigned commands;		/* tagged commands answered */
+	unsigned errors;		/* BAD answers */
+	const char *user;		/* the logged-in address, "" if none */
+};
+
+struct imap_session;
+
+/*
+ * A session for one connection; st and th are borrowed and must outlive
+ * it. Greet with imap_session_greet() (after the handshake on 993).
+ * Returns the session (imap_session_free()), or NULL when out of memory.
+ */
+struct imap_session *imap_session_new(const struct imap_session_params *p, struct store *st,
+				      struct throttle *th);
+
+/* Queue the "* OK" greeting with the capabilities. */
+void imap_session_greet(struct imap_session *s);
+
+/* TLS is on (STARTTLS or implicit): version and cipher for the log (copied). */
+void imap_session_tls_started(struct imap_session *s, const char *version, const char *cipher);
+
+/*
+ * Take client bytes in[0..len) at now_ms. Returns how many were taken:
+ * fewer when the output is full, a reply is to be held
+ * (imap_session_delay()), or the action is no longer SESSION_GO. With
+ * len 0, work the session has of its own goes on (imap_session_pending()).
+ */
+size_t imap_session_feed(struct imap_session *s, const uint8_t *in, size_t len, int64_t now_ms);
+
+/* 1 if the session has output to make without input: a long answer under way, or news to tell. */
+int imap_session_pending(const struct imap_session *s);
+
+/* What the caller must do now: enum session_action. */
+int imap_session_action(const struct imap_session *s);
+
+/* With SESSION_VERIFY: the login's password check (see smtp_session_check()). */
+const struct password_check *imap_session_check(const struct imap_session *s);
+
+/* Its result, or NULL when it could not be run; the session answers the login. */
+void imap_session_verified(struct imap_session *s, const struct password_check *c, int64_t now_ms);
+
+/* Ms to hold the output (a failed login), then 0 until the next failure. */
+int64_t imap_session_delay(struct imap_session *s);
+
+/* The output waiting to be sent. */
+const uint8_t *imap_session_output(const struct imap_session *s, size_t *len_r);
+
+/* n bytes of it were sent. */
+void imap_session_output_consume(struct imap_session *s, size_t n);
+
+/* 1 once a user logged in (the autologout timer applies, not the listener's). */
+int imap_session_logged_in(const struct imap_session *s);
+
+/* The client was silent too long: BYE, then SESSION_CLOSE. */
+void imap_session_timeout(struct imap_session *s);
+
+/* The server is stopping: BYE and SESSION_CLOSE (an APPEND under way is dropped). Returns 1. */
+int imap_session_shutdown(struct imap_session *s);
+
+/*
+ * The store changed mailbox_id (0: any). Returns 1 if it concerns this
+ * session (its selected mailbox): it has news (imap_session_pending())
+ * for IDLE, or for its next command. Must not call the store.
+ */
+int imap_session_changed(struct imap_session *s, int64_t mailbox_id);
+
+void imap_session_stats(const struct imap_session *s, struct imap_session_stats *st_r);
+
+/* Free *sp (accepts NULL) and clear it. */
+void imap_session_free(struct imap_session **sp);
+
+/* ---- server.c: the SMTP, submission and IMAP listeners and connections (libevent) ---- */
+
+#define SERVER_OUT_HIGH (64 * 1024)	/* bytes queued to a client before its input waits */
+#define SERVER_CHECK_THREADS 1	/* threads for password checks (64 MiB each while checking) */
+#define SERVER_CHECK_QUEUE 64	/* checks waiting for them; one more: 454, try again */
+
+struct server;
 struct tls_server;
 struct event_base;
 
 /*
- * Bind every smtp, submission and submissions listener of hc (imap and
- * imaps listeners are left for the IMAP server and named in a log line).
+ * Bind every listener of hc (smtp, submission, submissions, imap, imaps).
  * Binding happens here, before privileges are dropped; nothing is
  * accepted until the loop runs, and nothing may be before
- * smtp_server_set_store(). tls (borrowed, may be replaced in place by a
+ * server_set_store(). tls (borrowed, may be replaced in place by a
  * reload) serves STARTTLS and port 465. Returns the server, or NULL with
  * the reason in err.
  */
-struct smtp_server *smtp_server_new(struct event_base *base, const struct home_conf *hc,
+struct server *server_new(struct event_base *base, const struct home_conf *hc,
 				    struct tls_server *tls, char *err, size_t errcap);
 
-/* The store sessions deliver into (borrowed; must outlive the server's sessions). */
-void smtp_server_set_store(struct smtp_server *srv, struct store *st);
+/*
+ * The store sessions deliver into and read (borrowed; must outlive the
+ * server's sessions). The server becomes its change listener
+ * (store_set_notify), to wake IMAP sessions.
+ */
+void server_set_store(struct server *srv, struct store *st);
 
 /*
- * A reload: new [home] hostname, [smtp], [auth] and per-listener limits
+ * A reload: new [home] hostname, [smtp], [imap], [auth] and per-listener limits
  * for listeners of the same name. Listeners added or removed, or whose
  * addresses, mode or proxy settings changed, need a restart: logged, and
  * the old ones keep running.
  */
-void smtp_server_reload(struct smtp_server *srv, const struct home_conf *hc);
+void server_reload(struct server *srv, const struct home_conf *hc);
 
 /*
- * Stop accepting; sessions between messages get 421 and close, those
- * receiving a message may finish it within [smtp] shutdown_grace; then
+ * Stop accepting; sessions between messages get 421 (IMAP: BYE) and
+ * close, those receiving a message may finish it within [smtp]
+ * shutdown_grace; then
  * the rest are cut. The loop exits (event_base_loopexit) once none is
  * left. Returns the sessions still open.
  */
-unsigned smtp_server_stop(struct smtp_server *srv);
+unsigned server_stop(struct server *srv);
 
 /* Open connections. */
-unsigned smtp_server_active(const struct smtp_server *srv);
+unsigned server_active(const struct server *srv);
 
 /* The port listener i of the server is bound to (for tests with port 0). */
-int smtp_server_listener_address(const struct smtp_server *srv, size_t i, struct addr *a_r);
+int server_listener_address(const struct server *srv, size_t i, struct addr *a_r);
 
 /* Close every connection and listener, free *srvp (accepts NULL) and clear it. */
-void smtp_server_free(struct smtp_server **srvp);
+void server_free(struct server **srvp);
 
 /* ---- store.c, store_sql.c: mail.db, the only code that speaks SQL (docs/store.md) ---- */
 
@@ -861,6 +963,64 @@ int store_message_list(struct store *st, int64_t mailbox_id, struct store_messag
 
 /* Free a list from store_message_list() (NULL is fine) and clear *list. */
 void store_message_list_free(struct store_message **list, size_t n);
+
+/*
+ * The messages of a mailbox with first_uid <= UID <= last_uid and a
+ * MODSEQ above since_modseq (0: all), by UID; released as
+ * store_message_list()'s. Returns 0, or -1.
+ */
+int store_message_range(struct store *st, int64_t mailbox_id, uint32_t first_uid, uint32_t last_uid,
+			uint64_t since_modseq, struct store_message **list_r, size_t *n_r,
+			struct store_err *err);
+
+/* Fill *mb for mailbox_id. Returns 0, or -1 (STORE_E_NOTFOUND). */
+int store_mailbox_get_id(struct store *st, int64_t mailbox_id, struct store_mailbox *mb,
+			 struct store_err *err);
+
+/* What STATUS counts of a mailbox. */
+struct store_mailbox_counts {
+	uint64_t unseen;	/* messages without \Seen */
+	uint64_t deleted;	/* with \Deleted */
+	uint64_t size;		/* octets of all its messages */
+};
+
+/* Count mailbox_id's messages. Returns 0, or -1. */
+int store_mailbox_count(struct store *st, int64_t mailbox_id, struct store_mailbox_counts *c_r,
+			struct store_err *err);
+
+enum store_flags_op {
+	STORE_FLAGS_SET,	/* the flags and keywords become these */
+	STORE_FLAGS_ADD,
+	STORE_FLAGS_REMOVE,
+};
+
+/* A change of flags for several messages (IMAP STORE). */
+struct store_flags_update {
+	int op;				/* enum store_flags_op */
+	unsigned flags;			/* STORE_FLAG_* */
+	const char *keywords;		/* space-separated atoms ("" none), matched without regard to case */
+	uint64_t unchangedsince;	/* CONDSTORE: leave a message whose MODSEQ is above this; 0: none */
+	int always;			/* a new MODSEQ even when nothing changes */
+	uint32_t *failed;		/* the UIDs left by unchangedsince, up to failed_cap */
+	size_t failed_cap;
+};
+
+struct store_flags_result {
+	uint64_t modseq;	/* the one new MODSEQ of every changed message; 0: none changed */
+	size_t found;		/* UIDs that exist */
+	size_t changed;
+	size_t nfailed;		/* left by unchangedsince (more than failed_cap: only those written) */
+};
+
+/*
+ * Apply u to the messages of uids[0..n) that exist, in one transaction:
+ * the ones whose flags or keywords change get one new MODSEQ. Returns 0
+ * with *res, or -1 (STORE_E_INVALID: unknown flags, a bad keyword, too
+ * many keywords).
+ */
+int store_message_update_flags(struct store *st, int64_t mailbox_id, const uint32_t *uids, size_t n,
+			       const struct store_flags_update *u, struct store_flags_result *res,
+			       struct store_err *err);
 
 /*
  * Set a message's flags (STORE_FLAG_*) and keywords (space-separated IMAP

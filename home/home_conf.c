@@ -62,6 +62,13 @@ static const struct conf_key home_smtp_keys[] = {
 	{ .name = NULL },
 };
 
+#define IMAP_KEY(n, t, f, ...) { .name = n, .type = t, .offset = offsetof(struct home_imap_conf, f), __VA_ARGS__ }
+static const struct conf_key home_imap_keys[] = {
+	IMAP_KEY("autologout", CONF_DURATION, autologout, .min = 30 * 60 * 1000, .max = HOME_TIMEOUT_MAX),
+	IMAP_KEY("max_errors", CONF_INT, max_errors, .min = 1, .max = HOME_ERRORS_MAX),
+	{ .name = NULL },
+};
+
 #define AUTH_KEY(n, t, f, ...) { .name = n, .type = t, .offset = offsetof(struct home_auth_conf, f), __VA_ARGS__ }
 static const struct conf_key home_auth_keys[] = {
 	AUTH_KEY("fail_delay", CONF_DURATION, fail_delay, .min = 0, .max = HOME_PROXY_TIMEOUT_MAX),
@@ -107,6 +114,15 @@ home_smtp_defaults(void *block)
 }
 
 static void
+home_imap_defaults(void *block)
+{
+	struct home_imap_conf *c = block;
+
+	c->autologout = 30 * 60 * 1000;
+	c->max_errors = 20;
+}
+
+static void
 home_auth_defaults(void *block)
 {
 	struct home_auth_conf *c = block;
@@ -121,6 +137,7 @@ static const struct conf_section home_sections[] = {
 	{ .name = "home", .flags = CONF_SECTION_REQUIRED, .keys = home_main_keys, .block_size = sizeof(struct home_main_conf), .init = home_main_defaults, .label_offset = 0 },
 	{ .name = "tls", .flags = 0, .keys = home_tls_keys, .block_size = sizeof(struct home_tls_conf), .init = NULL, .label_offset = 0 },
 	{ .name = "smtp", .flags = 0, .keys = home_smtp_keys, .block_size = sizeof(struct home_smtp_conf), .init = home_smtp_defaults, .label_offset = 0 },
+	{ .name = "imap", .flags = 0, .keys = home_imap_keys, .block_size = sizeof(struct home_imap_conf), .init = home_imap_defaults, .label_offset = 0 },
 	{ .name = "auth", .flags = 0, .keys = home_auth_keys, .block_size = sizeof(struct home_auth_conf), .init = home_auth_defaults, .label_offset = 0 },
 	{ .name = "listener", .flags = CONF_SECTION_LABELLED, .keys = home_listener_keys, .block_size = sizeof(struct home_listener_conf), .init = home_listener_defaults, .label_offset = offsetof(struct home_listener_conf, name) },
 	{ .name = NULL },
@@ -207,6 +224,7 @@ home_conf_load(const char *path, struct home_conf *hc, char *err, size_t errcap)
 	hc->main = conf_block(hc->conf, "home", 0);
 	hc->tls = conf_block(hc->conf, "tls", 0);
 	hc->smtp = conf_block(hc->conf, "smtp", 0);
+	hc->imap = conf_block(hc->conf, "imap", 0);
 	hc->auth = conf_block(hc->conf, "auth", 0);
 	hc->nlisteners = conf_count(hc->conf, "listener");
 	if (home_conf_check(hc, err, errcap) != 0) {

@@ -31,7 +31,7 @@ struct homed {
 	struct home_conf conf;
 	struct tls_server *tls;
 	struct event_base *base;
-	struct smtp_server *smtp;
+	struct server *srv;
 	struct store *st;
 };
 
@@ -109,7 +109,7 @@ homed_reload(void *arg)
 	if (homed_load_tls(&fresh, &d->tls, err, sizeof(err)) != 0)
 		log_warn(NULL, "reload", "tls=kept_old error=\"%s\" hint=\"restart homeportd to load "
 			 "a new certificate\"", log_escape(err, strlen(err), esc, sizeof(esc)));
-	smtp_server_reload(d->smtp, &fresh);
+	server_reload(d->srv, &fresh);
 	home_conf_free(&d->conf);
 	d->conf = fresh;
 	log_set_level((enum log_level)d->conf.main->log_level);
@@ -151,8 +151,8 @@ main(int argc, char **argv)
 		log_error(NULL, "start", "result=failed error=\"cannot set up the event loop\"");
 		goto out;
 	}
-	d.smtp = smtp_server_new(d.base, &d.conf, d.tls, err, sizeof(err));
-	if (d.smtp == NULL) {
+	d.srv = server_new(d.base, &d.conf, d.tls, err, sizeof(err));
+	if (d.srv == NULL) {
 		log_error(NULL, "start", "result=failed error=\"%s\"",
 			  log_escape(err, strlen(err), esc, sizeof(esc)));
 		goto out;
@@ -163,7 +163,7 @@ main(int argc, char **argv)
 			  log_escape(err, strlen(err), esc, sizeof(esc)));
 		goto out;
 	}
-	smtp_server_set_store(d.smtp, d.st);
+	server_set_store(d.srv, d.st);
 	X509_NAME_oneline(X509_get_subject_name(SSL_CTX_get0_certificate(tls_server_ctx(d.tls))),
 			  desc, sizeof(desc));
 	log_info(NULL, "start", "result=ok hostname=%s listeners=%zu certificate=\"%s\" uid=%ld pid=%ld",
@@ -171,12 +171,12 @@ main(int argc, char **argv)
 		 (long)geteuid(), (long)getpid());
 	event_base_dispatch(d.base);
 	/* SIGTERM: let sessions finish their message, then go. */
-	if (smtp_server_stop(d.smtp) > 0)
+	if (server_stop(d.srv) > 0)
 		event_base_dispatch(d.base);
 	log_info(NULL, "stop", "result=ok");
 	rc = 0;
 out:
-	smtp_server_free(&d.smtp);
+	server_free(&d.srv);
 	store_close(&d.st);
 	sig_free(&sigs);
 	if (d.base != NULL)

@@ -2,7 +2,7 @@
  * smtp_session: one SMTP session (RFC 5321) as a state machine over the
  * pure parsers: command lines through smtp_parse, message bytes through
  * smtp_data, the store for recipients and messages, the throttle for
- * logins. Bytes in, replies out; the caller (smtp_server.c) owns the
+ * logins. Bytes in, replies out; the caller (server.c) owns the
  * socket, TLS and the timers.
  *
  *   greeting -> CMD <-> AUTH_* (SASL lines)
@@ -103,7 +103,7 @@ struct smtp_session {
 	char user[STORE_ADDRESS_MAX];
 	char login_name[SS_SASL_MAX + 1];	/* AUTH LOGIN: the user name, until the password */
 	size_t login_name_len;
-	struct login login;			/* a login waiting for its password check (SMTP_SESSION_VERIFY) */
+	struct login login;			/* a login waiting for its password check (SESSION_VERIFY) */
 	unsigned errors, messages, refused;
 
 	/* The mail transaction. */
@@ -171,9 +171,9 @@ static void
 ss_error(struct smtp_session *s)
 {
 	s->errors++;
-	if (s->errors >= s->max_errors && s->action == SMTP_SESSION_GO) {
+	if (s->errors >= s->max_errors && s->action == SESSION_GO) {
 		ss_reply(s, "421 4.7.0 %s Too many errors, closing connection", s->hostname);
-		s->action = SMTP_SESSION_CLOSE;
+		s->action = SESSION_CLOSE;
 		log_info(s->sid, "smtp_errors", "errors=%u action=close", s->errors);
 	}
 }
@@ -278,7 +278,7 @@ ss_login_env(const struct smtp_session *s, struct login_env *env)
 /*
  * A login: the lookup and the throttle here; the password check itself
  * (0.1 s of Argon2id) is the caller's to run off the loop
- * (SMTP_SESSION_VERIFY), and ss_login_finish() answers once it is done.
+ * (SESSION_VERIFY), and ss_login_finish() answers once it is done.
  */
 static void
 ss_login(struct smtp_session *s, const char *name, size_t namelen, const char *pass, size_t passlen)
@@ -288,7 +288,7 @@ ss_login(struct smtp_session *s, const char *name, size_t namelen, const char *p
 	ss_login_env(s, &env);
 	switch (login_begin(&s->login, &env, name, namelen, pass, passlen, s->now_ms)) {
 	case LOGIN_CHECK:
-		s->action = SMTP_SESSION_VERIFY;
+		s->action = SESSION_VERIFY;
 		break;
 	case LOGIN_LOCKED:
 		ss_reply(s, "454 4.7.0 Too many failed logins, try again later");
@@ -1013,9 +1013,9 @@ ss_message_end(struct smtp_session *s)
 		 bad != NULL ? " reason=\"" : "", bad != NULL ? bad : "", bad != NULL ? "\"" : "");
 	ss_reset(s);
 	s->state = SS_CMD;
-	if (s->stopping && s->action == SMTP_SESSION_GO) {
+	if (s->stopping && s->action == SESSION_GO) {
 		ss_reply(s, "421 4.3.2 %s Shutting down, try again later", s->hostname);
-		s->action = SMTP_SESSION_CLOSE;
+		s->action = SESSION_CLOSE;
 	}
 }
 
@@ -1148,7 +1148,7 @@ ss_starttls(struct smtp_session *s)
 	}
 	ss_reset(s);
 	ss_reply(s, "220 2.0.0 Ready to start TLS");
-	s->action = SMTP_SESSION_STARTTLS;
+	s->action = SESSION_STARTTLS;
 }
 
 static void
@@ -1158,7 +1158,7 @@ ss_command(struct smtp_session *s, const char *line, size_t len)
 
 	if (c == NULL) {
 		ss_reply(s, "421 4.3.0 %s Out of memory, closing connection", s->hostname);
-		s->action = SMTP_SESSION_CLOSE;
+		s->action = SESSION_CLOSE;
 		return;
 	}
 	if (smtp_parse_command(line, len, c) != 0) {
@@ -1166,7 +1166,7 @@ ss_command(struct smtp_session *s, const char *line, size_t len)
 		if (c->verb == SMTP_VERB_BDAT) {
 			/* Its chunk's length is unknown: nothing after it can be read as commands. */
 			ss_reply(s, "421 4.5.0 %s Cannot continue after a malformed BDAT", s->hostname);
-			s->action = SMTP_SESSION_CLOSE;
+			s->action = SESSION_CLOSE;
 		} else {
 			ss_error(s);
 		}
@@ -1198,7 +1198,7 @@ ss_command(struct smtp_session *s, const char *line, size_t len)
 		break;
 	case SMTP_VERB_QUIT:
 		ss_reply(s, "221 2.0.0 %s Bye", s->hostname);
-		s->action = SMTP_SESSION_CLOSE;
+		s->action = SESSION_CLOSE;
 		break;
 	case SMTP_VERB_VRFY:
 		ss_reply(s, "252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery");
@@ -1333,8 +1333,8 @@ smtp_session_tls_started(struct smtp_session *s, const char *version, const char
 	s->state = SS_CMD;
 	s->linelen = 0;
 	s->line_over = 0;
-	if (s->action == SMTP_SESSION_STARTTLS)
-		s->action = SMTP_SESSION_GO;
+	if (s->action == SESSION_STARTTLS)
+		s->action = SESSION_GO;
 	snprintf(s->tls_version, sizeof(s->tls_version), "%s", version);
 	snprintf(s->tls_cipher, sizeof(s->tls_cipher), "%s", cipher);
 }
@@ -1345,7 +1345,7 @@ smtp_session_feed(struct smtp_session *s, const uint8_t *in, size_t len, int64_t
 	size_t off = 0;
 
 	s->now_ms = now_ms;
-	while (off < len && s->action == SMTP_SESSION_GO && s->delay_ms == 0 &&
+	while (off < len && s->action == SESSION_GO && s->delay_ms == 0 &&
 	       sizeof(s->out) - s->outlen >= SMTP_SESSION_REPLY_MAX) {
 		switch (s->state) {
 		case SS_DATA:
@@ -1359,7 +1359,7 @@ smtp_session_feed(struct smtp_session *s, const uint8_t *in, size_t len, int64_t
 			break;
 		}
 	}
-	if (s->action == SMTP_SESSION_STARTTLS && off < len) {
+	if (s->action == SESSION_STARTTLS && off < len) {
 		log_warn(s->sid, "starttls_injection", "dropped=%zu", len - off);
 		off = len;
 	}
@@ -1375,16 +1375,16 @@ smtp_session_action(const struct smtp_session *s)
 const struct password_check *
 smtp_session_check(const struct smtp_session *s)
 {
-	return s->action == SMTP_SESSION_VERIFY ? &s->login.check : NULL;
+	return s->action == SESSION_VERIFY ? &s->login.check : NULL;
 }
 
 void
 smtp_session_verified(struct smtp_session *s, const struct password_check *c, int64_t now_ms)
 {
-	if (s->action != SMTP_SESSION_VERIFY)
+	if (s->action != SESSION_VERIFY)
 		return;
 	s->now_ms = now_ms;
-	s->action = SMTP_SESSION_GO;
+	s->action = SESSION_GO;
 	ss_login_finish(s, c);
 	sodium_memzero(&s->login, sizeof(s->login));
 }
@@ -1428,25 +1428,25 @@ smtp_session_timeout(struct smtp_session *s)
 	ss_reset(s);
 	s->outlen = 0;	/* what was not sent by now will not be */
 	ss_reply(s, "421 4.4.2 %s Timeout, closing connection", s->hostname);
-	s->action = SMTP_SESSION_CLOSE;
+	s->action = SESSION_CLOSE;
 }
 
 int
 smtp_session_shutdown(struct smtp_session *s)
 {
 	s->stopping = 1;
-	if (s->action == SMTP_SESSION_VERIFY) {
+	if (s->action == SESSION_VERIFY) {
 		/* A login in the middle of its check: the result is not waited for. */
 		sodium_memzero(&s->login, sizeof(s->login));
-		s->action = SMTP_SESSION_GO;
+		s->action = SESSION_GO;
 	}
-	if (s->action != SMTP_SESSION_GO)
+	if (s->action != SESSION_GO)
 		return 1;
 	if (smtp_session_in_data(s))
 		return 0;
 	ss_reset(s);
 	ss_reply(s, "421 4.3.2 %s Shutting down, try again later", s->hostname);
-	s->action = SMTP_SESSION_CLOSE;
+	s->action = SESSION_CLOSE;
 	return 1;
 }
 

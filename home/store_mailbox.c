@@ -101,6 +101,53 @@ store_mailbox_get(struct store *st, int64_t user_id, const char *name, struct st
 	return rc;
 }
 
+int
+store_mailbox_get_id(struct store *st, int64_t mailbox_id, struct store_mailbox *mb, struct store_err *err)
+{
+	static const char sql[] = "SELECT " STORE_MAILBOX_COLUMNS " WHERE m.id = ?1";
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((s = store_stmt(st, sql, err)) == NULL)
+		return -1;
+	if ((rc = sqlite3_bind_int64(s, 1, mailbox_id)) != SQLITE_OK)
+		return store_sqlite_fail(st, err, rc, "bind");
+	rc = store_step(st, s, "mailbox", err);
+	if (rc < 0)
+		return -1;
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(s);
+		return store_fail(err, STORE_E_NOTFOUND, "no such mailbox");
+	}
+	rc = store_mailbox_row(s, mb, err);
+	sqlite3_reset(s);
+	return rc;
+}
+
+int
+store_mailbox_count(struct store *st, int64_t mailbox_id, struct store_mailbox_counts *c_r,
+		    struct store_err *err)
+{
+	static const char sql[] =
+		"SELECT count(*) FILTER (WHERE flags & 1 = 0), count(*) FILTER (WHERE flags & 8 <> 0),"
+		" coalesce(sum(size), 0) FROM messages WHERE mailbox_id = ?1";
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((s = store_stmt(st, sql, err)) == NULL)
+		return -1;
+	if ((rc = sqlite3_bind_int64(s, 1, mailbox_id)) != SQLITE_OK)
+		return store_sqlite_fail(st, err, rc, "bind");
+	rc = store_step(st, s, "count", err);
+	if (rc < 0)
+		return -1;
+	c_r->unseen = (uint64_t)sqlite3_column_int64(s, 0);
+	c_r->deleted = (uint64_t)sqlite3_column_int64(s, 1);
+	c_r->size = (uint64_t)sqlite3_column_int64(s, 2);
+	sqlite3_reset(s);
+	return 0;
+}
+
 void
 store_message_list_free(struct store_message **list, size_t n)
 {
@@ -113,12 +160,16 @@ store_message_list_free(struct store_message **list, size_t n)
 }
 
 int
-store_message_list(struct store *st, int64_t mailbox_id, struct store_message **list_r,
-		   size_t *n_r, struct store_err *err)
+store_message_range(struct store *st, int64_t mailbox_id, uint32_t first_uid, uint32_t last_uid,
+		    uint64_t since_modseq, struct store_message **list_r, size_t *n_r, struct store_err *err)
 {
 	static const char sql[] =
 		"SELECT id, uid, modseq, internal_date, size, flags, keywords, body_id"
-		" FROM messages WHERE mailbox_id = ?1 ORDER BY uid";
+		" FROM messages WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3 AND modseq > ?4 ORDER BY uid";
+	static const char changed[] =
+		"SELECT id, uid, modseq, internal_date, size, flags, keywords, body_id"
+		" FROM messages INDEXED BY messages_modseq WHERE mailbox_id = ?1 AND modseq > ?4"
+		" AND uid BETWEEN ?2 AND ?3 ORDER BY uid";
 	struct store_message *list = NULL, *m;
 	size_t n = 0, cap = 0;
 	void *grown;
@@ -126,9 +177,13 @@ store_message_list(struct store *st, int64_t mailbox_id, struct store_message **
 	const unsigned char *kw;
 	int rc;
 
-	if ((s = store_stmt(st, sql, err)) == NULL)
+	/* Changes since a MODSEQ are few: look them up by MODSEQ, not by UID. */
+	if ((s = store_stmt(st, since_modseq > 0 ? changed : sql, err)) == NULL)
 		return -1;
-	if ((rc = sqlite3_bind_int64(s, 1, mailbox_id)) != SQLITE_OK)
+	if ((rc = sqlite3_bind_int64(s, 1, mailbox_id)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(s, 2, first_uid)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(s, 3, last_uid)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(s, 4, (int64_t)since_modseq)) != SQLITE_OK)
 		return store_sqlite_fail(st, err, rc, "bind");
 	while ((rc = store_step(st, s, "list messages", err)) == SQLITE_ROW) {
 		if ((grown = store_list_grow(list, &cap, n, sizeof(*list), err)) == NULL)
@@ -163,18 +218,66 @@ fail:
 	return -1;
 }
 
-/*
- * Take the mailbox's next MODSEQ if it holds uid (inside a transaction).
- * Returns 0 with *modseq_r, or -1 (STORE_E_NOTFOUND).
- */
-static int
-store_mailbox_bump(struct store *st, int64_t mailbox_id, uint32_t uid, uint64_t *modseq_r,
-		   struct store_err *err)
+int
+store_message_list(struct store *st, int64_t mailbox_id, struct store_message **list_r,
+		   size_t *n_r, struct store_err *err)
 {
-	static const char sql[] =
-		"UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ?1"
-		" AND EXISTS (SELECT 1 FROM messages WHERE mailbox_id = ?1 AND uid = ?2)"
-		" RETURNING highestmodseq";
+	return store_message_range(st, mailbox_id, 1, UINT32_MAX, 0, list_r, n_r, err);
+}
+
+/* 1 if the space-separated list holds word w[0..wl) (keywords are matched without regard to case). */
+static int
+store_keyword_in(const char *list, const char *w, size_t wl)
+{
+	for (const char *p = list; *p != '\0';) {
+		size_t l = strcspn(p, " ");
+
+		if (l == wl && strncasecmp(p, w, wl) == 0)
+			return 1;
+		p += l;
+		p += *p == ' ';
+	}
+	return 0;
+}
+
+/* cur with arg's keywords added, removed, or arg itself (op), into out. Returns 0, or -1 (too long). */
+static int
+store_keywords_apply(const char *cur, const char *arg, int op, char out[STORE_KEYWORDS_MAX])
+{
+	const char *from = op == STORE_FLAGS_SET ? arg : cur;
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (int pass = 0; pass < 2; pass++) {
+		const char *p = pass == 0 ? from : op == STORE_FLAGS_ADD ? arg : "";
+
+		while (*p != '\0') {
+			size_t l = strcspn(p, " ");
+			int keep = pass == 0 ? !(op == STORE_FLAGS_REMOVE && store_keyword_in(arg, p, l))
+					     : !store_keyword_in(out, p, l);
+
+			if (keep && l > 0 && (pass == 1 || !store_keyword_in(out, p, l))) {
+				if (o + (o > 0) + l >= STORE_KEYWORDS_MAX)
+					return -1;
+				if (o > 0)
+					out[o++] = ' ';
+				memcpy(out + o, p, l);
+				o += l;
+				out[o] = '\0';
+			}
+			p += l;
+			p += *p == ' ';
+		}
+	}
+	return 0;
+}
+
+/* Read one message's flags, keywords and MODSEQ. Returns 1, 0 (no such UID) or -1. */
+static int
+store_message_flags_get(struct store *st, int64_t mailbox_id, uint32_t uid, unsigned *flags_r,
+			char kw[STORE_KEYWORDS_MAX], uint64_t *modseq_r, struct store_err *err)
+{
+	static const char sql[] = "SELECT flags, keywords, modseq FROM messages WHERE mailbox_id = ?1 AND uid = ?2";
 	sqlite3_stmt *s = store_stmt(st, sql, err);
 	int rc;
 
@@ -183,59 +286,117 @@ store_mailbox_bump(struct store *st, int64_t mailbox_id, uint32_t uid, uint64_t 
 	if ((rc = sqlite3_bind_int64(s, 1, mailbox_id)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_int64(s, 2, uid)) != SQLITE_OK)
 		return store_sqlite_fail(st, err, rc, "bind");
-	rc = store_step(st, s, "modseq", err);
+	rc = store_step(st, s, "flags", err);
 	if (rc < 0)
 		return -1;
 	if (rc != SQLITE_ROW) {
 		sqlite3_reset(s);
-		return store_fail(err, STORE_E_NOTFOUND, "no message with UID %u", uid);
+		return 0;
 	}
-	*modseq_r = (uint64_t)sqlite3_column_int64(s, 0);
+	*flags_r = (unsigned)sqlite3_column_int64(s, 0);
+	*modseq_r = (uint64_t)sqlite3_column_int64(s, 2);
+	rc = store_column_text(s, 1, kw, STORE_KEYWORDS_MAX, err);
 	sqlite3_reset(s);
-	store_changed(st, mailbox_id);
+	return rc == 0 ? 1 : -1;
+}
+
+static int
+store_message_flags_put(struct store *st, int64_t mailbox_id, uint32_t uid, unsigned flags,
+			const char *kw, uint64_t modseq, struct store_err *err)
+{
+	static const char sql[] =
+		"UPDATE messages SET flags = ?3, keywords = ?4, modseq = ?5 WHERE mailbox_id = ?1 AND uid = ?2";
+	sqlite3_stmt *s = store_stmt(st, sql, err);
+	int rc;
+
+	if (s == NULL)
+		return -1;
+	if ((rc = sqlite3_bind_int64(s, 1, mailbox_id)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(s, 2, uid)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(s, 3, flags)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(s, 4, kw, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(s, 5, (int64_t)modseq)) != SQLITE_OK)
+		return store_sqlite_fail(st, err, rc, "bind");
+	if (store_step(st, s, "set flags", err) < 0)
+		return -1;
+	sqlite3_reset(s);
 	return 0;
+}
+
+static int store_mailbox_next_modseq(struct store *st, int64_t mailbox_id, int64_t *modseq_r,
+				     struct store_err *err);
+
+int
+store_message_update_flags(struct store *st, int64_t mailbox_id, const uint32_t *uids, size_t n,
+			   const struct store_flags_update *u, struct store_flags_result *res,
+			   struct store_err *err)
+{
+	char kw[STORE_KEYWORDS_MAX], newkw[STORE_KEYWORDS_MAX];
+	int64_t modseq = 0;
+
+	memset(res, 0, sizeof(*res));
+	if ((u->flags & ~(unsigned)STORE_FLAGS_ALL) != 0)
+		return store_fail(err, STORE_E_INVALID, "unknown flags 0x%x", u->flags);
+	if (store_keywords_check(u->keywords, err) != 0)
+		return -1;
+	if (store_begin(st, STORE_SYNC_FULL, err) != 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		unsigned flags = 0, nflags;
+		uint64_t old = 0;
+		int rc = store_message_flags_get(st, mailbox_id, uids[i], &flags, kw, &old, err);
+
+		if (rc < 0)
+			goto fail;
+		if (rc == 0)
+			continue;
+		res->found++;
+		nflags = u->op == STORE_FLAGS_SET ? u->flags : u->op == STORE_FLAGS_ADD ? flags | u->flags
+											 : flags & ~u->flags;
+		if (store_keywords_apply(kw, u->keywords, u->op, newkw) != 0) {
+			store_fail(err, STORE_E_INVALID, "too many keywords");
+			goto fail;
+		}
+		if (u->unchangedsince > 0 && old > u->unchangedsince) {
+			if (res->nfailed < u->failed_cap)
+				u->failed[res->nfailed] = uids[i];
+			res->nfailed++;
+			continue;
+		}
+		if (!u->always && nflags == flags && strcmp(newkw, kw) == 0)
+			continue;
+		if (modseq == 0 && store_mailbox_next_modseq(st, mailbox_id, &modseq, err) != 0)
+			goto fail;
+		if (store_message_flags_put(st, mailbox_id, uids[i], nflags, newkw, (uint64_t)modseq, err) != 0)
+			goto fail;
+		res->changed++;
+	}
+	if (store_commit(st, err) != 0)
+		return -1;
+	res->modseq = (uint64_t)modseq;
+	return 0;
+fail:
+	store_rollback(st);
+	memset(res, 0, sizeof(*res));
+	return -1;
 }
 
 int
 store_message_set_flags(struct store *st, int64_t mailbox_id, uint32_t uid, unsigned flags,
 			const char *keywords, uint64_t *modseq_r, struct store_err *err)
 {
-	static const char sql[] =
-		"UPDATE messages SET flags = ?3, keywords = ?4, modseq = ?5"
-		" WHERE mailbox_id = ?1 AND uid = ?2";
-	sqlite3_stmt *s;
-	uint64_t modseq = 0;
-	int rc;
+	struct store_flags_update u = {
+		.op = STORE_FLAGS_SET, .flags = flags, .keywords = keywords, .always = 1,
+	};
+	struct store_flags_result res;
 
-	if ((flags & ~(unsigned)STORE_FLAGS_ALL) != 0)
-		return store_fail(err, STORE_E_INVALID, "unknown flags 0x%x", flags);
-	if (store_keywords_check(keywords, err) != 0)
+	if (store_message_update_flags(st, mailbox_id, &uid, 1, &u, &res, err) != 0)
 		return -1;
-	if (store_begin(st, STORE_SYNC_FULL, err) != 0)
-		return -1;
-	if (store_mailbox_bump(st, mailbox_id, uid, &modseq, err) != 0)
-		goto fail;
-	if ((s = store_stmt(st, sql, err)) == NULL)
-		goto fail;
-	if ((rc = sqlite3_bind_int64(s, 1, mailbox_id)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 2, uid)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 3, flags)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_text(s, 4, keywords, -1, SQLITE_STATIC)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 5, (int64_t)modseq)) != SQLITE_OK) {
-		store_sqlite_fail(st, err, rc, "bind");
-		goto fail;
-	}
-	if (store_step(st, s, "set flags", err) < 0)
-		goto fail;
-	sqlite3_reset(s);
-	if (store_commit(st, err) != 0)
-		return -1;
+	if (res.found == 0)
+		return store_fail(err, STORE_E_NOTFOUND, "no message with UID %u", uid);
 	if (modseq_r != NULL)
-		*modseq_r = modseq;
+		*modseq_r = res.modseq;
 	return 0;
-fail:
-	store_rollback(st);
-	return -1;
 }
 
 /* ---- names ------------------------------------------------------------ */

@@ -47,7 +47,6 @@ def home(bindir, tmp_path_factory):
     h.listener("edge", "smtp", proxy_from="127.0.0.1", max_per_source=2)
     h.listener("sub", "submission")
     h.listener("subs", "submissions")
-    h.listener("imaps", "imaps")
     h.start()
     try:
         h.add_domain(DOMAIN)
@@ -572,12 +571,6 @@ def test_proxy_per_client_limit(home):
     finally:
         for c in conns:
             c.close()
-
-
-def test_imap_listener_not_opened(home):
-    home.wait_for(r"event=listen listener=imaps mode=imaps result=not_opened")
-    with pytest.raises(OSError):
-        socket.create_connection(("127.0.0.1", home.port("imaps")), timeout=2).close()
 
 
 def test_reload_and_stop(bindir, tmp_path):

@@ -1,17 +1,19 @@
 /*
- * smtp_server: homeportd's SMTP listeners and their connections, the thin
- * I/O layer around smtp_session.
+ * server: homeportd's mail listeners (SMTP, submission, IMAP) and their
+ * connections, the thin I/O layer around the sessions (smtp_session,
+ * imap_session), which it drives through one table of operations each.
  *
  *   accept -> PROXY (proxy = yes: the header, from proxy_from only)
- *          -> HANDSHAKE (465, or the edge answered STARTTLS: TLS first)
- *          -> SMTP (bytes to the session, its replies back)
+ *          -> HANDSHAKE (465 and 993, or the edge answered STARTTLS: TLS first)
+ *          -> SESSION (bytes to the session, its replies back)
  *          -> CLOSING (the last reply goes out, then close)
  *
  * A connection is a socket bufferevent; TLS is an OpenSSL filter on top
  * of it, so STARTTLS keeps the socket and the replies already queued.
  * Backpressure: the session takes input only while its output has room,
- * and what waits for the client is capped at SMTP_SERVER_OUT_HIGH, past
- * which reading stops until the client has read. One timer per
+ * and what waits for the client is capped at SERVER_OUT_HIGH, past which
+ * reading stops until the client has read; a session with work of its own
+ * (a long FETCH, news for IDLE) is pumped the same way. One timer per
  * connection: the PROXY header's, a command's, DATA's, whichever applies.
  */
 #include <errno.h>
@@ -36,20 +38,46 @@
 #include "tls.h"
 #include "worker.h"
 
-#define SMTP_SERVER_NAME_MAX 64
-#define SMTP_SERVER_CLOSE_POLL_MS 20	/* closing with TLS: how often to look whether all went out */
+#define SERVER_NAME_MAX 64
+#define SERVER_CLOSE_POLL_MS 20	/* closing with TLS: how often to look whether all went out */
+#define SERVER_STATS_MAX 1024	/* a session's part of its log line */
+
+struct server;
+struct conn;
+
+/* What the server does with one protocol's sessions (smtp_session, imap_session). */
+struct proto {
+	const char *busy;	/* the answer when too many connect (plain text ports only) */
+	int edge_proto;		/* PROXYV2_PROTO_* the edge may have answered STARTTLS for; -1: none */
+	void *(*open)(struct server *srv, struct conn *c);
+	void (*greet)(void *s);
+	void (*tls_started)(void *s, const char *version, const char *cipher);
+	size_t (*feed)(void *s, const uint8_t *in, size_t len, int64_t now_ms);
+	int (*pending)(void *s);		/* work to do without input */
+	int (*action)(const void *s);
+	const struct password_check *(*check)(const void *s);
+	void (*verified)(void *s, const struct password_check *c, int64_t now_ms);
+	int64_t (*delay)(void *s);
+	const uint8_t *(*output)(const void *s, size_t *len_r);
+	void (*consume)(void *s, size_t n);
+	int64_t (*timeout_ms)(const struct server *srv, const struct conn *c);
+	void (*timeout)(void *s);
+	int (*shutdown)(void *s);
+	void (*stats)(const void *s, char *out, size_t cap);	/* its fields of the session log line */
+	void (*free)(void *sp);			/* takes a pointer to the session pointer */
+};
 
 enum conn_state {
 	CONN_PROXY,		/* waiting for the PROXY header */
 	CONN_HANDSHAKE,		/* TLS handshake */
-	CONN_SMTP,
+	CONN_SESSION,		/* the session runs */
 	CONN_CLOSING,		/* sending the last reply */
 };
 
 /* A listener's settings, copied so that a reload can free the configuration. */
-struct smtp_listener {
-	struct smtp_server *srv;
-	char name[SMTP_SERVER_NAME_MAX];
+struct listener {
+	struct server *srv;
+	char name[SERVER_NAME_MAX];
 	int mode;
 	int proxy;
 	struct cidr *proxy_from;
@@ -64,15 +92,16 @@ struct smtp_listener {
 
 struct conn {
 	struct conn *next, *prev;
-	struct smtp_server *srv;
-	struct smtp_listener *l;
+	struct server *srv;
+	struct listener *l;
 	struct ev_slot *slot;
 	struct ev_slot *client_slot;	/* counted behind PROXY */
 	struct bufferevent *bev;	/* the socket */
 	struct bufferevent *tls;	/* the TLS filter on it, or NULL */
 	struct event *timer;		/* PROXY, command or DATA timeout */
 	struct event *hold;		/* a reply held back (failed login) */
-	struct smtp_session *s;
+	const struct proto *proto;
+	void *s;			/* the session */
 	struct login_job *job;		/* a password check in the workers */
 	struct addr peer;		/* the socket's */
 	struct addr client;		/* from PROXY, else the peer */
@@ -93,7 +122,7 @@ struct login_job {
 	struct password_check check;
 };
 
-struct smtp_server {
+struct server {
 	struct event_base *base;
 	struct worker_pool *workers;
 	struct store *st;
@@ -101,7 +130,9 @@ struct smtp_server {
 	struct throttle *th;
 	char hostname[DNSNAME_MAX + 1];
 	struct home_smtp_conf smtp;
-	struct smtp_listener *listeners;
+	struct home_imap_conf imap;
+	struct event *wake;		/* the store changed: IMAP sessions have news */
+	struct listener *listeners;
 	size_t nlisteners;
 	struct conn *conns;
 	unsigned active;
@@ -111,6 +142,154 @@ struct smtp_server {
 };
 
 static void conn_process(struct conn *c);
+
+/* ---- the protocols: each session's interface as a struct proto ---- */
+
+/*
+ * The calls every session has, as functions over void * (P is smtp or
+ * imap): the struct proto tables below point at these.
+ */
+#define SESSION_OPS(P)									\
+	static void P##_op_greet(void *s) { P##_session_greet(s); }			\
+	static void P##_op_tls_started(void *s, const char *v, const char *c)		\
+	{ P##_session_tls_started(s, v, c); }						\
+	static size_t P##_op_feed(void *s, const uint8_t *in, size_t len, int64_t now)	\
+	{ return P##_session_feed(s, in, len, now); }					\
+	static int P##_op_action(const void *s) { return P##_session_action(s); }	\
+	static const struct password_check *P##_op_check(const void *s)			\
+	{ return P##_session_check(s); }						\
+	static void P##_op_verified(void *s, const struct password_check *c, int64_t now) \
+	{ P##_session_verified(s, c, now); }						\
+	static int64_t P##_op_delay(void *s) { return P##_session_delay(s); }		\
+	static const uint8_t *P##_op_output(const void *s, size_t *len_r)		\
+	{ return P##_session_output(s, len_r); }					\
+	static void P##_op_consume(void *s, size_t n) { P##_session_output_consume(s, n); } \
+	static void P##_op_timeout(void *s) { P##_session_timeout(s); }			\
+	static int P##_op_shutdown(void *s) { return P##_session_shutdown(s); }		\
+	static void P##_op_free(void *sp) { P##_session_free(sp); }
+
+#define SESSION_OPS_INIT(P)								\
+	.greet = P##_op_greet, .tls_started = P##_op_tls_started, .feed = P##_op_feed,	\
+	.action = P##_op_action, .check = P##_op_check, .verified = P##_op_verified,	\
+	.delay = P##_op_delay, .output = P##_op_output, .consume = P##_op_consume,	\
+	.timeout = P##_op_timeout, .shutdown = P##_op_shutdown, .free = P##_op_free
+
+SESSION_OPS(smtp)
+SESSION_OPS(imap)
+
+static void *
+smtp_open(struct server *srv, struct conn *c)
+{
+	struct smtp_session_params p = {
+		.hostname = srv->hostname,
+		.mode = c->l->mode,
+		.tls_offered = srv->tls != NULL,
+		.size_max = srv->smtp.message_size_max,
+		.max_recipients = (unsigned)srv->smtp.max_recipients,
+		.max_errors = (unsigned)srv->smtp.max_errors,
+		.peer = &c->client,
+		.sid = c->sid,
+		.dummy_hash = srv->dummy_hash,
+	};
+
+	return smtp_session_new(&p, srv->st, srv->th);
+}
+
+static int64_t
+smtp_timeout_ms(const struct server *srv, const struct conn *c)
+{
+	int64_t ms = srv->smtp.command_timeout;
+
+	if (smtp_session_in_data(c->s))
+		return srv->smtp.data_timeout;
+	return c->l->idle_timeout < ms ? c->l->idle_timeout : ms;
+}
+
+static void
+smtp_stats(const void *s, char *out, size_t cap)
+{
+	struct smtp_session_stats st;
+	char esc[2 * SMTP_DOMAIN_MAX + 8];
+
+	smtp_session_stats(s, &st);
+	snprintf(out, cap, "helo=\"%s\" user=\"%s\" messages=%u refused=%u errors=%u",
+		 log_escape(st.helo, strlen(st.helo), esc, sizeof(esc)), st.user, st.messages, st.refused,
+		 st.errors);
+}
+
+static int
+smtp_pending(void *s)
+{
+	(void)s;
+	return 0;
+}
+
+static const struct proto smtp_proto = {
+	.busy = "421 4.7.0 Too many connections, try again later\r\n",
+	.edge_proto = PROXYV2_PROTO_SMTP,
+	.open = smtp_open,
+	.pending = smtp_pending,
+	.timeout_ms = smtp_timeout_ms,
+	.stats = smtp_stats,
+	SESSION_OPS_INIT(smtp),
+};
+
+static void *
+imap_open(struct server *srv, struct conn *c)
+{
+	struct imap_session_params p = {
+		.hostname = srv->hostname,
+		.mode = c->l->mode,
+		.tls_offered = srv->tls != NULL,
+		.append_max = srv->smtp.message_size_max,
+		.max_errors = (unsigned)srv->imap.max_errors,
+		.peer = &c->client,
+		.sid = c->sid,
+		.dummy_hash = srv->dummy_hash,
+	};
+
+	return imap_session_new(&p, srv->st, srv->th);
+}
+
+/* Before login, the listener's idle_timeout; after, [imap] autologout (RFC 9051 5.4: 30 min at least). */
+static int64_t
+imap_timeout_ms(const struct server *srv, const struct conn *c)
+{
+	return imap_session_logged_in(c->s) ? srv->imap.autologout : c->l->idle_timeout;
+}
+
+static void
+imap_stats(const void *s, char *out, size_t cap)
+{
+	struct imap_session_stats st;
+
+	imap_session_stats(s, &st);
+	snprintf(out, cap, "user=\"%s\" commands=%u errors=%u", st.user, st.commands, st.errors);
+}
+
+static int
+imap_op_pending(void *s)
+{
+	return imap_session_pending(s);
+}
+
+static const struct proto imap_proto = {
+	.busy = "* BYE Too many connections, try again later\r\n",
+	.edge_proto = -1,
+	.open = imap_open,
+	.pending = imap_op_pending,
+	.timeout_ms = imap_timeout_ms,
+	.stats = imap_stats,
+	SESSION_OPS_INIT(imap),
+};
+
+static const struct proto *
+listener_proto(const struct listener *l)
+{
+	return l->mode == HOME_LISTENER_IMAP || l->mode == HOME_LISTENER_IMAPS ? &imap_proto : &smtp_proto;
+}
+
+static void server_on_wake(evutil_socket_t fd, short what, void *arg);
 static void conn_readcb(struct bufferevent *bev, void *arg);
 static void conn_writecb(struct bufferevent *bev, void *arg);
 static void conn_eventcb(struct bufferevent *bev, short what, void *arg);
@@ -131,34 +310,41 @@ conn_mode_name(int mode)
 		return "submission";
 	case HOME_LISTENER_SUBMISSIONS:
 		return "submissions";
+	case HOME_LISTENER_IMAP:
+		return "imap";
+	case HOME_LISTENER_IMAPS:
+		return "imaps";
 	default:
 		return "smtp";
 	}
 }
 
+/* Whether a listener of mode starts with a TLS handshake. */
+static int
+mode_implicit_tls(int mode)
+{
+	return mode == HOME_LISTENER_SUBMISSIONS || mode == HOME_LISTENER_IMAPS;
+}
+
 static void
 conn_free(struct conn *c)
 {
-	struct smtp_server *srv = c->srv;
-	char peer[ADDR_TEXT_MAX], client[ADDR_TEXT_MAX], esc[2 * SMTP_DOMAIN_MAX + 8];
-	struct smtp_session_stats st;
+	struct server *srv = c->srv;
+	char peer[ADDR_TEXT_MAX], client[ADDR_TEXT_MAX], stats[SERVER_STATS_MAX];
 
-	memset(&st, 0, sizeof(st));
-	st.helo = st.user = "";
+	stats[0] = '\0';
 	if (c->s != NULL)
-		smtp_session_stats(c->s, &st);
-	log_info(c->sid, "session", "listener=%s mode=%s peer=%s client=%s%s%s%s tls=%s%s%s helo=\"%s\" "
-		 "user=\"%s\" messages=%u refused=%u errors=%u ms=%lld end=%s",
+		c->proto->stats(c->s, stats, sizeof(stats));
+	log_info(c->sid, "session", "listener=%s mode=%s peer=%s client=%s%s%s%s tls=%s%s%s %s ms=%lld end=%s",
 		 c->l->name, conn_mode_name(c->l->mode), addr_format(&c->peer, peer, sizeof(peer)),
 		 addr_format(&c->client, client, sizeof(client)), c->edge_sid[0] != '\0' ? " edge_sid=\"" : "",
-		 c->edge_sid, c->edge_sid[0] != '\0' ? "\"" : "", st.tls ? "yes" : "no",
-		 st.tls ? " " : "", st.tls ? c->tls_desc : "",
-		 log_escape(st.helo, strlen(st.helo), esc, sizeof(esc)), st.user, st.messages,
-		 st.refused, st.errors, (long long)(ev_monotonic_ms() - c->start),
-		 c->end != NULL ? c->end : "closed");
+		 c->edge_sid, c->edge_sid[0] != '\0' ? "\"" : "", c->tls_desc[0] != '\0' ? "yes" : "no",
+		 c->tls_desc[0] != '\0' ? " " : "", c->tls_desc, stats,
+		 (long long)(ev_monotonic_ms() - c->start), c->end != NULL ? c->end : "closed");
 	if (c->job != NULL)
 		c->job->conn = NULL;
-	smtp_session_free(&c->s);
+	if (c->s != NULL)
+		c->proto->free(&c->s);
 	if (c->timer != NULL)
 		event_free(c->timer);
 	if (c->hold != NULL)
@@ -185,19 +371,14 @@ conn_free(struct conn *c)
 static void
 conn_arm(struct conn *c)
 {
-	struct smtp_server *srv = c->srv;
+	struct server *srv = c->srv;
 	int64_t ms;
 	struct timeval tv;
 
-	if (c->state == CONN_PROXY) {
+	if (c->state == CONN_PROXY || c->s == NULL)
 		ms = c->l->proxy_timeout;
-	} else if (c->s != NULL && smtp_session_in_data(c->s)) {
-		ms = srv->smtp.data_timeout;
-	} else {
-		ms = srv->smtp.command_timeout;
-		if (c->l->idle_timeout < ms)
-			ms = c->l->idle_timeout;
-	}
+	else
+		ms = c->proto->timeout_ms(srv, c);
 	tv = ev_timeval_ms(ms);
 	evtimer_add(c->timer, &tv);
 }
@@ -205,13 +386,13 @@ conn_arm(struct conn *c)
 /*
  * CLOSING: free the connection once everything queued reached the socket
  * (with TLS, the filter's output and then the socket bufferevent's, which
- * the filter owns: polled every SMTP_SERVER_CLOSE_POLL_MS), or at the
+ * the filter owns: polled every SERVER_CLOSE_POLL_MS), or at the
  * deadline. Returns 1 if c was freed.
  */
 static int
 conn_closing_check(struct conn *c)
 {
-	struct timeval tv = ev_timeval_ms(SMTP_SERVER_CLOSE_POLL_MS);
+	struct timeval tv = ev_timeval_ms(SERVER_CLOSE_POLL_MS);
 
 	if (evbuffer_get_length(bufferevent_get_output(conn_top(c))) == 0 &&
 	    (c->tls == NULL || evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)) {
@@ -246,24 +427,24 @@ conn_close(struct conn *c, const char *end)
 	(void)conn_closing_check(c);
 }
 
-/* Move the session's replies to the socket, up to SMTP_SERVER_OUT_HIGH. Returns 1 if all went. */
+/* Move the session's replies to the socket, up to SERVER_OUT_HIGH. Returns 1 if all went. */
 static int
 conn_flush(struct conn *c)
 {
 	struct evbuffer *out = bufferevent_get_output(conn_top(c));
 	size_t n, have = evbuffer_get_length(out);
-	const uint8_t *p = smtp_session_output(c->s, &n);
+	const uint8_t *p = c->proto->output(c->s, &n);
 
 	if (n == 0)
 		return 1;
-	if (have >= SMTP_SERVER_OUT_HIGH)
+	if (have >= SERVER_OUT_HIGH)
 		return 0;
-	if (n > SMTP_SERVER_OUT_HIGH - have)
-		n = SMTP_SERVER_OUT_HIGH - have;
+	if (n > SERVER_OUT_HIGH - have)
+		n = SERVER_OUT_HIGH - have;
 	if (evbuffer_add(out, p, n) != 0)
 		return 0;
-	smtp_session_output_consume(c->s, n);
-	smtp_session_output(c->s, &n);
+	c->proto->consume(c->s, n);
+	c->proto->output(c->s, &n);
 	return n == 0;
 }
 
@@ -289,13 +470,13 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 		(void)conn_closing_check(c);
 		return;
 	}
-	if (c->state != CONN_SMTP || c->s == NULL) {
+	if (c->state != CONN_SESSION || c->s == NULL) {
 		c->end = c->state == CONN_PROXY ? "proxy_timeout" : "timeout";
 		conn_free(c);
 		return;
 	}
-	log_info(c->sid, "timeout", "in_data=%d", smtp_session_in_data(c->s));
-	smtp_session_timeout(c->s);
+	log_info(c->sid, "timeout", "mode=%s", conn_mode_name(c->l->mode));
+	c->proto->timeout(c->s);
 	conn_flush(c);
 	conn_close(c, "timeout");
 }
@@ -341,12 +522,12 @@ conn_tls_done(struct conn *c)
 
 	snprintf(c->tls_desc, sizeof(c->tls_desc), "tls_version=%s tls_cipher=%s", version, cipher);
 	log_debug(c->sid, "tls", "%s", c->tls_desc);
-	smtp_session_tls_started(c->s, version, cipher);
+	c->proto->tls_started(c->s, version, cipher);
 	if (c->implicit_tls) {
 		c->implicit_tls = 0;
-		smtp_session_greet(c->s);
+		c->proto->greet(c->s);
 	}
-	c->state = CONN_SMTP;
+	c->state = CONN_SESSION;
 	conn_process(c);
 }
 
@@ -354,32 +535,19 @@ conn_tls_done(struct conn *c)
 static int
 conn_session(struct conn *c, int edge_starttls)
 {
-	struct smtp_server *srv = c->srv;
-	struct smtp_session_params p = {
-		.hostname = srv->hostname,
-		.mode = c->l->mode,
-		.tls_offered = srv->tls != NULL,
-		.size_max = srv->smtp.message_size_max,
-		.max_recipients = (unsigned)srv->smtp.max_recipients,
-		.max_errors = (unsigned)srv->smtp.max_errors,
-		.peer = &c->client,
-		.sid = c->sid,
-		.dummy_hash = srv->dummy_hash,
-	};
-
-	c->s = smtp_session_new(&p, srv->st, srv->th);
+	c->s = c->proto->open(c->srv, c);
 	if (c->s == NULL) {
 		c->end = "out_of_memory";
 		conn_free(c);
 		return -1;
 	}
-	if (edge_starttls || c->l->mode == HOME_LISTENER_SUBMISSIONS) {
+	if (edge_starttls || mode_implicit_tls(c->l->mode)) {
 		c->implicit_tls = !edge_starttls;
 		conn_tls_start(c);
 		return 0;
 	}
-	smtp_session_greet(c->s);
-	c->state = CONN_SMTP;
+	c->proto->greet(c->s);
+	c->state = CONN_SESSION;
 	conn_process(c);
 	return 0;
 }
@@ -418,7 +586,7 @@ conn_proxy(struct conn *c)
 	if (h.unique_id_len > 0)
 		log_escape(h.unique_id, h.unique_id_len, c->edge_sid, sizeof(c->edge_sid));
 	edge_starttls = h.homeport.present && (h.homeport.flags & PROXYV2_HP_STARTTLS) &&
-			h.homeport.proto == PROXYV2_PROTO_SMTP;
+			(int)h.homeport.proto == c->proto->edge_proto;
 	if (h.homeport.present && (h.homeport.flags & PROXYV2_HP_STARTTLS) && !edge_starttls) {
 		log_warn(c->sid, "proxy", "result=refused listener=%s error=\"STARTTLS for another protocol\"",
 			 c->l->name);
@@ -438,9 +606,8 @@ conn_proxy(struct conn *c)
 		log_info(c->sid, "refuse", "listener=%s client=%s reason=%s", c->l->name,
 			 addr_format(&c->client, client, sizeof(client)), reason);
 		c->end = reason;
-		if (!edge_starttls && c->l->mode != HOME_LISTENER_SUBMISSIONS) {
-			static const char busy[] = "421 4.7.0 Too many connections from your address\r\n";
-			bufferevent_write(c->bev, busy, sizeof(busy) - 1);
+		if (!edge_starttls && !mode_implicit_tls(c->l->mode)) {
+			bufferevent_write(c->bev, c->proto->busy, strlen(c->proto->busy));
 			conn_close(c, reason);
 			return;
 		}
@@ -470,7 +637,7 @@ login_job_done(struct worker_job *j)
 
 	if (c != NULL) {
 		c->job = NULL;
-		smtp_session_verified(c->s, j->ran ? &job->check : NULL, ev_monotonic_ms());
+		c->proto->verified(c->s, j->ran ? &job->check : NULL, ev_monotonic_ms());
 	}
 	sodium_memzero(&job->check, sizeof(job->check));
 	free(job);
@@ -485,7 +652,7 @@ login_job_done(struct worker_job *j)
 static int
 conn_verify(struct conn *c)
 {
-	const struct password_check *check = smtp_session_check(c->s);
+	const struct password_check *check = c->proto->check(c->s);
 	struct login_job *job = calloc(1, sizeof(*job));
 
 	if (job != NULL && check != NULL) {
@@ -500,7 +667,7 @@ conn_verify(struct conn *c)
 		sodium_memzero(&job->check, sizeof(job->check));
 	}
 	free(job);
-	smtp_session_verified(c->s, NULL, ev_monotonic_ms());
+	c->proto->verified(c->s, NULL, ev_monotonic_ms());
 	return -1;
 }
 
@@ -511,7 +678,7 @@ conn_process(struct conn *c)
 	struct bufferevent *top = conn_top(c);
 	struct evbuffer *in = bufferevent_get_input(top);
 
-	if (c->state != CONN_SMTP || evtimer_pending(c->hold, NULL))
+	if (c->state != CONN_SESSION || evtimer_pending(c->hold, NULL))
 		return;
 	for (;;) {
 		struct evbuffer_iovec v;
@@ -521,16 +688,27 @@ conn_process(struct conn *c)
 		if (!conn_flush(c)) {
 			/* The client does not read: stop reading until it does. */
 			bufferevent_disable(top, EV_READ);
-			bufferevent_setwatermark(top, EV_WRITE, SMTP_SERVER_OUT_HIGH / 2, 0);
+			bufferevent_setwatermark(top, EV_WRITE, SERVER_OUT_HIGH / 2, 0);
 			return;
 		}
-		if (smtp_session_action(c->s) != SMTP_SESSION_GO)
+		if (c->proto->action(c->s) != SESSION_GO)
 			break;
-		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
-			break;
-		took = smtp_session_feed(c->s, v.iov_base, v.iov_len, ev_monotonic_ms());
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0) {
+			size_t before, after;
+
+			/* No input: a session with work of its own (a long FETCH, news) goes on. */
+			if (!c->proto->pending(c->s))
+				break;
+			c->proto->output(c->s, &before);
+			c->proto->feed(c->s, NULL, 0, ev_monotonic_ms());
+			c->proto->output(c->s, &after);
+			if (after == before && c->proto->action(c->s) == SESSION_GO)
+				break;	/* nothing came of it */
+			continue;
+		}
+		took = c->proto->feed(c->s, v.iov_base, v.iov_len, ev_monotonic_ms());
 		evbuffer_drain(in, took);
-		delay = smtp_session_delay(c->s);
+		delay = c->proto->delay(c->s);
 		if (delay > 0) {
 			struct timeval tv = ev_timeval_ms(delay);
 
@@ -539,18 +717,18 @@ conn_process(struct conn *c)
 			conn_arm(c);
 			return;
 		}
-		if (took == 0 && smtp_session_action(c->s) == SMTP_SESSION_GO)
+		if (took == 0 && c->proto->action(c->s) == SESSION_GO)
 			continue;	/* output full: flush, then again */
 	}
-	switch (smtp_session_action(c->s)) {
-	case SMTP_SESSION_VERIFY:
+	switch (c->proto->action(c->s)) {
+	case SESSION_VERIFY:
 		if (c->job != NULL || conn_verify(c) == 0) {
 			bufferevent_disable(top, EV_READ);
 			return;
 		}
 		conn_process(c);	/* answered 454 at once */
 		return;
-	case SMTP_SESSION_STARTTLS:
+	case SESSION_STARTTLS:
 		if (c->tls != NULL || c->srv->tls == NULL) {
 			conn_close(c, "tls_error");
 			return;
@@ -561,7 +739,7 @@ conn_process(struct conn *c)
 		}
 		conn_tls_start(c);
 		return;
-	case SMTP_SESSION_CLOSE:
+	case SESSION_CLOSE:
 		conn_close(c, "closed");
 		return;
 	default:
@@ -582,7 +760,7 @@ conn_readcb(struct bufferevent *bev, void *arg)
 	case CONN_PROXY:
 		conn_proxy(c);
 		break;
-	case CONN_SMTP:
+	case CONN_SESSION:
 		conn_arm(c);
 		conn_process(c);
 		break;
@@ -605,7 +783,7 @@ conn_writecb(struct bufferevent *bev, void *arg)
 		(void)conn_closing_check(c);
 		return;
 	}
-	if (c->state == CONN_SMTP)
+	if (c->state == CONN_SESSION)
 		conn_process(c);
 }
 
@@ -630,13 +808,13 @@ conn_eventcb(struct bufferevent *bev, short what, void *arg)
 static void
 server_refuse(int fd, const struct addr *peer, enum ev_refusal why, void *arg)
 {
-	struct smtp_listener *l = arg;
-	static const char busy[] = "421 4.7.0 Too many connections, try again later\r\n";
+	struct listener *l = arg;
+	const char *busy = listener_proto(l)->busy;
 
 	(void)peer;
 	(void)why;
-	if (!l->proxy && l->mode != HOME_LISTENER_SUBMISSIONS) {
-		ssize_t n = send(fd, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (!l->proxy && !mode_implicit_tls(l->mode)) {
+		ssize_t n = send(fd, busy, strlen(busy), MSG_DONTWAIT | MSG_NOSIGNAL);
 		(void)n;
 	}
 	close(fd);
@@ -645,8 +823,8 @@ server_refuse(int fd, const struct addr *peer, enum ev_refusal why, void *arg)
 static void
 server_accept(int fd, const struct addr *peer, struct ev_slot *slot, void *arg)
 {
-	struct smtp_listener *l = arg;
-	struct smtp_server *srv = l->srv;
+	struct listener *l = arg;
+	struct server *srv = l->srv;
 	char text[ADDR_TEXT_MAX];
 	struct conn *c;
 
@@ -658,6 +836,7 @@ server_accept(int fd, const struct addr *peer, struct ev_slot *slot, void *arg)
 	}
 	c->srv = srv;
 	c->l = l;
+	c->proto = listener_proto(l);
 	c->slot = slot;
 	c->peer = *peer;
 	c->client = *peer;
@@ -723,14 +902,15 @@ server_throttle_conf(const struct home_conf *hc, struct throttle_conf *tc)
 }
 
 static void
-server_take_conf(struct smtp_server *srv, const struct home_conf *hc)
+server_take_conf(struct server *srv, const struct home_conf *hc)
 {
 	snprintf(srv->hostname, sizeof(srv->hostname), "%s", hc->main->hostname);
 	srv->smtp = *hc->smtp;
+	srv->imap = *hc->imap;
 }
 
 static int
-server_listener(struct smtp_server *srv, struct smtp_listener *l, const struct home_listener_conf *lc,
+server_listener(struct server *srv, struct listener *l, const struct home_listener_conf *lc,
 		char *err, size_t errcap)
 {
 	struct ev_listener_limits lim, clients;
@@ -781,11 +961,11 @@ nomem:
 	return -1;
 }
 
-struct smtp_server *
-smtp_server_new(struct event_base *base, const struct home_conf *hc, struct tls_server *tls,
+struct server *
+server_new(struct event_base *base, const struct home_conf *hc, struct tls_server *tls,
 		char *err, size_t errcap)
 {
-	struct smtp_server *srv = calloc(1, sizeof(*srv));
+	struct server *srv = calloc(1, sizeof(*srv));
 	struct throttle_conf tc;
 	uint8_t rnd[32];
 	size_t n = 0;
@@ -800,11 +980,12 @@ smtp_server_new(struct event_base *base, const struct home_conf *hc, struct tls_
 	server_throttle_conf(hc, &tc);
 	srv->th = throttle_new(&tc, 0);
 	srv->listeners = calloc(hc->nlisteners > 0 ? hc->nlisteners : 1, sizeof(*srv->listeners));
-	srv->workers = worker_pool_new(base, SMTP_SERVER_CHECK_THREADS, SMTP_SERVER_CHECK_QUEUE, err, errcap);
+	srv->workers = worker_pool_new(base, SERVER_CHECK_THREADS, SERVER_CHECK_QUEUE, err, errcap);
 	if (srv->workers == NULL)
 		goto fail;
+	srv->wake = event_new(base, -1, 0, server_on_wake, srv);
 	randombytes_buf(rnd, sizeof(rnd));
-	if (srv->th == NULL || srv->listeners == NULL ||
+	if (srv->th == NULL || srv->listeners == NULL || srv->wake == NULL ||
 	    password_hash((const char *)rnd, sizeof(rnd), srv->dummy_hash) != 0) {
 		snprintf(err, errcap, "out of memory");
 		goto fail;
@@ -812,12 +993,6 @@ smtp_server_new(struct event_base *base, const struct home_conf *hc, struct tls_
 	for (size_t i = 0; i < hc->nlisteners; i++) {
 		const struct home_listener_conf *lc = home_conf_listener(hc, i);
 
-		if (lc->mode == HOME_LISTENER_IMAP || lc->mode == HOME_LISTENER_IMAPS) {
-			log_info(NULL, "listen", "listener=%s mode=%s result=not_opened "
-				 "reason=\"IMAP is not served yet\"", lc->name,
-				 lc->mode == HOME_LISTENER_IMAP ? "imap" : "imaps");
-			continue;
-		}
 		if (server_listener(srv, &srv->listeners[n++], lc, err, errcap) != 0) {
 			srv->nlisteners = n;
 			goto fail;
@@ -827,25 +1002,57 @@ smtp_server_new(struct event_base *base, const struct home_conf *hc, struct tls_
 	return srv;
 fail:
 	srv->nlisteners = n;
-	smtp_server_free(&srv);
+	server_free(&srv);
 	return NULL;
 }
 
+/* The store committed a change to mailbox_id (0: any): IMAP sessions look, once the call is over. */
+static void
+server_store_changed(void *arg, int64_t mailbox_id)
+{
+	struct server *srv = arg;
+	int any = 0;
+
+	for (struct conn *c = srv->conns; c != NULL; c = c->next) {
+		if (c->proto == &imap_proto && c->s != NULL && imap_session_changed(c->s, mailbox_id))
+			any = 1;
+	}
+	if (any)
+		event_active(srv->wake, EV_TIMEOUT, 0);
+}
+
+/* After the change: the sessions that have news send it (IDLE, or at their next command). */
+static void
+server_on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	struct conn *c, *next;
+
+	(void)fd;
+	(void)what;
+	for (c = srv->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->state == CONN_SESSION && c->s != NULL && c->proto->pending(c->s))
+			conn_process(c);
+	}
+}
+
 void
-smtp_server_set_store(struct smtp_server *srv, struct store *st)
+server_set_store(struct server *srv, struct store *st)
 {
 	srv->st = st;
+	store_set_notify(st, server_store_changed, srv);
 }
 
 /* Whether a listener's configuration still matches what was bound. */
 static int
-server_same_listener(const struct smtp_listener *l, const struct home_listener_conf *lc)
+server_same_listener(const struct listener *l, const struct home_listener_conf *lc)
 {
 	return lc->mode == l->mode && lc->proxy == l->proxy && lc->address.n == l->nevl;
 }
 
 void
-smtp_server_reload(struct smtp_server *srv, const struct home_conf *hc)
+server_reload(struct server *srv, const struct home_conf *hc)
 {
 	struct throttle_conf tc;
 	size_t seen = 0;
@@ -855,10 +1062,8 @@ smtp_server_reload(struct smtp_server *srv, const struct home_conf *hc)
 	throttle_set_conf(srv->th, &tc);
 	for (size_t i = 0; i < hc->nlisteners; i++) {
 		const struct home_listener_conf *lc = home_conf_listener(hc, i);
-		struct smtp_listener *l = NULL;
+		struct listener *l = NULL;
 
-		if (lc->mode == HOME_LISTENER_IMAP || lc->mode == HOME_LISTENER_IMAPS)
-			continue;
 		for (size_t j = 0; j < srv->nlisteners; j++) {
 			if (strcmp(srv->listeners[j].name, lc->name) == 0)
 				l = &srv->listeners[j];
@@ -893,7 +1098,7 @@ smtp_server_reload(struct smtp_server *srv, const struct home_conf *hc)
 static void
 server_on_grace(evutil_socket_t fd, short what, void *arg)
 {
-	struct smtp_server *srv = arg;
+	struct server *srv = arg;
 
 	(void)fd;
 	(void)what;
@@ -906,7 +1111,7 @@ server_on_grace(evutil_socket_t fd, short what, void *arg)
 }
 
 unsigned
-smtp_server_stop(struct smtp_server *srv)
+server_stop(struct server *srv)
 {
 	struct conn *c, *next;
 	struct timeval tv = ev_timeval_ms(srv->smtp.shutdown_grace);
@@ -920,12 +1125,12 @@ smtp_server_stop(struct smtp_server *srv)
 		next = c->next;
 		if (c->state == CONN_CLOSING)
 			continue;
-		if (c->state != CONN_SMTP || c->s == NULL) {
+		if (c->state != CONN_SESSION || c->s == NULL) {
 			c->end = "shutdown";
 			conn_free(c);
 			continue;
 		}
-		if (smtp_session_shutdown(c->s)) {
+		if (c->proto->shutdown(c->s)) {
 			conn_flush(c);
 			conn_close(c, "shutdown");
 		}
@@ -941,13 +1146,13 @@ smtp_server_stop(struct smtp_server *srv)
 }
 
 unsigned
-smtp_server_active(const struct smtp_server *srv)
+server_active(const struct server *srv)
 {
 	return srv->active;
 }
 
 int
-smtp_server_listener_address(const struct smtp_server *srv, size_t i, struct addr *a_r)
+server_listener_address(const struct server *srv, size_t i, struct addr *a_r)
 {
 	if (i >= srv->nlisteners || srv->listeners[i].nevl == 0 || srv->listeners[i].evl[0] == NULL)
 		return -1;
@@ -955,9 +1160,9 @@ smtp_server_listener_address(const struct smtp_server *srv, size_t i, struct add
 }
 
 void
-smtp_server_free(struct smtp_server **srvp)
+server_free(struct server **srvp)
 {
-	struct smtp_server *srv = *srvp;
+	struct server *srv = *srvp;
 
 	if (srv == NULL)
 		return;
@@ -967,7 +1172,7 @@ smtp_server_free(struct smtp_server **srvp)
 		conn_free(srv->conns);
 	}
 	for (size_t i = 0; i < srv->nlisteners; i++) {
-		struct smtp_listener *l = &srv->listeners[i];
+		struct listener *l = &srv->listeners[i];
 
 		for (size_t a = 0; a < l->nevl; a++)
 			ev_listener_free(&l->evl[a]);
@@ -979,6 +1184,10 @@ smtp_server_free(struct smtp_server **srvp)
 	free(srv->listeners);
 	if (srv->grace != NULL)
 		event_free(srv->grace);
+	if (srv->wake != NULL)
+		event_free(srv->wake);
+	if (srv->st != NULL)
+		store_set_notify(srv->st, NULL, NULL);
 	/* After the connections: their checks still in the workers are dropped. */
 	worker_pool_free(&srv->workers);
 	throttle_free(&srv->th);
