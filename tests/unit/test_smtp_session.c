@@ -173,11 +173,11 @@ t_feed(struct t_state *t, struct smtp_session *s, const uint8_t *in, size_t len,
 	for (;;) {
 		size_t n = len - off, took;
 
-		if (smtp_session_action(s) == SMTP_SESSION_VERIFY) {
+		if (smtp_session_action(s) == SESSION_VERIFY) {
 			t_verify(t, s);
 			continue;
 		}
-		if (off == len || smtp_session_action(s) != SMTP_SESSION_GO)
+		if (off == len || smtp_session_action(s) != SESSION_GO)
 			break;
 
 		if (step != 0 && n > step)
@@ -186,7 +186,7 @@ t_feed(struct t_state *t, struct smtp_session *s, const uint8_t *in, size_t len,
 		off += took;
 		(void)smtp_session_delay(s);
 		t_drain(t, s);
-		if (took == 0 && smtp_session_action(s) == SMTP_SESSION_GO)
+		if (took == 0 && smtp_session_action(s) == SESSION_GO)
 			fail_msg("no progress at %zu", off);
 	}
 	t_drain(t, s);
@@ -314,7 +314,7 @@ test_smtp_session_ehlo(void **state)
 		 "250|250 2.0.0|252 2.5.0|214 2.0.0|502 5.5.1|250 2.0.0");
 	t_expect(t, s, "AUTH PLAIN AGFsaWNlAGNvcnJlY3QgaG9yc2U=\r\n", "502 5.5.1");
 	t_expect(t, s, "QUIT\r\n", "221 2.0.0");
-	assert_int_equal(smtp_session_action(s), SMTP_SESSION_CLOSE);
+	assert_int_equal(smtp_session_action(s), SESSION_CLOSE);
 	smtp_session_free(&s);
 	assert_null(s);
 	smtp_session_free(&s);
@@ -512,11 +512,11 @@ test_smtp_session_bad_lines(void **state)
 	t_expect(t, s, line, "500 5.5.2|250 2.0.0");
 	t_expect(t, s, "NOOP a\rb\r\n", "500 5.5.2");
 	t_expect(t, s, "MAIL FROM:<s@c.test> SIZE=20001\r\n", "552 5.3.4");
-	assert_int_equal(smtp_session_action(s), SMTP_SESSION_GO);
+	assert_int_equal(smtp_session_action(s), SESSION_GO);
 	/* The tenth error ends the session. */
 	t_expect(t, s, "FOO\r\nFOO\r\nFOO\r\nFOO\r\nFOO\r\nNOOP\r\n",
 		 "500 5.5.2|500 5.5.2|500 5.5.2|500 5.5.2|500 5.5.2|421 4.7.0");
-	assert_int_equal(smtp_session_action(s), SMTP_SESSION_CLOSE);
+	assert_int_equal(smtp_session_action(s), SESSION_CLOSE);
 	smtp_session_free(&s);
 }
 
@@ -579,9 +579,9 @@ test_smtp_session_starttls(void **state)
 	/* Bytes after STARTTLS are dropped, never run. */
 	assert_int_equal(t_feed(t, s, S(inject), 0), sizeof(inject) - 1);
 	assert_string_equal(t_codes(t), "220 2.0.0");
-	assert_int_equal(smtp_session_action(s), SMTP_SESSION_STARTTLS);
+	assert_int_equal(smtp_session_action(s), SESSION_STARTTLS);
 	smtp_session_tls_started(s, "TLSv1.3", "TLS_AES_128_GCM_SHA256");
-	assert_int_equal(smtp_session_action(s), SMTP_SESSION_GO);
+	assert_int_equal(smtp_session_action(s), SESSION_GO);
 	/* Afresh: EHLO first again, and no STARTTLS offered. */
 	t_expect(t, s, "MAIL FROM:<s@c.test>\r\n", "503 5.5.1");
 	t_expect(t, s, "EHLO c.test\r\n", "250");
@@ -700,7 +700,7 @@ test_smtp_session_login_check(void **state)
 
 	t_expect(t, s, "EHLO c.test\r\n", "250");
 	assert_int_equal(smtp_session_feed(s, S(t_auth_alice), t->now), sizeof(t_auth_alice) - 1);
-	assert_int_equal(smtp_session_action(s), SMTP_SESSION_VERIFY);
+	assert_int_equal(smtp_session_action(s), SESSION_VERIFY);
 	smtp_session_verified(s, NULL, t->now);
 	t->outlen = 0;
 	t_drain(t, s);
@@ -735,7 +735,7 @@ test_smtp_session_throttle(void **state)
 
 		assert_int_equal(took, sizeof(bad) - 1);
 		/* The check runs elsewhere; meanwhile the session takes nothing. */
-		assert_int_equal(smtp_session_action(s), SMTP_SESSION_VERIFY);
+		assert_int_equal(smtp_session_action(s), SESSION_VERIFY);
 		assert_int_equal(smtp_session_feed(s, S("NOOP\r\n"), t->now), 0);
 		t->outlen = 0;
 		t_verify(t, s);
@@ -775,7 +775,7 @@ test_smtp_session_bdat(void **state)
 		 "250 2.1.0|250 2.1.5|550 5.6.0");
 	assert_int_equal(t_inbox(t, t->alice, NULL), 1);
 	t_expect(t, s, "BDAT x\r\n", "501 5.5.4|421 4.5.0");
-	assert_int_equal(smtp_session_action(s), SMTP_SESSION_CLOSE);
+	assert_int_equal(smtp_session_action(s), SESSION_CLOSE);
 	smtp_session_free(&s);
 }
 
@@ -790,7 +790,7 @@ test_smtp_session_shutdown(void **state)
 	t->outlen = 0;
 	t_drain(t, s);
 	assert_string_equal(t_codes(t), "421 4.3.2");
-	assert_int_equal(smtp_session_action(s), SMTP_SESSION_CLOSE);
+	assert_int_equal(smtp_session_action(s), SESSION_CLOSE);
 	smtp_session_free(&s);
 
 	/* In DATA: the message is finished, then 421. */
