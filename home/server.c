@@ -671,6 +671,22 @@ conn_verify(struct conn *c)
 	return -1;
 }
 
+/* If the session wants its output held (a failed login), hold it and stop reading. Returns 1 if so. */
+static int
+hold_back(struct conn *c)
+{
+	int64_t delay = c->proto->delay(c->s);
+	struct timeval tv;
+
+	if (delay <= 0)
+		return 0;
+	tv = ev_timeval_ms(delay);
+	bufferevent_disable(conn_top(c), EV_READ);
+	evtimer_add(c->hold, &tv);
+	conn_arm(c);
+	return 1;
+}
+
 /* Feed the session what has arrived, send its replies, do what it asks. */
 static void
 conn_process(struct conn *c)
@@ -680,10 +696,11 @@ conn_process(struct conn *c)
 
 	if (c->state != CONN_SESSION || evtimer_pending(c->hold, NULL))
 		return;
+	if (hold_back(c))
+		return;		/* a login's check failed: its answer waits */
 	for (;;) {
 		struct evbuffer_iovec v;
 		size_t took = 0;
-		int64_t delay;
 
 		if (!conn_flush(c)) {
 			/* The client does not read: stop reading until it does. */
@@ -708,15 +725,8 @@ conn_process(struct conn *c)
 		}
 		took = c->proto->feed(c->s, v.iov_base, v.iov_len, ev_monotonic_ms());
 		evbuffer_drain(in, took);
-		delay = c->proto->delay(c->s);
-		if (delay > 0) {
-			struct timeval tv = ev_timeval_ms(delay);
-
-			bufferevent_disable(top, EV_READ);
-			evtimer_add(c->hold, &tv);
-			conn_arm(c);
+		if (hold_back(c))
 			return;
-		}
 		if (took == 0 && c->proto->action(c->s) == SESSION_GO)
 			continue;	/* output full: flush, then again */
 	}
