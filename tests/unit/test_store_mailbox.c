@@ -519,6 +519,84 @@ test_store_mailbox_notify(void **state)
 	assert_int_equal(h.n, 1);
 }
 
+/* ---- flags for many messages, ranges, counts ---- */
+
+static void
+test_store_mailbox_update_flags(void **state)
+{
+	struct t_state *t = *state;
+	struct store_mailbox inbox;
+	struct store_message *rows = NULL;
+	struct store_flags_result res;
+	uint32_t uids[] = { 1, 2, 3, 77 }, failed[4];
+	struct store_flags_update add = {
+		.op = STORE_FLAGS_ADD, .flags = STORE_FLAG_SEEN, .keywords = "$Work Later",
+	};
+	struct store_flags_update rm = { .op = STORE_FLAGS_REMOVE, .flags = 0, .keywords = "later" };
+	struct store_flags_update cond = {
+		.op = STORE_FLAGS_ADD, .flags = STORE_FLAG_FLAGGED, .keywords = "", .failed = failed, .failed_cap = 4,
+	};
+	size_t n;
+
+	for (int i = 0; i < 3; i++)
+		t_deliver(t, t->alice, 10);
+	inbox = t_mailbox(t, t->alice, "INBOX");
+	T_OK(store_message_update_flags(t->st, inbox.id, uids, 4, &add, &res, E));
+	assert_int_equal(res.found, 3);			/* 77 does not exist */
+	assert_int_equal(res.changed, 3);
+	assert_int_equal(res.modseq, inbox.highestmodseq + 1);	/* one MODSEQ for all */
+	/* The same again changes nothing: no new MODSEQ. */
+	T_OK(store_message_update_flags(t->st, inbox.id, uids, 3, &add, &res, E));
+	assert_int_equal(res.changed, 0);
+	assert_int_equal(res.modseq, 0);
+	/* Keywords are removed without regard to case; the others stay in order. */
+	T_OK(store_message_update_flags(t->st, inbox.id, uids, 1, &rm, &res, E));
+	T_OK(store_message_range(t->st, inbox.id, 1, 1, 0, &rows, &n, E));
+	assert_int_equal(n, 1);
+	assert_string_equal(rows[0].keywords, "$Work");
+	assert_int_equal(rows[0].flags, STORE_FLAG_SEEN);
+	store_message_list_free(&rows, n);
+	/* UNCHANGEDSINCE: message 1 changed after the MODSEQ given, 2 and 3 did not. */
+	cond.unchangedsince = inbox.highestmodseq + 1;
+	T_OK(store_message_update_flags(t->st, inbox.id, uids, 3, &cond, &res, E));
+	assert_int_equal(res.nfailed, 1);
+	assert_int_equal(failed[0], 1);
+	assert_int_equal(res.changed, 2);
+	/* Changes since a MODSEQ, and a UID range. */
+	T_OK(store_message_range(t->st, inbox.id, 1, UINT32_MAX, res.modseq - 1, &rows, &n, E));
+	assert_int_equal(n, 2);
+	assert_int_equal(rows[0].uid, 2);
+	assert_int_equal(rows[1].uid, 3);
+	store_message_list_free(&rows, n);
+	T_OK(store_message_range(t->st, inbox.id, 2, 2, 0, &rows, &n, E));
+	assert_int_equal(n, 1);
+	store_message_list_free(&rows, n);
+	add.keywords = "\\Bad";
+	T_REFUSED(store_message_update_flags(t->st, inbox.id, uids, 1, &add, &res, E), STORE_E_INVALID);
+}
+
+static void
+test_store_mailbox_count_and_get_id(void **state)
+{
+	struct t_state *t = *state;
+	struct store_mailbox inbox, byid;
+	struct store_mailbox_counts c;
+	uint32_t one = 1;
+
+	for (int i = 0; i < 3; i++)
+		t_deliver(t, t->alice, 100);
+	inbox = t_mailbox(t, t->alice, "INBOX");
+	T_OK(store_message_set_flags(t->st, inbox.id, one, STORE_FLAG_SEEN | STORE_FLAG_DELETED, "", NULL, E));
+	T_OK(store_mailbox_count(t->st, inbox.id, &c, E));
+	assert_int_equal(c.unseen, 2);
+	assert_int_equal(c.deleted, 1);
+	assert_int_equal(c.size, 300);
+	T_OK(store_mailbox_get_id(t->st, inbox.id, &byid, E));
+	assert_string_equal(byid.name, "INBOX");
+	assert_int_equal(byid.messages, 3);
+	T_REFUSED(store_mailbox_get_id(t->st, 99999, &byid, E), STORE_E_NOTFOUND);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, t_setup, t_teardown)
 
 int
@@ -533,6 +611,8 @@ main(void)
 		T(test_store_mailbox_expunge_uids),
 		T(test_store_mailbox_copy_move),
 		T(test_store_mailbox_notify),
+		T(test_store_mailbox_update_flags),
+		T(test_store_mailbox_count_and_get_id),
 	};
 	return cmocka_run_group_tests_name("store_mailbox", tests, NULL, NULL);
 }
