@@ -138,6 +138,9 @@ int ims_mailbox_arg(struct imap_session *s, const struct imap_arg *a, char out[S
 /* A store name as the client writes it (modified UTF-7 unless UTF8=ACCEPT), as an IMAP string. */
 int ims_out_mailbox(struct imap_session *s, const char *name);
 
+/* Ascending numbers v[0..n) as a set of ranges "1:3,7" (free()), or NULL when out of memory. */
+char *ims_set_text(const uint32_t *v, size_t n);
+
 /* Flags as "(\Seen $Label)". */
 int ims_out_flags(struct imap_session *s, unsigned flags, const char *keywords);
 

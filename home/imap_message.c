@@ -22,30 +22,6 @@ imm_uids(const struct imap_session *s, const size_t *idx, size_t n)
 	return uids;
 }
 
-/* A set of numbers as ranges "1:3,7", NUL-terminated (free()), or NULL. */
-static char *
-imm_set_text(const uint32_t *v, size_t n)
-{
-	char *out = malloc(n * 22 + 1);
-	size_t o = 0;
-
-	if (out == NULL)
-		return NULL;
-	out[0] = '\0';
-	for (size_t i = 0; i < n;) {
-		size_t j = i;
-
-		while (j + 1 < n && v[j + 1] == v[j] + 1)
-			j++;
-		if (j > i)
-			o += (size_t)sprintf(out + o, "%s%u:%u", i > 0 ? "," : "", v[i], v[j]);
-		else
-			o += (size_t)sprintf(out + o, "%s%u", i > 0 ? "," : "", v[i]);
-		i = j + 1;
-	}
-	return out;
-}
-
 void
 ims_store(struct imap_session *s, const struct imap_parse_command *c)
 {
@@ -139,7 +115,7 @@ ims_store(struct imap_session *s, const struct imap_parse_command *c)
 		(void)ims_view_sync(s, 0);
 		(void)ims_out(s, "%s OK [MODIFIED ", s->tag);
 		if (c->uid) {
-			char *set = imm_set_text(u.failed, res.nfailed < n ? res.nfailed : n);
+			char *set = ims_set_text(u.failed, res.nfailed < n ? res.nfailed : n);
 
 			(void)ims_out(s, "%s", set != NULL ? set : "");
 			free(set);
@@ -216,7 +192,7 @@ ims_copy(struct imap_session *s, const struct imap_parse_command *c, int move)
 		}
 	}
 	{
-		char *from = imm_set_text(uids, k), *dest = imm_set_text(new_uids, k);
+		char *from = ims_set_text(uids, k), *dest = ims_set_text(new_uids, k);
 		char code[64] = "";
 
 		if (k > 0 && from != NULL && dest != NULL) {

@@ -550,23 +550,6 @@ isr_eval(struct isr *q, size_t k, size_t idx, const struct store_message *m)
 
 /* ---- the answer ---- */
 
-/* A set of numbers as ranges "1:3,7". */
-static void
-isr_out_set(struct imap_session *s, const uint32_t *v, size_t n)
-{
-	for (size_t i = 0; i < n;) {
-		size_t j = i;
-
-		while (j + 1 < n && v[j + 1] == v[j] + 1)
-			j++;
-		if (j > i)
-			(void)ims_out(s, "%s%u:%u", i > 0 ? "," : "", v[i], v[j]);
-		else
-			(void)ims_out(s, "%s%u", i > 0 ? "," : "", v[i]);
-		i = j + 1;
-	}
-}
-
 #define RET_MIN 0x01
 #define RET_MAX 0x02
 #define RET_ALL 0x04
@@ -671,8 +654,10 @@ ims_search(struct imap_session *s, const struct imap_parse_command *c)
 		if (ret & RET_COUNT)
 			(void)ims_out(s, " COUNT %zu", nres);
 		if (ret & RET_ALL && nres > 0) {
-			(void)ims_out(s, " ALL ");
-			isr_out_set(s, res, nres);
+			char *set = ims_set_text(res, nres);
+
+			(void)ims_out(s, " ALL %s", set != NULL ? set : "");
+			free(set);
 		}
 		if (q.has_modseq && nres > 0)
 			(void)ims_out(s, " MODSEQ %llu", (unsigned long long)q.maxmodseq);

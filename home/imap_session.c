@@ -216,6 +216,30 @@ ims_flags_arg(const struct imap_arg *a, unsigned *flags_r, char kw[STORE_KEYWORD
 	return 0;
 }
 
+/* A set of numbers as ranges "1:3,7", NUL-terminated (free()), or NULL. */
+char *
+ims_set_text(const uint32_t *v, size_t n)
+{
+	char *out = malloc(n * 22 + 1);
+	size_t o = 0;
+
+	if (out == NULL)
+		return NULL;
+	out[0] = '\0';
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+
+		while (j + 1 < n && v[j + 1] == v[j] + 1)
+			j++;
+		if (j > i)
+			o += (size_t)sprintf(out + o, "%s%u:%u", i > 0 ? "," : "", v[i], v[j]);
+		else
+			o += (size_t)sprintf(out + o, "%s%u", i > 0 ? "," : "", v[i]);
+		i = j + 1;
+	}
+	return out;
+}
+
 /* ---- tagged answers ---- */
 
 /* Whether the current command may be followed by EXPUNGE (RFC 9051 7.5.1). */

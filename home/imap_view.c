@@ -12,22 +12,6 @@
 #include "imap_int.h"
 #include "log.h"
 
-int64_t
-ims_view_find(const struct ims_view *v, uint32_t uid)
-{
-	size_t lo = 0, hi = v->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (v->uids[mid] < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < v->n && v->uids[lo] == uid ? (int64_t)lo : -1;
-}
-
 /* The first index whose UID is >= uid. */
 static size_t
 ims_view_lower(const struct ims_view *v, uint32_t uid)
@@ -43,6 +27,14 @@ ims_view_lower(const struct ims_view *v, uint32_t uid)
 			hi = mid;
 	}
 	return lo;
+}
+
+int64_t
+ims_view_find(const struct ims_view *v, uint32_t uid)
+{
+	size_t k = ims_view_lower(v, uid);
+
+	return k < v->n && v->uids[k] == uid ? (int64_t)k : -1;
 }
 
 static int

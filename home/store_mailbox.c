@@ -76,6 +76,23 @@ fail:
 	return -1;
 }
 
+/* Step s (bound already) to its one mailbox row into *mb. Returns 0, or -1 (STORE_E_NOTFOUND). */
+static int
+store_mailbox_one(struct store *st, sqlite3_stmt *s, struct store_mailbox *mb, struct store_err *err)
+{
+	int rc = store_step(st, s, "mailbox", err);
+
+	if (rc < 0)
+		return -1;
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(s);
+		return store_fail(err, STORE_E_NOTFOUND, "no such mailbox");
+	}
+	rc = store_mailbox_row(s, mb, err);
+	sqlite3_reset(s);
+	return rc;
+}
+
 int
 store_mailbox_get(struct store *st, int64_t user_id, const char *name, struct store_mailbox *mb,
 		  struct store_err *err)
@@ -89,16 +106,7 @@ store_mailbox_get(struct store *st, int64_t user_id, const char *name, struct st
 	if ((rc = sqlite3_bind_int64(s, 1, user_id)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC)) != SQLITE_OK)
 		return store_sqlite_fail(st, err, rc, "bind");
-	rc = store_step(st, s, "mailbox", err);
-	if (rc < 0)
-		return -1;
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(s);
-		return store_fail(err, STORE_E_NOTFOUND, "no such mailbox");
-	}
-	rc = store_mailbox_row(s, mb, err);
-	sqlite3_reset(s);
-	return rc;
+	return store_mailbox_one(st, s, mb, err);
 }
 
 int
@@ -112,16 +120,7 @@ store_mailbox_get_id(struct store *st, int64_t mailbox_id, struct store_mailbox 
 		return -1;
 	if ((rc = sqlite3_bind_int64(s, 1, mailbox_id)) != SQLITE_OK)
 		return store_sqlite_fail(st, err, rc, "bind");
-	rc = store_step(st, s, "mailbox", err);
-	if (rc < 0)
-		return -1;
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(s);
-		return store_fail(err, STORE_E_NOTFOUND, "no such mailbox");
-	}
-	rc = store_mailbox_row(s, mb, err);
-	sqlite3_reset(s);
-	return rc;
+	return store_mailbox_one(st, s, mb, err);
 }
 
 int

@@ -32,6 +32,7 @@ import pwd
 import secrets
 import socket
 import sqlite3
+import ssl
 import subprocess
 from dataclasses import dataclass
 
@@ -40,6 +41,14 @@ from daemon import LogLines, terminate
 HOST = "127.0.0.1"
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 15.0
+
+
+def tls_context():
+    """A client TLS context for the home's self-signed test certificate."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
 
 
 def free_port(host=HOST):

@@ -6,23 +6,14 @@ import imaplib
 import re
 import smtplib
 import socket
-import ssl
-import threading
 import time
 
 import pytest
 
-from homed import Home
+from homed import Home, tls_context
 
 DOMAIN = "example.test"
 ALICE, BOB = "alice@example.test", "bob@example.test"
-
-
-def tls_context():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 @pytest.fixture(scope="module")

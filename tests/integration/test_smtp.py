@@ -22,19 +22,12 @@ import time
 
 import pytest
 
-from homed import Home
+from homed import Home, tls_context
 
 DOMAIN = "example.test"
 ALICE, BOB, CAROL = "alice@example.test", "bob@example.test", "carol@other.example"
 BOB_QUOTA = 20000
 SIZE_MAX = 100 * 1024
-
-
-def tls_context():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 @pytest.fixture(scope="module")
