@@ -49,6 +49,7 @@ struct ims_fetch {
 	size_t nitems;
 	int needs_mime;
 	uint64_t changedsince;
+	int vanished;			/* VANISHED (EARLIER) first */
 	size_t *idx;			/* view indexes */
 	size_t n, pos;
 	struct store_message *rows;
@@ -193,15 +194,21 @@ imf_item_arg(struct ims_fetch *f, const struct imap_arg *a)
 	return -1;
 }
 
-/* FETCH modifiers: (CHANGEDSINCE n). */
+/* FETCH modifiers: (CHANGEDSINCE n [VANISHED]). */
 static int
-imf_modifiers(struct imap_session *s, struct ims_fetch *f, const struct imap_arg *a)
+imf_modifiers(struct imap_session *s, struct ims_fetch *f, const struct imap_arg *a, int uid)
 {
 	uint64_t v;
 
-	if (a->type != IMAP_ARG_LIST || a->count != 2 || !imap_parse_arg_is(&a->list[0], "CHANGEDSINCE") ||
-	    imap_parse_arg_number(&a->list[1], INT64_MAX, &v) != 0)
+	if (a->type != IMAP_ARG_LIST || a->count < 2 || a->count > 3 ||
+	    !imap_parse_arg_is(&a->list[0], "CHANGEDSINCE") || imap_parse_arg_number(&a->list[1], INT64_MAX, &v) != 0)
 		return -1;
+	if (a->count == 3) {
+		/* VANISHED: only with UID FETCH once QRESYNC is on (RFC 7162 3.2.6). */
+		if (!imap_parse_arg_is(&a->list[2], "VANISHED") || !uid || !(s->enabled & IMS_EN_QRESYNC))
+			return -1;
+		f->vanished = 1;
+	}
 	f->changedsince = v;
 	s->enabled |= IMS_EN_CONDSTORE;
 	return imf_add(f, IMF_MODSEQ, "MODSEQ");
@@ -614,7 +621,7 @@ ims_fetch_start(struct imap_session *s, const struct imap_parse_command *c)
 		bad = imf_item_arg(f, &c->args[1]) != 0;
 	}
 	if (!bad && c->nargs == 3)
-		bad = imf_modifiers(s, f, &c->args[2]) != 0;
+		bad = imf_modifiers(s, f, &c->args[2], c->uid) != 0;
 	if (!bad && c->uid)
 		bad = imf_add(f, IMF_UID, "UID") != 0;
 	if (!bad && s->enabled & IMS_EN_CONDSTORE && f->changedsince > 0)
@@ -636,6 +643,11 @@ ims_fetch_start(struct imap_session *s, const struct imap_parse_command *c)
 	if (imf_mark_seen(s, f) != 0 ||
 	    (f->n > 0 && store_message_range(s->st, s->view.id, s->view.uids[f->idx[0]],
 					     s->view.uids[f->idx[f->n - 1]], 0, &f->rows, &f->nrows, &err) != 0)) {
+		ims_fetch_free(&f);
+		ims_no(s, "[UNAVAILABLE] Temporary failure, try again later");
+		return;
+	}
+	if (f->vanished && ims_view_catch_up(s, f->changedsince, &c->args[0], 0) < 0) {
 		ims_fetch_free(&f);
 		ims_no(s, "[UNAVAILABLE] Temporary failure, try again later");
 		return;

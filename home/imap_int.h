@@ -184,6 +184,13 @@ int ims_view_sync(struct imap_session *s, int expunges_ok);
  */
 int ims_view_set(struct imap_session *s, const struct imap_arg *arg, int uid, size_t **idx_r, size_t *n_r);
 
+/*
+ * QRESYNC: VANISHED (EARLIER) for what was expunged since modseq (within
+ * the UID set known, when not NULL), then, with fetch, FETCH of what
+ * changed since. Returns 0, 1 (known is not a UID set), or -1 (store).
+ */
+int ims_view_catch_up(struct imap_session *s, uint64_t modseq, const struct imap_arg *known, int fetch);
+
 /* The index of uid in the view, or -1. */
 int64_t ims_view_find(const struct ims_view *v, uint32_t uid);
 

@@ -362,7 +362,7 @@ ims_capabilities(struct imap_session *s, char *out, size_t cap)
 		return;
 	}
 	snprintf(out, cap, "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS "
-		 "MOVE SPECIAL-USE CHILDREN LIST-EXTENDED LIST-STATUS CONDSTORE QUOTA QUOTA=RES-STORAGE "
+		 "MOVE SPECIAL-USE CHILDREN LIST-EXTENDED LIST-STATUS CONDSTORE QRESYNC QUOTA QUOTA=RES-STORAGE "
 		 "APPENDLIMIT=%lld STATUS=SIZE ESEARCH UTF8=ACCEPT", (long long)s->append_max);
 }
 
@@ -526,14 +526,16 @@ ims_enable(struct imap_session *s, const struct imap_parse_command *c)
 	for (size_t i = 0; i < c->nargs; i++) {
 		const struct imap_arg *a = &c->args[i];
 		unsigned bit = imap_parse_arg_is(a, "CONDSTORE") ? IMS_EN_CONDSTORE :
+			       imap_parse_arg_is(a, "QRESYNC") ? IMS_EN_QRESYNC :
 			       imap_parse_arg_is(a, "IMAP4REV2") ? IMS_EN_REV2 :
 			       imap_parse_arg_is(a, "UTF8=ACCEPT") ? IMS_EN_UTF8 : 0;
 
 		if (bit == 0 || (s->enabled & bit))
 			continue;
-		s->enabled |= bit;
+		s->enabled |= bit | (bit == IMS_EN_QRESYNC ? IMS_EN_CONDSTORE : 0);
 		snprintf(done + strlen(done), sizeof(done) - strlen(done), " %s",
-			 bit == IMS_EN_CONDSTORE ? "CONDSTORE" : bit == IMS_EN_REV2 ? "IMAP4rev2" : "UTF8=ACCEPT");
+			 bit == IMS_EN_CONDSTORE ? "CONDSTORE" : bit == IMS_EN_QRESYNC ? "QRESYNC" :
+			 bit == IMS_EN_REV2 ? "IMAP4rev2" : "UTF8=ACCEPT");
 	}
 	(void)ims_out(s, "* ENABLED%s\r\n", done);
 	ims_ok(s, "ENABLE completed");

@@ -132,11 +132,16 @@ fail:
 	return -1;
 }
 
-/* Tell EXPUNGE for the view's UIDs in gone[0..n) (ascending), and drop them. */
+/*
+ * Tell EXPUNGE (or, under QRESYNC, one VANISHED) for the view's UIDs in
+ * gone[0..n) (ascending), and drop them.
+ */
 static void
 ims_view_expunge(struct imap_session *s, const uint32_t *gone, size_t n)
 {
 	struct ims_view *v = &s->view;
+	uint32_t *told = malloc((n > 0 ? n : 1) * sizeof(*told));
+	size_t ntold = 0;
 
 	/* From the last: each number told is right when it is read. */
 	for (size_t i = n; i-- > 0;) {
@@ -144,10 +149,97 @@ ims_view_expunge(struct imap_session *s, const uint32_t *gone, size_t n)
 
 		if (k < 0)
 			continue;
-		(void)ims_out(s, "* %lld EXPUNGE\r\n", (long long)k + 1);
+		if (!(s->enabled & IMS_EN_QRESYNC))
+			(void)ims_out(s, "* %lld EXPUNGE\r\n", (long long)k + 1);
+		else if (told != NULL)
+			told[ntold++] = gone[i];
 		memmove(v->uids + k, v->uids + k + 1, (v->n - (size_t)k - 1) * sizeof(*v->uids));
 		v->n--;
 	}
+	if (ntold > 0) {
+		char *set;
+
+		for (size_t i = 0; i < ntold / 2; i++) {
+			uint32_t t = told[i];
+
+			told[i] = told[ntold - 1 - i];
+			told[ntold - 1 - i] = t;
+		}
+		if ((set = ims_set_text(told, ntold)) != NULL)
+			(void)ims_out(s, "* VANISHED %s\r\n", set);
+		free(set);
+	}
+	free(told);
+}
+
+/*
+ * QRESYNC's catching up (RFC 7162 3.2.5): VANISHED (EARLIER) for the UIDs
+ * expunged since modseq (among known when given), then the messages
+ * changed since, with their flags.
+ */
+int
+ims_view_catch_up(struct imap_session *s, uint64_t modseq, const struct imap_arg *known, int fetch)
+{
+	struct ims_view *v = &s->view;
+	struct store_message *rows = NULL;
+	struct store_err err;
+	uint32_t *gone = NULL;
+	size_t ngone = 0, nrows = 0, keep = 0;
+	struct imap_parse_seq *seq = NULL;
+	int64_t nseq = 0;
+	int saved = 0;
+
+	if (known != NULL) {
+		seq = malloc(IMS_SEQ_MAX * sizeof(*seq));
+		if (seq == NULL || known->type != IMAP_ARG_ATOM ||
+		    (nseq = imap_parse_seqset(known->str, known->len, seq, IMS_SEQ_MAX, &saved)) < 0 ||
+		    nseq > IMS_SEQ_MAX || saved) {
+			free(seq);
+			return 1;
+		}
+	}
+	if (store_expunged_since(s->st, v->id, modseq, &gone, &ngone, &err) != 0) {
+		free(seq);
+		return -1;
+	}
+	for (size_t i = 0; i < ngone; i++) {
+		int in = known == NULL;
+
+		for (int64_t k = 0; k < nseq && !in; k++) {
+			uint32_t a = seq[k].first, b = seq[k].last;
+
+			if (a == IMAP_PARSE_SEQ_STAR || b == IMAP_PARSE_SEQ_STAR)
+				in = 1;
+			else
+				in = gone[i] >= (a < b ? a : b) && gone[i] <= (a < b ? b : a);
+		}
+		if (in)
+			gone[keep++] = gone[i];
+	}
+	if (keep > 0) {
+		char *set = ims_set_text(gone, keep);
+
+		if (set != NULL)
+			(void)ims_out(s, "* VANISHED (EARLIER) %s\r\n", set);
+		free(set);
+	}
+	free(gone);
+	free(seq);
+	if (!fetch)
+		return 0;
+	if (store_message_range(s->st, v->id, 1, UINT32_MAX, modseq, &rows, &nrows, &err) != 0)
+		return -1;
+	for (size_t i = 0; i < nrows; i++) {
+		int64_t k = ims_view_find(v, rows[i].uid);
+
+		if (k < 0)
+			continue;
+		(void)ims_out(s, "* %lld FETCH (UID %u FLAGS ", (long long)k + 1, rows[i].uid);
+		(void)ims_out_flags(s, rows[i].flags, rows[i].keywords);
+		(void)ims_out(s, " MODSEQ (%llu))\r\n", (unsigned long long)rows[i].modseq);
+	}
+	store_message_list_free(&rows, nrows);
+	return 0;
 }
 
 int
@@ -219,6 +311,9 @@ ims_select(struct imap_session *s, const struct imap_parse_command *c, int reado
 	struct store_message *rows = NULL;
 	struct store_err err;
 	size_t nrows = 0, unseen = 0;
+	uint64_t qr_validity = 0, qr_modseq = 0;
+	const struct imap_arg *qr_known = NULL;
+	int qresync = 0;
 
 	if (s->state == IMS_SELECTED) {
 		ims_view_close(s);
@@ -231,6 +326,18 @@ ims_select(struct imap_session *s, const struct imap_parse_command *c, int reado
 	if (c->nargs == 2 && c->args[1].type == IMAP_ARG_LIST && c->args[1].count == 1 &&
 	    imap_parse_arg_is(&c->args[1].list[0], "CONDSTORE")) {
 		s->enabled |= IMS_EN_CONDSTORE;
+	} else if (c->nargs == 2 && c->args[1].type == IMAP_ARG_LIST && c->args[1].count == 2 &&
+		   imap_parse_arg_is(&c->args[1].list[0], "QRESYNC") && s->enabled & IMS_EN_QRESYNC) {
+		const struct imap_arg *q = &c->args[1].list[1];
+
+		if (q->type != IMAP_ARG_LIST || q->count < 2 || q->count > 4 ||
+		    imap_parse_arg_number(&q->list[0], UINT32_MAX, &qr_validity) != 0 ||
+		    imap_parse_arg_number(&q->list[1], INT64_MAX, &qr_modseq) != 0) {
+			ims_bad(s, "Bad QRESYNC parameters");
+			return;
+		}
+		qr_known = q->count >= 3 && q->list[2].type != IMAP_ARG_LIST ? &q->list[2] : NULL;
+		qresync = 1;
 	} else if (c->nargs != 1) {
 		ims_bad(s, "Unknown %s parameters", c->name);
 		return;
@@ -281,6 +388,11 @@ ims_select(struct imap_session *s, const struct imap_parse_command *c, int reado
 		(void)ims_out(s, "* LIST () \"%c\" ", STORE_MAILBOX_DELIM);
 		(void)ims_out_mailbox(s, mb.name);
 		(void)ims_out_raw(s, "\r\n", 2);
+	}
+	if (qresync && qr_validity == mb.uidvalidity && ims_view_catch_up(s, qr_modseq, qr_known, 1) != 0) {
+		ims_view_close(s);
+		ims_bad(s, "Bad QRESYNC known UIDs");
+		return;
 	}
 	ims_ok(s, "[%s] %s completed", readonly ? "READ-ONLY" : "READ-WRITE", c->name);
 }

@@ -414,6 +414,35 @@ def test_flags_and_expunges_reach_other_sessions(home):
     b.close()
 
 
+def test_qresync_vanished_and_catching_up(home):
+    for i in range(3):
+        deliver(home, ALICE, f"qresync {i}")
+    a, b = login(home, ALICE), Raw(home)
+    b.cmd(b"b1", b"LOGIN " + ALICE.encode() + b" " + home.passwords[ALICE].encode())
+    assert b"QRESYNC" in b.cmd(b"b2", b"ENABLE QRESYNC")[0]
+    out = b.cmd(b"b3", b"SELECT INBOX")
+    validity = int(re.search(rb"UIDVALIDITY (\d+)", b" ".join(out)).group(1))
+    modseq = int(re.search(rb"HIGHESTMODSEQ (\d+)", b" ".join(out)).group(1))
+    a.select("INBOX")
+    uids = [int(x) for x in a.uid("SEARCH", None, "SUBJECT", "qresync")[1][0].split()]
+    a.uid("STORE", str(uids[0]), "+FLAGS", "(\\Deleted)")
+    a.uid("STORE", str(uids[1]), "+FLAGS", "(\\Flagged)")
+    a.expunge()
+    out = b.cmd(b"b4", b"NOOP")
+    assert b"* VANISHED %d" % uids[0] in out, out
+    assert not any(x.endswith(b" EXPUNGE") for x in out)
+    b.cmd(b"b5", b"UNSELECT")
+    out = b.cmd(b"b6", b"SELECT INBOX (QRESYNC (%d %d))" % (validity, modseq))
+    assert b"* VANISHED (EARLIER) %d" % uids[0] in out, out
+    changed = [x for x in out if b"FETCH" in x and x.startswith(b"* ")]
+    assert len(changed) == 1 and b"UID %d " % uids[1] in changed[0] and b"\\Flagged" in changed[0]
+    out = b.cmd(b"b7", b"UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d VANISHED)" % modseq)
+    assert out[0] == b"* VANISHED (EARLIER) %d" % uids[0], out
+    assert b.cmd(b"b8", b"FETCH 1 (FLAGS) (CHANGEDSINCE 1 VANISHED)")[-1].startswith(b"b8 BAD")
+    a.logout()
+    b.close()
+
+
 # ---- hostile input ----
 
 def test_hostile_input_gets_bad_and_the_server_lives(home):
