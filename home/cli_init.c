@@ -333,9 +333,13 @@ cli_init_conf_text(const struct cli_init *in, char *out)
 		"\n"
 		"[listener submissions]\n"
 		"address = 0.0.0.0:465%s\n"
-		"mode = submissions\n",
+		"mode = submissions\n"
+		"\n"
+		"[listener imaps]\n"
+		"address = 0.0.0.0:993%s\n"
+		"mode = imaps\n",
 		in->domain, in->conf_path, in->hostname, in->state_dir, in->cert, in->key,
-		v6 ? ", [::]:25" : "", v6 ? ", [::]:587" : "", v6 ? ", [::]:465" : "");
+		v6 ? ", [::]:25" : "", v6 ? ", [::]:587" : "", v6 ? ", [::]:465" : "", v6 ? ", [::]:993" : "");
 
 	if (n < 0 || n >= CLI_INIT_CONF_MAX)
 		return cli_init_fail("the configuration does not fit in %d bytes", CLI_INIT_CONF_MAX);
