@@ -90,6 +90,8 @@ ims_out_commit(struct imap_session *s, size_t n)
 	s->outlen += n;
 }
 
+static int ims_vout(struct imap_session *s, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static int
 ims_vout(struct imap_session *s, const char *fmt, va_list ap)
 {
@@ -252,6 +254,9 @@ ims_expunges_ok(const struct imap_session *s)
 		return c->uid;
 	return 1;
 }
+
+static void ims_tagged(struct imap_session *s, const char *status, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
 
 static void
 ims_tagged(struct imap_session *s, const char *status, const char *fmt, va_list ap)
