@@ -149,7 +149,8 @@ class Dovecot:
     Users come from a passwd-file, by local part (alice@example.test is
     alice, at login and in LMTP): passwords {user: password} can log in
     (scheme: how the password is stored, "PLAIN" or one of `doveadm pw`'s,
-    e.g. "ARGON2ID", what homeportd uses), the others cannot. Each user's
+    e.g. "ARGON2ID", what homeportd uses; None: the passwords are given
+    hashed, "{SCHEME}..."), the others cannot. Each user's
     mail goes to the Maildir dir/home/USER/Maildir, owned by nobody.
     Dovecot's defaults otherwise, fsync included (mail_fsync = optimized: a
     delivery is fsynced before LMTP answers 250), but for
@@ -201,6 +202,8 @@ class Dovecot:
     def _hash(self, user, scheme):
         if user not in self.passwords:
             return "{PLAIN}x-no-login"
+        if scheme is None:              # given hashed already: {SCHEME}...
+            return self.passwords[user]
         if scheme == "PLAIN":
             return "{PLAIN}" + self.passwords[user]
         r = subprocess.run(["doveadm", "pw", "-s", scheme, "-p", self.passwords[user]],
