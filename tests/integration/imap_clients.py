@@ -193,8 +193,9 @@ def run_imapflow(acct, tls="implicit", idle_timeout_ms=IDLE_NOTICE_MS, timeout=I
                     deliveries += 1
                 except Exception as e:
                     answer = {"id": ev["id"], "ok": False, "error": repr(e)}
-                proc.stdin.write((json.dumps(answer) + "\n").encode())
-                proc.stdin.flush()
+                with contextlib.suppress(BrokenPipeError):     # it died: its result says why
+                    proc.stdin.write((json.dumps(answer) + "\n").encode())
+                    proc.stdin.flush()
             elif ev.get("event") == "result":
                 result = ev
         status = proc.wait(timeout)
