@@ -380,32 +380,46 @@ def _no_duplicates(side, state):
     assert not dup, f"{side}: {len(dup)} Message-IDs more than once, e.g. {list(dup.items())[:3]}"
 
 
-def check_mbsync(acct, tmp, n=SYNC_MESSAGES, tls="implicit"):
-    """The issue's mbsync round trip, against acct's INBOX (which must hold
-    nothing else):
+UPLOADED = "Uploaded"
 
-    1. n messages delivered, then `mbsync -a`: the Maildir holds each once.
+
+def check_mbsync(acct, tmp, n=SYNC_MESSAGES, tls="implicit"):
+    """The issue's mbsync round trip, against an account with an empty
+    INBOX and no mailbox called Uploaded:
+
+    1. Down and up: n messages delivered to INBOX, n other messages written
+       into a new Maildir folder Uploaded, then `mbsync -a`: the Maildir's
+       INBOX holds each delivered message once, and the server a new
+       mailbox Uploaded (CREATE, APPEND) with each written message once.
     2. A change on each side. Server: one message delivered, one flagged,
        one deleted (\\Deleted, EXPUNGE). Maildir: one message written into
        new/, one marked seen and flagged (its name's :2, part), one file
        removed. `mbsync -a` again.
-    3. Both sides hold the same n + 2 - 2 Message-IDs, each once, with the
-       flags carried across; a third `mbsync -a` changes nothing."""
+    3. Both sides hold the same n + 2 - 2 Message-IDs in INBOX, each once,
+       with the flags carried across; a third `mbsync -a` changes nothing
+       in either folder on either side."""
     tmp = pathlib.Path(tmp)
     run = secrets.token_hex(4)
     msgs = sync_messages(run, n, acct.user)
     ids = [message_id(m) for m in msgs]
+    ups = sync_messages(f"{run}-up", n, acct.user)
+    up_ids = [message_id(m) for m in ups]
     before = imap_state(acct)
     assert not before, f"{acct.server}: INBOX of {acct.user} is not empty ({len(before)} messages)"
     t0 = time.monotonic()
     deliver_many(acct, msgs)
     delivered_s = time.monotonic() - t0
     root = tmp / f"Mail-{run}"
-    rc = write_mbsyncrc(acct, tmp / f"mbsyncrc-{run}", root, tls=tls)
-    inbox = root / "INBOX"
+    rc = write_mbsyncrc(acct, tmp / f"mbsyncrc-{run}", root, tls=tls,
+                        patterns=f"INBOX {UPLOADED}")
+    inbox, uploaded = root / "INBOX", root / UPLOADED
+    for sub in ("cur", "new", "tmp"):
+        (uploaded / sub).mkdir(parents=True)
+    for i, m in enumerate(ups):
+        (uploaded / "cur" / f"1700000000.{run}_{i}.client.test:2,S").write_bytes(m)
     report = {"messages": n, "delivery_s": round(delivered_s, 2)}
 
-    # 1. down
+    # 1. down and up
     t0 = time.monotonic()
     first = mbsync(rc)
     report["first_sync_s"] = round(time.monotonic() - t0, 2)
@@ -416,6 +430,14 @@ def check_mbsync(acct, tmp, n=SYNC_MESSAGES, tls="implicit"):
         f"Maildir after the first sync: {len(local)} Message-IDs, want {n}; " \
         f"missing {sorted(set(ids) - set(local))[:5]}, extra {sorted(set(local) - set(ids))[:5]}"
     assert sorted(server) == sorted(ids), f"{acct.server} INBOX changed by the first sync"
+    up_server = imap_state(acct, UPLOADED)
+    _no_duplicates(f"{acct.server} {UPLOADED} after the first sync", up_server)
+    assert sorted(up_server) == sorted(up_ids), \
+        f"{acct.server} {UPLOADED} after the first sync: {len(up_server)} Message-IDs, want {n}; " \
+        f"missing {sorted(set(up_ids) - set(up_server))[:5]}"
+    assert all("\\Seen" in v[0][1] for v in up_server.values()), "uploaded without \\Seen"
+    up_local = maildir_state(uploaded)
+    assert sorted(up_local) == sorted(up_ids), f"Maildir {UPLOADED} changed by the first sync"
 
     # 2. a change on each side
     s_new = message(f"<sync-{run}-server-new@client.test>", "new on the server", "server\n", acct.user)
@@ -450,10 +472,13 @@ def check_mbsync(acct, tmp, n=SYNC_MESSAGES, tls="implicit"):
         f"Maildir's seen and flagged not on {acct.server}: {server[l_flag]}"
     assert message_id(l_new) in server and message_id(s_new) in local
 
+    up_server, up_local = imap_state(acct, UPLOADED), maildir_state(uploaded)
     third = mbsync(rc)
     assert maildir_state(inbox) == local, "the third sync changed the Maildir"
     assert imap_state(acct) == server, f"the third sync changed {acct.server}"
-    report.update(final=len(want), third_sync_output=(third.stdout + third.stderr).strip()[-300:],
+    assert maildir_state(uploaded) == up_local, f"the third sync changed the Maildir's {UPLOADED}"
+    assert imap_state(acct, UPLOADED) == up_server, f"the third sync changed {UPLOADED}"
+    report.update(final=len(want), uploaded=len(up_server), third_sync_output=(third.stdout + third.stderr).strip()[-300:],
                   first_sync_output=(first.stdout + first.stderr).strip()[-300:],
                   second_sync_output=(second.stdout + second.stderr).strip()[-300:])
     return report
