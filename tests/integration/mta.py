@@ -2,7 +2,10 @@
 `make bench-smtp` (tests/bench/smtp_bench.py imports this file).
 
     Dovecot(dir, users)          LMTP on a unix socket in its own base_dir,
-                                 one Maildir per user under dir/home/USER
+                                 one Maildir per user under dir/home/USER;
+                                 with imap=True also IMAP and IMAPS on
+                                 127.0.0.1 (the anchor of make bench-imap and
+                                 the stand-in server of imap_clients.py)
     Postfix(dir, port, ...)      smtpd on 127.0.0.1:port; delivers either
                                  through LMTP into a Dovecot (lmtp=socket
                                  path, for the domains in `domains`), or to
@@ -136,18 +139,35 @@ def private_dir(path, mode=0o755):
 # ---------------------------------------------------------------- Dovecot (LMTP)
 
 class Dovecot:
-    """A private Dovecot that only speaks LMTP, on the unix socket
-    self.lmtp_socket (mode 0666: Postfix's lmtp client runs as postfix).
-    Users come from a passwd-file; each user's mail goes to the Maildir
-    dir/home/USER/Maildir, owned by nobody. Dovecot's defaults otherwise,
-    fsync included (mail_fsync = optimized: a delivery is fsynced before
-    LMTP answers 250)."""
+    """A private Dovecot: LMTP on the unix socket self.lmtp_socket (mode
+    0666: Postfix's lmtp client runs as postfix), and with imap=True also
+    IMAP (self.imap_port, STARTTLS offered) and IMAPS (self.imaps_port) on
+    127.0.0.1, with a self-signed certificate for self.servername
+    (self.cert, also the file clients trust), or the one given as
+    tls=(cert, key) for servername.
 
-    def __init__(self, dir, users=("bench",), log_level="info"):
+    Users come from a passwd-file, by local part (alice@example.test is
+    alice, at login and in LMTP): passwords {user: password} can log in
+    (scheme: how the password is stored, "PLAIN" or one of `doveadm pw`'s,
+    e.g. "ARGON2ID", what homeportd uses; None: the passwords are given
+    hashed, "{SCHEME}..."), the others cannot. Each user's
+    mail goes to the Maildir dir/home/USER/Maildir, owned by nobody.
+    Dovecot's defaults otherwise, fsync included (mail_fsync = optimized: a
+    delivery is fsynced before LMTP answers 250), but for
+    mail_max_userip_connections, raised to imap_sessions_max (Dovecot's 10
+    would refuse the 11th session of a user from one address). stop()
+    and start() again keep the configuration, mail and index."""
+
+    servername = "imap.anchor.test"
+
+    def __init__(self, dir, users=("bench",), log_level="info", imap=False, passwords=None,
+                 scheme="PLAIN", imap_sessions_max=200, tls=None, servername=None):
         self.dir = private_dir(dir)
         mail = pwd.getpwnam("nobody")
         self.uid, self.gid = mail.pw_uid, mail.pw_gid
-        self.users = list(users)
+        # Users by local part: "alice@example.test" logs in as alice (%n).
+        self.passwords = {u.split("@")[0]: pw for u, pw in (passwords or {}).items()}
+        self.users = list(dict.fromkeys([*(u.split("@")[0] for u in users), *self.passwords]))
         (self.dir / "state").mkdir(mode=0o755)
         (self.dir / "run").mkdir(mode=0o755)
         (self.dir / "home").mkdir(mode=0o755)
@@ -156,35 +176,95 @@ class Dovecot:
             home.mkdir(mode=0o700)
             os.chown(home, self.uid, self.gid)
         passwd = self.dir / "passwd"
-        passwd.write_text("".join(f"{u}:{{PLAIN}}x-no-login:{self.uid}:{self.gid}::"
+        passwd.write_text("".join(f"{u}:{self._hash(u, scheme)}:{self.uid}:{self.gid}::"
                                   f"{self.dir / 'home' / u}::\n" for u in self.users))
         os.chown(passwd, 0, grp.getgrnam("dovecot").gr_gid)
         passwd.chmod(0o640)
+        self.imap = imap
+        self.imap_port = self.imaps_port = None
+        self.cert = self.key = None
+        if imap:
+            from edgepeer import make_cert
+            self.servername = servername or self.servername
+            self.cert, self.key = tls or make_cert(self.dir, [self.servername])
+            self.imap_port, self.imaps_port = free_port(), free_port()
         self.logfile = self.dir / "dovecot.log"
         self.lmtp_socket = self.dir / "run" / "lmtp"
         self.conf = self.dir / "dovecot.conf"
-        self.conf.write_text(self._conf(passwd, log_level))
+        self.conf.write_text(self._conf(passwd, log_level, imap_sessions_max))
         r = subprocess.run(["doveconf", "-n", "-c", str(self.conf)], capture_output=True,
                            text=True, timeout=30)
         if r.returncode != 0:
             raise MtaError(f"dovecot.conf rejected: {r.stdout}{r.stderr}")
+        self.process = None
+        self.start()
+
+    def _hash(self, user, scheme):
+        if user not in self.passwords:
+            return "{PLAIN}x-no-login"
+        if scheme is None:              # given hashed already: {SCHEME}...
+            return self.passwords[user]
+        if scheme == "PLAIN":
+            return "{PLAIN}" + self.passwords[user]
+        r = subprocess.run(["doveadm", "pw", "-s", scheme, "-p", self.passwords[user]],
+                           capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise MtaError(f"doveadm pw -s {scheme}: {r.stderr}")
+        return r.stdout.strip()
+
+    def start(self):
+        """Start the daemon (again); returns when its sockets are there."""
+        if self.process is not None and self.process.alive():
+            raise MtaError("dovecot runs already")
+        ports = [p for p in (self.imap_port, self.imaps_port) if p is not None]
+        for port in ports:
+            if port_open(port):
+                raise MtaError(f"{HOST}:{port} is taken already")
         self.process = Proc("dovecot", [DOVECOT, "-F", "-c", self.conf], self.dir / "dovecot.out")
         try:
             wait_for("dovecot's LMTP socket", self.lmtp_socket.exists, START_TIMEOUT,
                      self.process)
+            for port in ports:
+                wait_for(f"dovecot listening on {HOST}:{port}", lambda: port_open(port),
+                         START_TIMEOUT, self.process)
         except MtaError:
             self.stop()
             raise MtaError(f"dovecot did not start:\n{self.log()[-3000:]}") from None
+        return self
 
-    def _conf(self, passwd, log_level):
+    def _conf(self, passwd, log_level, imap_sessions_max):
         verbose = "mail_debug = yes\n" if log_level == "debug" else ""
+        if not self.imap:
+            protocols, tls, listeners = "lmtp", "ssl = no\n", ""
+        else:
+            protocols = "lmtp imap"
+            tls = (f"ssl = yes\nssl_cert = <{self.cert}\nssl_key = <{self.key}\n"
+                   "auth_mechanisms = plain login\n")
+            listeners = f"""\
+listen = {HOST}
+mail_max_userip_connections = {imap_sessions_max}
+service imap-login {{
+  inet_listener imap {{
+    address = {HOST}
+    port = {self.imap_port}
+  }}
+  inet_listener imaps {{
+    address = {HOST}
+    port = {self.imaps_port}
+    ssl = yes
+  }}
+  process_limit = {imap_sessions_max + 10}
+}}
+service imap {{
+  process_limit = {imap_sessions_max + 10}
+}}
+"""
         return f"""\
 base_dir = {self.dir}/run
 state_dir = {self.dir}/state
 log_path = {self.logfile}
-protocols = lmtp
-ssl = no
-{verbose}passdb {{
+protocols = {protocols}
+{tls}{verbose}passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%n {passwd}
 }}
@@ -198,10 +278,19 @@ service lmtp {{
     mode = 0666
   }}
 }}
-"""
+{listeners}"""
+
+    def deliver(self, rcpt, message, sender="sender@client.test"):
+        """Deliver message (bytes, CRLF lines) to rcpt (a user) through LMTP;
+        returns once Dovecot answered 250, i.e. stored it."""
+        import smtplib
+        with smtplib.LMTP(str(self.lmtp_socket), timeout=30) as s:
+            refused = s.sendmail(sender, [rcpt], message)
+        if refused:
+            raise MtaError(f"LMTP refused {refused}")
 
     def maildir(self, user):
-        return self.dir / "home" / user / "Maildir"
+        return self.dir / "home" / user.split("@")[0] / "Maildir"
 
     def count(self, user):
         """Messages delivered to user's INBOX: files in Maildir new/ and cur/."""
