@@ -1164,12 +1164,25 @@ int store_delivery_write(struct store_delivery *d, const void *data, size_t len,
 /*
  * Commit: one transaction, durable when this returns 0. internal_date is
  * the messages' IMAP internal date (Unix seconds). At least one
- * recipient is needed. Every local recipient must be within quota after
+ * recipient (or a mailbox) is needed. Every local recipient must be within quota after
  * adding the body's size, else nothing is delivered (STORE_E_QUOTA,
  * temporary). Returns 0, or -1 (and the delivery can only be freed).
  */
 int store_delivery_commit(struct store_delivery *d, int64_t internal_date,
 			  struct store_err *err);
+
+/*
+ * APPEND: the message goes into mailbox_id (any user's, checked at
+ * commit) with flags (STORE_FLAG_*) and keywords (as
+ * store_message_set_flags() takes them), charged to its owner's quota,
+ * besides any users and remote recipients added. Returns 0, or -1
+ * (STORE_E_INVALID).
+ */
+int store_delivery_set_mailbox(struct store_delivery *d, int64_t mailbox_id, unsigned flags,
+			       const char *keywords, struct store_err *err);
+
+/* After a commit with a mailbox set: the UID the message got there (and the UIDVALIDITY); else 0. */
+uint32_t store_delivery_uid(const struct store_delivery *d, uint32_t *uidvalidity_r);
 
 /* The body's id once committed (for logs: "queued as"), else 0. */
 int64_t store_delivery_body_id(const struct store_delivery *d);

@@ -101,8 +101,8 @@ struct imap_session {
 
 	/* APPEND under way. */
 	struct store_delivery *append;
-	int64_t append_mailbox;
 	int append_failed;		/* a store error: the rest is read and dropped */
+	int64_t append_date;		/* its internal date */
 	struct store_err append_err;
 };
 

