@@ -190,7 +190,7 @@ $(O)/tests/fuzz/replay_%: $(O)/obj/tests/fuzz/fuzz_%.o $(O)/obj/tests/fuzz/repla
 
 # ---- libFuzzer (clang, ASan+UBSan, always under build/fuzz) ---------------
 
-FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_LIB_OBJ := $(patsubst %.c,build/fuzz/obj/%.o,$(SHARED_SRC) $(KEYS_SRC) $(HOME_LIB_SRC) $(EDGE_LIB_SRC))
 
 build/fuzz/obj/%.o: %.c
@@ -201,7 +201,7 @@ build/fuzz/obj/%.o: %.c
 
 build/fuzz/fuzz_%: build/fuzz/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJ)
 	$(say) LD $@
-	$(Q)$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS)
+	$(Q)$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $^ $(LIBS)
 
 -include $(FUZZ_LIB_OBJ:.o=.d)
 

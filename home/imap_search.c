@@ -612,12 +612,8 @@ ims_search(struct imap_session *s, const struct imap_parse_command *c)
 		}
 		q.at += 2;
 	}
-	{
-		size_t first = q.at;
-
-		if (isr_list(&q, q.args + first, q.nargs - first, &root) != 0)
-			goto bad;
-	}
+	if (q.at >= q.nargs || isr_list(&q, q.args + q.at, q.nargs - q.at, &root) != 0)
+		goto bad;
 	if (store_message_list(s->st, s->view.id, &rows, &nrows, &err) != 0) {
 		isr_free(&q);
 		ims_store_failed(s, "search", &err);
