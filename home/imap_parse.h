@@ -10,7 +10,8 @@
  * logging, no globals but constant tables. docs/imap.md has the whole
  * story: grammar covered, limits, literals, errors and resynchronisation.
  *
- * This header is to be folded into home/home.h.
+ * A header of its own, as mime.h and dkim.h are: a self-contained part
+ * with many types, included only by the files that use it.
  */
 #ifndef HOMEPORT_IMAP_PARSE_H
 #define HOMEPORT_IMAP_PARSE_H
