@@ -154,6 +154,33 @@ def test_wrong_password_is_refused_and_delayed(home):
     r.close()
 
 
+def test_session_commands(home):
+    r = Raw(home)
+    assert r.greeting.startswith(b"* OK [CAPABILITY IMAP4rev1 IMAP4rev2")
+    out = r.cmd(b"a1", b"CAPABILITY")
+    assert b"AUTH=PLAIN" in out[0] and out[-1].startswith(b"a1 OK")
+    out = r.cmd(b"a2", b'ID ("name" "test")')
+    assert out[0].startswith(b"* ID (") and out[-1].startswith(b"a2 OK")
+    assert r.cmd(b"a3", b"NAMESPACE")[-1].startswith(b"a3 NO")     # not before login
+    r.cmd(b"a4", b"LOGIN " + BOB.encode() + b" " + home.passwords[BOB].encode())
+    assert r.cmd(b"a5", b"LOGIN x y")[-1].startswith(b"a5 BAD")     # already logged in
+    assert r.cmd(b"a6", b"NAMESPACE")[0] == b'* NAMESPACE (("" "/")) NIL NIL'
+    assert r.cmd(b"a7", b"ENABLE IMAP4rev2 UTF8=ACCEPT NOSUCH")[0] == b"* ENABLED IMAP4rev2 UTF8=ACCEPT"
+    out = r.cmd(b"a8", b"SELECT INBOX")
+    assert not any(x.endswith(b" RECENT") for x in out)            # IMAP4rev2 has no \Recent
+    assert b'* LIST () "/" "INBOX"' in out
+    assert r.cmd(b"a9", b"CHECK")[-1].startswith(b"a9 OK")
+    assert r.cmd(b"b1", b"UNSELECT")[-1].startswith(b"b1 OK")
+    assert r.cmd(b"b2", b"FETCH 1 FLAGS")[-1].startswith(b"b2 BAD")  # nothing selected now
+    assert r.cmd(b"b3", "CREATE \"Ünïcode\"".encode())[-1].startswith(b"b3 OK")   # UTF8=ACCEPT: as it is
+    assert any("Ünïcode".encode() in x for x in r.cmd(b"b4", b'LIST "" *'))
+    out = r.cmd(b"b5", b"LOGOUT")
+    assert out[0].startswith(b"* BYE") and out[-1].startswith(b"b5 OK")
+    with pytest.raises(EOFError):
+        r.line()
+    r.close()
+
+
 # ---- mailboxes ----
 
 def test_list_special_use_and_children(home):
