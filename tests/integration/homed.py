@@ -33,6 +33,7 @@ import secrets
 import socket
 import sqlite3
 import ssl
+import struct
 import subprocess
 from dataclasses import dataclass
 
@@ -49,6 +50,19 @@ def tls_context():
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     return ctx
+
+
+def proxy_header(src, sport, dst="127.0.0.1", dport=25, ehlo=None, unique_id=None):
+    """A PROXY v2 header as the edge writes it (docs/wire.md), with the Homeport
+    TLV saying "STARTTLS already answered" when ehlo is given, and the edge's
+    log id as PP2_TYPE_UNIQUE_ID when unique_id is."""
+    body = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!HH", sport, dport)
+    if unique_id is not None:
+        body += struct.pack("!BH", 0x05, len(unique_id)) + unique_id
+    if ehlo is not None:
+        v = bytes([1, 0x01, 1]) + ehlo.encode()
+        body += struct.pack("!BH", 0xE0, len(v)) + v
+    return b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x21, 0x11]) + struct.pack("!H", len(body)) + body
 
 
 def free_port(host=HOST):

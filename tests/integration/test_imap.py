@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from homed import Home, tls_context
+from homed import Home, proxy_header, tls_context
 
 DOMAIN = "example.test"
 ALICE, BOB = "alice@example.test", "bob@example.test"
@@ -25,6 +25,7 @@ def home(bindir, tmp_path_factory):
     h.listener("mx", "smtp")
     h.listener("imap", "imap")
     h.listener("imaps", "imaps")
+    h.listener("edge", "imaps", proxy_from="127.0.0.1")
     h.start()
     try:
         h.add_domain(DOMAIN)
@@ -179,6 +180,26 @@ def test_session_commands(home):
     with pytest.raises(EOFError):
         r.line()
     r.close()
+
+
+def test_behind_the_edge_the_proxy_client_is_the_client(home):
+    sock = socket.create_connection(("127.0.0.1", home.port("edge")), timeout=10)
+    sock.sendall(proxy_header("198.51.100.7", 40000, dport=993, unique_id=b"edgesid00001"))
+    s = tls_context().wrap_socket(sock)
+    r = Raw.__new__(Raw)
+    r.s, r.buf = s, b""
+    assert r.line().startswith(b"* OK")
+    assert r.cmd(b"a1", b"LOGIN " + BOB.encode() + b" nope")[-1].startswith(b"a1 NO")
+    home.wait_for(r"event=auth result=failed user=\"bob@example.test\" known=yes peer=198\.51\.100\.7 ")
+    assert r.cmd(b"a2", b"LOGIN " + BOB.encode() + b" " + home.passwords[BOB].encode())[-1].startswith(b"a2 OK")
+    r.cmd(b"a3", b"LOGOUT")
+    r.close()
+    home.wait_for(r"event=session listener=edge mode=imaps peer=127\.0\.0\.1:\d+ client=198\.51\.100\.7:40000 "
+                  r"edge_sid=\"edgesid00001\" tls=yes .* user=\"bob@example.test\" commands=3 errors=0")
+    # Without the header, from where the edge is not: refused.
+    with socket.create_connection(("127.0.0.1", home.port("edge")), timeout=10) as raw:
+        raw.sendall(b"\x16\x03\x01\x00\x05hello")
+        assert raw.recv(100) == b""
 
 
 # ---- mailboxes ----
