@@ -196,7 +196,7 @@ def test_behind_the_edge_the_proxy_client_is_the_client(home):
     r.close()
     home.wait_for(r"event=session listener=edge mode=imaps peer=127\.0\.0\.1:\d+ client=198\.51\.100\.7:40000 "
                   r"edge_sid=\"edgesid00001\" tls=yes .* user=\"bob@example.test\" commands=3 errors=0")
-    # Without the header, from where the edge is not: refused.
+    # Without a PROXY header (a ClientHello at once): closed.
     with socket.create_connection(("127.0.0.1", home.port("edge")), timeout=10) as raw:
         raw.sendall(b"\x16\x03\x01\x00\x05hello")
         assert raw.recv(100) == b""
