@@ -30,6 +30,7 @@
 static struct store *fuzz_st;
 static struct throttle *fuzz_th;
 static char fuzz_dir[64];
+static int fuzz_echo;
 
 static void
 fuzz_cleanup(void)
@@ -67,6 +68,7 @@ fuzz_setup(void)
 
 	if (sodium_init() < 0)
 		abort();
+	fuzz_echo = getenv("FUZZ_IMAP_ECHO") != NULL;
 	log_init("fuzz_imap_session", LOG_LEVEL_ERROR, fopen("/dev/null", "w"));
 	snprintf(fuzz_dir, sizeof(fuzz_dir), "/tmp/fuzz_imap_session.XXXXXX");
 	if (mkdtemp(fuzz_dir) == NULL)
@@ -98,6 +100,8 @@ fuzz_drain(struct imap_session *s)
 
 	if (n > 0 && out == NULL)
 		abort();
+	if (fuzz_echo)
+		fwrite(out, 1, n, stderr);	/* FUZZ_IMAP_ECHO=1: see what a seed does */
 	imap_session_output_consume(s, n);
 	if (imap_session_action(s) == SESSION_VERIFY) {
 		struct password_check c = *imap_session_check(s);
