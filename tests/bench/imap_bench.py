@@ -325,10 +325,10 @@ def argon2id_interactive(password):
 class Dovecot:
     name = "dovecot"
 
-    def __init__(self, d, build, exe):
+    def __init__(self, d, build, exe, sessions):
         self.dv = mta.Dovecot(d / "dovecot", users=[], imap=True, scheme=None,
                               passwords={USER: argon2id_interactive(PASSWORD)},
-                              imap_sessions_max=IDLE_SESSIONS + 20)
+                              imap_sessions_max=sessions)
         self.port = self.dv.imaps_port
         self.acct = imap_clients.Account("dovecot", HOST, self.dv.imaps_port, self.dv.imap_port,
                                          USER, PASSWORD, self.dv.cert, self.dv.servername,
@@ -358,12 +358,13 @@ class Dovecot:
 class Homeportd:
     name = "homeportd"
 
-    def __init__(self, d, build, exe):
+    def __init__(self, d, build, exe, sessions):
         import homed
         self.home = homed.Home(build, d / "home", hostname=SERVERNAME, exe=exe, log_level="info")
         self.home.listener("mx", "smtp")
-        self.home.listener("imap", "imap")
-        self.port = self.home.listener("imaps", "imaps")
+        # The IDLE sessions all come from 127.0.0.1: as Dovecot's session limit, room for them.
+        self.home.listener("imap", "imap", max_per_source=sessions)
+        self.port = self.home.listener("imaps", "imaps", max_per_source=sessions)
         self.home.start()
         try:
             self.home.add_domain(DOMAIN)
@@ -577,7 +578,7 @@ def render(res, meta, targets, markdown):
 
 def start(name, d, args):
     cls = Dovecot if name == "dovecot" else Homeportd
-    return cls(d, args.build, args.homeportd)
+    return cls(d, args.build, args.homeportd, args.idle_sessions + 20)
 
 
 def run(args, targets, tmp, msgs):
