@@ -464,10 +464,17 @@ imf_item(struct imap_session *s, struct ims_fetch *f, const struct imf_item *it,
 	default:
 		break;
 	}
-	if (imf_mime(s, f, m) != 0)
-		return -1;
-	if (imf_section_range(f->mime, &it->sec, &off, &len, &header) != 0)
-		return ims_out(s, "%s \"\"", it->name);
+	if (it->sec.nparts == 0 && it->sec.text == IMAP_SECTION_ALL) {
+		/* The whole message: no structure needed. */
+		off = 0;
+		len = (uint64_t)m->size;
+		header = 0;
+	} else {
+		if (imf_mime(s, f, m) != 0)
+			return -1;
+		if (imf_section_range(f->mime, &it->sec, &off, &len, &header) != 0)
+			return ims_out(s, "%s \"\"", it->name);
+	}
 	if (header)
 		return imf_header_fields(s, it, m->body_id, off, len);
 	if (it->sec.partial) {
