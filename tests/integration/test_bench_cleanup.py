@@ -31,6 +31,28 @@ def leftovers(run_id):
     return found
 
 
+def _sigint_as_at_a_terminal():
+    """In the child before exec: SIGINT back to its default disposition.
+    A shell starts background jobs (`make test &`, `nohup ... &`, CI
+    launchers) with SIGINT ignored, exec keeps that, and Python then installs
+    no KeyboardInterrupt handler: our SIGINT would be dropped and the child
+    would sit out its whole HOMEPORT_SELFTEST_HANG sleep. The case under test
+    is a user's Ctrl-C, which reaches a process whose SIGINT is not ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _stop(p):
+    """End the child pytest by PID, whatever happened: SIGTERM makes the
+    bench fixture clean up (conftest.py), so a failing case leaves nothing."""
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
 def run_pytest(bindir, run_id, target, env_extra=None, interrupt_after=None):
     env = dict(os.environ, HOMEPORT_BENCH_RUN_ID=run_id, HOMEPORT_BUILD=str(bindir.parent),
                **(env_extra or {}))
@@ -39,20 +61,24 @@ def run_pytest(bindir, run_id, target, env_extra=None, interrupt_after=None):
     if interrupt_after is None:
         return subprocess.run(cmd, cwd=HERE, env=env, capture_output=True, text=True, timeout=300)
     p = subprocess.Popen(cmd, cwd=HERE, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                         text=True)
+                         text=True, preexec_fn=_sigint_as_at_a_terminal)
     out = []
-    deadline = time.monotonic() + 120
-    for line in p.stdout:
-        out.append(line)
-        if interrupt_after in line:
-            # The bench is up now: the detector must see it, or it proves nothing.
-            up = leftovers(run_id)
-            p.send_signal(signal.SIGINT)
-            break
-        assert time.monotonic() < deadline, "".join(out)
-    else:
-        up = []
-    rest, _ = p.communicate(timeout=120)
+    try:
+        deadline = time.monotonic() + 120
+        for line in p.stdout:
+            out.append(line)
+            if interrupt_after in line:
+                # The bench is up now: the detector must see it, or it proves nothing.
+                up = leftovers(run_id)
+                p.send_signal(signal.SIGINT)
+                break
+            assert time.monotonic() < deadline, "".join(out)
+        else:
+            up = []
+        rest, _ = p.communicate(timeout=120)
+    except BaseException:
+        _stop(p)
+        raise
     r = subprocess.CompletedProcess(cmd, p.returncode, "".join(out) + rest, "")
     r.seen_while_up = up
     return r
