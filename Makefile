@@ -250,8 +250,9 @@ bench-smtp: $(DEPS_STAMP)
 # (each commit fsyncs) and searches, in a fresh directory under $(O).
 .PHONY: bench-store
 bench-store: check-pkgs $(O)/tests/bench/store_bench
-	$(Q)rm -rf $(O)/bench-store && mkdir -p $(O)/bench-store/deliver
+	$(Q)rm -rf $(O)/bench-store && mkdir -p $(O)/bench-store/deliver $(O)/bench-store/search
 	$(Q)$(O)/tests/bench/store_bench deliver $(O)/bench-store/deliver 2000 4096
+	$(Q)$(O)/tests/bench/store_bench search $(O)/bench-store/search 10000 4096
 
 # ---- demo -----------------------------------------------------------------
 

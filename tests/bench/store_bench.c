@@ -2,6 +2,7 @@
  * store_bench: the store's own costs, in one process, without SMTP.
  *
  *   store_bench deliver DIR MESSAGES SIZE
+ *   store_bench search DIR MESSAGES SIZE
  *
  * deliver: a fresh DIR/mail.db with one user; MESSAGES messages of about
  * SIZE bytes (a plain-text mail: a header, then lines of words drawn from
@@ -9,6 +10,11 @@
  * bytes), each written in SMTP_SESSION_DATA_STEP pieces and committed
  * (synchronous=FULL: every commit waits for an fsync). Prints one line:
  * wall seconds, CPU seconds (user + system) and both per message.
+ *
+ * search: the same deliveries into one INBOX, one message in a hundred
+ * with the word BENCH_PLANTED in its body; then each search of
+ * bench_searches BENCH_SEARCH_RUNS times: the first run's time, the
+ * median and the largest of the rest, and how many UIDs it found.
  *
  * Not a test: nothing here passes or fails on time (TESTING.md).
  */
@@ -25,6 +31,25 @@
 
 #define BENCH_PIECE 8192		/* what an SMTP session hands the store at a time */
 #define BENCH_MSG_MAX (1024 * 1024)
+#define BENCH_PLANTED "zebrafish"	/* in one body of BENCH_PLANT_EVERY */
+#define BENCH_PLANT_EVERY 100
+#define BENCH_SEARCH_RUNS 21
+
+static const struct {
+	int field;
+	const char *needle;
+	const char *what;
+} bench_searches[] = {
+	{ STORE_SEARCH_BODY, BENCH_PLANTED, "body, 1% match" },
+	{ STORE_SEARCH_TEXT, BENCH_PLANTED, "text, 1% match" },
+	{ STORE_SEARCH_SUBJECT, "invoice", "subject, 1/16 match" },
+	{ STORE_SEARCH_FROM, "sender7@", "from, 1/97 match" },
+	{ STORE_SEARCH_BODY, "xylophone", "body, no match" },
+	{ STORE_SEARCH_BODY, "the", "body, every message" },
+	{ STORE_SEARCH_BODY, "M\xc3\xbcller str", "body, non-ASCII phrase" },
+	{ STORE_SEARCH_BODY, "zq", "body, 2 chars (LIKE), no match" },
+	{ STORE_SEARCH_SUBJECT, "nu", "subject, 2 chars (LIKE), all" },
+};
 
 static const char *const bench_words[] = {
 	"the", "of", "and", "to", "in", "is", "that", "for", "it", "as", "was", "with", "be",
@@ -203,9 +228,66 @@ bench_cmd_deliver(const char *dir, unsigned messages, size_t size)
 }
 
 static int
+bench_cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int
+bench_cmd_search(const char *dir, unsigned messages, size_t size)
+{
+	char *msg = malloc(BENCH_MSG_MAX);
+	struct store_mailbox inbox;
+	struct store_err err;
+	struct store *st;
+	int64_t user;
+	double t0, wall, times[BENCH_SEARCH_RUNS];
+
+	if (msg == NULL || size > BENCH_MSG_MAX - 512)
+		return 1;
+	st = bench_store(dir, &user);
+	t0 = bench_now();
+	for (unsigned i = 0; i < messages; i++) {
+		size_t len = bench_message(msg, BENCH_MSG_MAX, i, size,
+					   i % BENCH_PLANT_EVERY == 7 ? BENCH_PLANTED : NULL);
+
+		bench_deliver(st, user, msg, len);
+	}
+	wall = bench_now() - t0;
+	if (store_mailbox_get(st, user, "INBOX", &inbox, &err) != 0)
+		bench_die("inbox", &err);
+	printf("search messages=%u size=%zu deliveries_s=%.1f\n", messages, size, wall);
+	for (size_t k = 0; k < sizeof(bench_searches) / sizeof(bench_searches[0]); k++) {
+		size_t found = 0;
+
+		for (int r = 0; r < BENCH_SEARCH_RUNS; r++) {
+			uint32_t *uids = NULL;
+			size_t n = 0;
+
+			t0 = bench_now();
+			if (store_search_text(st, inbox.id, bench_searches[k].field, bench_searches[k].needle,
+					      strlen(bench_searches[k].needle), &uids, &n, &err) != 0)
+				bench_die("search", &err);
+			times[r] = 1000 * (bench_now() - t0);
+			found = n;
+			free(uids);
+		}
+		printf("  %-34s first_ms=%7.2f", bench_searches[k].what, times[0]);
+		qsort(times + 1, BENCH_SEARCH_RUNS - 1, sizeof(times[0]), bench_cmp_double);
+		printf(" median_ms=%7.2f max_ms=%7.2f found=%zu\n", times[BENCH_SEARCH_RUNS / 2],
+		       times[BENCH_SEARCH_RUNS - 1], found);
+	}
+	store_close(&st);
+	free(msg);
+	return 0;
+}
+
+static int
 bench_usage(void)
 {
-	fprintf(stderr, "usage: store_bench deliver DIR MESSAGES SIZE\n");
+	fprintf(stderr, "usage: store_bench deliver|search DIR MESSAGES SIZE\n");
 	return 2;
 }
 
@@ -217,7 +299,7 @@ main(int argc, char **argv)
 	char *end;
 
 	log_init("store_bench", LOG_LEVEL_ERROR, NULL);
-	if (argc != 5 || strcmp(argv[1], "deliver") != 0)
+	if (argc != 5 || (strcmp(argv[1], "deliver") != 0 && strcmp(argv[1], "search") != 0))
 		return bench_usage();
 	messages = strtoul(argv[3], &end, 10);
 	if (*end != '\0' || messages == 0 || messages > 10000000)
@@ -225,5 +307,7 @@ main(int argc, char **argv)
 	size = strtoul(argv[4], &end, 10);
 	if (*end != '\0' || size == 0)
 		return bench_usage();
+	if (strcmp(argv[1], "search") == 0)
+		return bench_cmd_search(argv[2], (unsigned)messages, size);
 	return bench_cmd_deliver(argv[2], (unsigned)messages, size);
 }
