@@ -232,7 +232,8 @@ bench-down:
 # ---- the relay benchmark on loopback (docs/benchmarks.md) ------------------
 
 # homeport-edge against HAProxy, nginx stream and no relay, as root: 4 to 10 minutes.
-BENCH_SRC := $(wildcard tests/bench/*.c)
+# (store_bench is the store's own and links the libraries: bench-store below.)
+BENCH_SRC := $(filter-out tests/bench/store_bench.c,$(wildcard tests/bench/*.c))
 BENCH_BINS := $(patsubst tests/bench/%.c,$(O)/tests/bench/%,$(BENCH_SRC))
 
 $(O)/tests/bench/%: $(O)/obj/tests/bench/%.o
@@ -240,7 +241,12 @@ $(O)/tests/bench/%: $(O)/obj/tests/bench/%.o
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $<
 
--include $(patsubst %.c,$(O)/obj/%.d,$(BENCH_SRC))
+$(O)/tests/bench/store_bench: $(O)/obj/tests/bench/store_bench.o $(ALL_LIBS)
+	$(say) LD $@
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(ALL_LIBS) $(LIBS)
+
+-include $(patsubst %.c,$(O)/obj/%.d,$(BENCH_SRC) tests/bench/store_bench.c)
 
 .PHONY: bench-edge
 bench-edge: $(DEPS_STAMP)
@@ -262,6 +268,14 @@ bench-smtp: $(DEPS_STAMP)
 bench-imap: $(ALL_DEPS)
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(PYTHON) tests/bench/imap_bench.py "$(CURDIR)/$(O)" $(BENCH_IMAP_ARGS)
+
+# The store alone, in one process (docs/store.md, "Measured"): deliveries
+# (each commit fsyncs) and searches, in a fresh directory under $(O).
+.PHONY: bench-store
+bench-store: check-pkgs $(O)/tests/bench/store_bench
+	$(Q)rm -rf $(O)/bench-store && mkdir -p $(O)/bench-store/deliver $(O)/bench-store/search
+	$(Q)$(O)/tests/bench/store_bench deliver $(O)/bench-store/deliver 2000 4096
+	$(Q)$(O)/tests/bench/store_bench search $(O)/bench-store/search 10000 4096
 
 # ---- demo -----------------------------------------------------------------
 

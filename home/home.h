@@ -699,10 +699,10 @@ int server_listener_address(const struct server *srv, size_t i, struct addr *a_r
 /* Close every connection and listener, free *srvp (accepts NULL) and clear it. */
 void server_free(struct server **srvp);
 
-/* ---- store.c, store_sql.c: mail.db, the only code that speaks SQL (docs/store.md) ---- */
+/* ---- store.c, store_sql.c, store_text.c: mail.db, the only code that speaks SQL (docs/store.md) ---- */
 
 #define STORE_FILE "mail.db"		/* in the state directory */
-#define STORE_SCHEMA_VERSION 2		/* PRAGMA user_version after the last migration */
+#define STORE_SCHEMA_VERSION 3		/* PRAGMA user_version after the last migration */
 #define STORE_BUSY_TIMEOUT 5000		/* ms to wait for another process's write lock */
 #define STORE_WAL_LIMIT (64 * 1024 * 1024) /* bytes the WAL is cut back to after a checkpoint */
 #define STORE_CHUNK_MAX (64 * 1024)	/* bytes of a body in one row (and in RAM per delivery) */
@@ -717,7 +717,9 @@ void server_free(struct server **srvp);
 #define STORE_SPECIAL_USE_MAX 16	/* "\Archive" and the others, with the NUL */
 #define STORE_KEYWORDS_MAX 1024		/* a message's keywords as text, with the NUL */
 #define STORE_ERR_MSG_MAX 256
-#define STORE_STMTS_MAX 96		/* prepared statements kept per connection */
+#define STORE_STMTS_MAX 160		/* prepared statements kept per connection */
+#define STORE_SEARCH_NEEDLE_MAX (64 * 1024) /* bytes of a SEARCH string */
+#define STORE_TEXT_BATCH 100		/* bodies store_open() indexes per round of the backfill */
 
 /* store_open() flags */
 #define STORE_OPEN_RECOVER 0x01	/* remove pending bodies left by a crash: homeportd only */
@@ -768,6 +770,7 @@ struct store_err {
 #define STORE_CHANGED_MAX 1024		/* mailboxes one transaction reports by id (more: 0, "any") */
 
 struct store;			/* one connection to mail.db */
+struct mime;			/* mime.h: a message's MIME structure */
 
 /*
  * Told, after a commit, of each mailbox the transaction changed (a
@@ -1122,15 +1125,64 @@ int store_message_copy(struct store *st, int64_t from_mailbox, const uint32_t *u
 int store_body_read(struct store *st, int64_t body_id, int64_t offset, void *buf, size_t cap,
 		    size_t *len_r, struct store_err *err);
 
+/* ---- store_text.c: the MIME structure and the full-text index of bodies ---- */
+
+/* What store_search_text() looks in (IMAP SEARCH keys, RFC 9051 6.4.4). */
+enum store_search_field {
+	STORE_SEARCH_TEXT,	/* TEXT: the header and the body */
+	STORE_SEARCH_BODY,	/* BODY: the text parts (and embedded messages' headers) */
+	STORE_SEARCH_SUBJECT,	/* SUBJECT: the decoded Subject */
+	STORE_SEARCH_FROM,	/* FROM, TO, CC, BCC: that field, decoded, as text */
+	STORE_SEARCH_TO,
+	STORE_SEARCH_CC,
+	STORE_SEARCH_BCC,
+	STORE_SEARCH_HEADER,	/* the whole header block (a first cut for SEARCH HEADER) */
+	STORE_SEARCH_FIELDS,
+};
+
+/*
+ * The MIME structure of a committed body (BODYSTRUCTURE, ENVELOPE,
+ * BODY[section] offsets), kept since delivery. A body stored before
+ * schema v3 (or whose blob cannot be read) is parsed from its bytes now,
+ * streamed, and the blob saved for next time. Returns 0 and *m_r
+ * (mime_free()), or -1 (STORE_E_NOTFOUND, STORE_E_NOMEM, ...).
+ */
+int store_body_mime(struct store *st, int64_t body_id, struct mime **m_r, struct store_err *err);
+
+/*
+ * The UIDs of mailbox_id's messages whose field contains needle[0..len)
+ * (UTF-8, CRs ignored), ascending, into *uids_r (free(); NULL when none).
+ * Case-insensitive substring match (RFC 9051 6.4.4): 3 characters or
+ * more through the trigram index (any letter's case); fewer by LIKE on
+ * the stored text (ASCII's case only); an empty needle matches every
+ * message. Bodies not yet indexed in that mailbox are indexed first.
+ * Returns 0, or -1 (STORE_E_INVALID: an unknown field, a needle that is
+ * not UTF-8, holds a NUL, or is over STORE_SEARCH_NEEDLE_MAX bytes).
+ */
+int store_search_text(struct store *st, int64_t mailbox_id, int field, const char *needle, size_t len,
+		      uint32_t **uids_r, size_t *n_r, struct store_err *err);
+
+/*
+ * Index up to max bodies that are not yet (stored before schema v3), one
+ * short transaction each: MIME blob and text. *done_r gets how many it
+ * indexed, *left_r how many are still left (either may be NULL).
+ * store_open() with STORE_OPEN_RECOVER runs it to the end. Returns 0, or
+ * -1 (then the body it stopped at stays as it was).
+ */
+int store_text_backfill(struct store *st, size_t max, size_t *done_r, size_t *left_r,
+			struct store_err *err);
+
 /*
  * Receive one message, streamed: begin, add recipients, write the body in
  * pieces of any size, commit, free. The body goes to mail.db in rows of
  * STORE_CHUNK_MAX, each in a short transaction that needs no fsync, while
- * it is still "pending" (no message refers to it); the commit is one
- * transaction with synchronous=FULL that makes the body complete, gives
- * each local user a message in INBOX, queues each remote recipient and
- * charges the quotas. Only after store_delivery_commit() returned 0 may
- * the message be acknowledged (SMTP 250).
+ * it is still "pending" (no message refers to it); the bytes also go
+ * through a MIME parser as they come. The commit is one transaction with
+ * synchronous=FULL that makes the body complete with its MIME blob and its
+ * row in the text index, gives each local user a message in INBOX (or
+ * APPENDs to one mailbox), queues each remote recipient and charges the
+ * quotas. Only after store_delivery_commit() returned 0 may the message
+ * be acknowledged (SMTP 250, IMAP APPEND's OK).
  *
  * begin: mail_from is the envelope sender ("" for <>), kept for the queue.
  * Returns a delivery (release with store_delivery_free()) or NULL with
@@ -1147,6 +1199,17 @@ struct store_delivery *store_delivery_begin(struct store *st, const char *mail_f
 int store_delivery_add_user(struct store_delivery *d, int64_t user_id, struct store_err *err);
 
 /*
+ * APPEND: the message goes into mailbox_id (any user's), with flags
+ * (STORE_FLAG_*) and keywords (as store_message_set_flags()), counted
+ * against its user's quota. One mailbox per delivery, and then no users
+ * or remote recipients. After the commit, store_delivery_uid() and
+ * store_delivery_uidvalidity() give APPENDUID's numbers. Returns 0, or -1
+ * (STORE_E_NOTFOUND: no such mailbox; STORE_E_INVALID).
+ */
+int store_delivery_add_mailbox(struct store_delivery *d, int64_t mailbox_id, unsigned flags,
+			       const char *keywords, struct store_err *err);
+
+/*
  * Add a remote recipient, one queue row at commit: rcpt is its address
  * as the SMTP client will send it (copied). The same string twice is
  * kept once. Returns 0, or -1 (STORE_E_INVALID).
@@ -1154,9 +1217,10 @@ int store_delivery_add_user(struct store_delivery *d, int64_t user_id, struct st
 int store_delivery_add_remote(struct store_delivery *d, const char *rcpt, struct store_err *err);
 
 /*
- * Append data[0..len) to the body. At most STORE_CHUNK_MAX bytes stay in
- * memory. Returns 0, or -1 (temporary errors, STORE_E_TOOBIG); after -1
- * the delivery can only be freed.
+ * Append data[0..len) to the body. At most STORE_CHUNK_MAX bytes of it
+ * stay in memory, besides the MIME parser's state (its limits bound it).
+ * Returns 0, or -1 (temporary errors, STORE_E_TOOBIG); after -1 the
+ * delivery can only be freed.
  */
 int store_delivery_write(struct store_delivery *d, const void *data, size_t len,
 			 struct store_err *err);
@@ -1164,28 +1228,20 @@ int store_delivery_write(struct store_delivery *d, const void *data, size_t len,
 /*
  * Commit: one transaction, durable when this returns 0. internal_date is
  * the messages' IMAP internal date (Unix seconds). At least one
- * recipient (or a mailbox) is needed. Every local recipient must be within quota after
+ * recipient (or a mailbox) is needed. The text is extracted before the
+ * transaction starts (reading the chunks written so far back). Every local recipient must be within quota after
  * adding the body's size, else nothing is delivered (STORE_E_QUOTA,
  * temporary). Returns 0, or -1 (and the delivery can only be freed).
  */
 int store_delivery_commit(struct store_delivery *d, int64_t internal_date,
 			  struct store_err *err);
 
-/*
- * APPEND: the message goes into mailbox_id (any user's, checked at
- * commit) with flags (STORE_FLAG_*) and keywords (as
- * store_message_set_flags() takes them), charged to its owner's quota,
- * besides any users and remote recipients added. Returns 0, or -1
- * (STORE_E_INVALID).
- */
-int store_delivery_set_mailbox(struct store_delivery *d, int64_t mailbox_id, unsigned flags,
-			       const char *keywords, struct store_err *err);
-
-/* After a commit with a mailbox set: the UID the message got there (and the UIDVALIDITY); else 0. */
-uint32_t store_delivery_uid(const struct store_delivery *d, uint32_t *uidvalidity_r);
-
 /* The body's id once committed (for logs: "queued as"), else 0. */
 int64_t store_delivery_body_id(const struct store_delivery *d);
+
+/* After a committed APPEND: the message's UID and its mailbox's UIDVALIDITY; else 0. */
+uint32_t store_delivery_uid(const struct store_delivery *d);
+uint32_t store_delivery_uidvalidity(const struct store_delivery *d);
 
 /*
  * Free a delivery (NULL is fine) and clear *dp. One not committed is

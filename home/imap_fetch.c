@@ -216,43 +216,6 @@ imf_modifiers(struct imap_session *s, struct ims_fetch *f, const struct imap_arg
 
 /* ---- one message ---- */
 
-static int
-store_fail_nomem(struct store_err *err)
-{
-	err->code = STORE_E_NOMEM;
-	err->kind = STORE_ERR_TEMPORARY;
-	snprintf(err->msg, sizeof(err->msg), "out of memory");
-	return -1;
-}
-
-/* TEMPORARY until the store keeps the table (store_body_mime): parse the body. */
-static int
-imf_parse_body(struct store *st, int64_t body_id, struct mime **m_r, struct store_err *err)
-{
-	struct mime_parser *p = NULL;
-	uint8_t buf[IMF_CHUNK];
-	int64_t off = 0;
-	size_t got;
-
-	if (mime_parser_new(NULL, &p) != 0)
-		return store_fail_nomem(err);
-	for (;;) {
-		if (store_body_read(st, body_id, off, buf, sizeof(buf), &got, err) != 0) {
-			mime_parser_free(&p);
-			return -1;
-		}
-		if (got == 0)
-			break;
-		mime_parser_feed(p, buf, got);
-		off += (int64_t)got;
-	}
-	if (mime_parser_finish(p, m_r) != 0) {
-		mime_parser_free(&p);
-		return store_fail_nomem(err);
-	}
-	mime_parser_free(&p);
-	return 0;
-}
 
 /* The current message's structure: from the store, parsed once at delivery. */
 static int
@@ -262,7 +225,7 @@ imf_mime(struct imap_session *s, struct ims_fetch *f, const struct store_message
 
 	if (f->mime != NULL)
 		return 0;
-	if (imf_parse_body(s->st, m->body_id, &f->mime, &err) != 0) {
+	if (store_body_mime(s->st, m->body_id, &f->mime, &err) != 0) {
 		log_error(s->sid, "store_error", "during=fetch code=%d kind=%s error=\"%s\"", err.code,
 			  store_err_kind_name(err.kind), err.msg);
 		return -1;

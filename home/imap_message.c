@@ -390,7 +390,7 @@ ims_append_literal(struct imap_session *s, const struct imap_parse_command *c)
 		return;
 	}
 	s->append = store_delivery_begin(s->st, "", &err);
-	if (s->append == NULL || store_delivery_set_mailbox(s->append, mb.id, flags, kw, &err) != 0) {
+	if (s->append == NULL || store_delivery_add_mailbox(s->append, mb.id, flags, kw, &err) != 0) {
 		imm_append_refuse(s, "[UNAVAILABLE] Temporary failure, try again later");
 		return;
 	}
@@ -417,7 +417,7 @@ ims_append_data(struct imap_session *s, const uint8_t *p, size_t n)
 void
 ims_append_done(struct imap_session *s, const struct imap_parse_command *c)
 {
-	uint32_t uid, validity = 0;
+	uint32_t uid, validity;
 
 	(void)c;
 	if (s->append == NULL) {
@@ -429,7 +429,8 @@ ims_append_done(struct imap_session *s, const struct imap_parse_command *c)
 		ims_store_failed(s, "append", &s->append_err);
 		return;
 	}
-	uid = store_delivery_uid(s->append, &validity);
+	uid = store_delivery_uid(s->append);
+	validity = store_delivery_uidvalidity(s->append);
 	store_delivery_free(&s->append);
 	if (s->state == IMS_SELECTED)
 		s->view.news = 1;

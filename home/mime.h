@@ -10,9 +10,12 @@
  *   mime_addr.c   mime_addr_*: RFC 5322 address lists
  *   mime_word.c   mime_word_*: RFC 2047 encoded words, RFC 2231 values, to UTF-8
  *   mime_blob.c   mime_blob_*: the table as a versioned blob and back
+ *   mime_text.c   mime_text_*: the decoded text of a message, for SEARCH
+ *   mime_iconv.c  mime_iconv_*: other charsets through iconv(3) (the one file that is not pure)
  *   mime_imap.c   mime_imap_*: BODYSTRUCTURE, BODY and ENVELOPE as IMAP text
  *
- * All of it is pure: bytes in, bytes out, no I/O, no globals, no logging.
+ * All of it but mime_iconv.c is pure: bytes in, bytes out, no I/O, no
+ * globals, no logging.
  * (To be folded into home.h.)
  */
 #ifndef HOMEPORT_MIME_H
@@ -338,6 +341,88 @@ int mime_word_decode(const uint8_t *v, size_t len, struct buf *out, mime_word_ch
  */
 int mime_word_decode_2231(const uint8_t *v, size_t len, struct buf *out, mime_word_charset_fn *conv,
 			  void *ctx);
+
+/*
+ * in[0..len), text in charset (NUL-terminated, as written), appended to
+ * out as UTF-8: the charsets mime_word_decode() knows, conv (may be NULL)
+ * for the others. Returns 0, 1 when nobody knows the charset, or -1 when
+ * out is full; on 1 and -1 nothing was appended.
+ */
+int mime_word_decode_charset(const char *charset, const uint8_t *in, size_t len, struct buf *out,
+			     mime_word_charset_fn *conv, void *ctx);
+
+/* ---- mime_text.c: a message's text for the full-text index (pure) ---- */
+
+#define MIME_TEXT_BODY_MAX (1024 * 1024)	/* bytes of body text kept per message */
+#define MIME_TEXT_HEADER_MAX (256 * 1024)	/* bytes of header text kept per message */
+#define MIME_TEXT_FIELD_MAX (16 * 1024)		/* bytes of Subject, From, To, Cc or Bcc text */
+
+/* What is extracted; each is one column of the store's index. */
+enum mime_text_field {
+	MIME_TEXT_SUBJECT,	/* the root's first Subject, unfolded, encoded words decoded */
+	MIME_TEXT_FROM,		/* the same of From, To, Cc, Bcc (the field as text) */
+	MIME_TEXT_TO,
+	MIME_TEXT_CC,
+	MIME_TEXT_BCC,
+	MIME_TEXT_HEADER,	/* the root's header block: one unfolded, decoded field per line */
+	MIME_TEXT_BODY,		/* the text parts decoded, and embedded messages' headers */
+	MIME_TEXT_FIELDS,
+};
+
+/* struct mime_text flags */
+#define MIME_TEXT_F_CUT 0x01	/* a cap (MIME_TEXT_*_MAX) cut some text */
+
+struct mime_text {
+	char *text[MIME_TEXT_FIELDS];	/* NUL-terminated valid UTF-8 with no NUL or CR; never NULL */
+	size_t len[MIME_TEXT_FIELDS];	/* strlen() of each */
+	uint32_t flags;			/* MIME_TEXT_F_* */
+	size_t alloc[MIME_TEXT_FIELDS];	/* bytes allocated (internal) */
+};
+
+/*
+ * The caller's reader: up to cap bytes of the message from offset into
+ * buf, *len_r how many (fewer is fine; 0: nothing there). Returns 0, or
+ * -1 to stop the extraction (the reader keeps its own error).
+ */
+typedef int mime_text_read_fn(void *ctx, uint64_t offset, uint8_t *buf, size_t cap, size_t *len_r);
+
+/*
+ * The text of the message whose table is m (docs/mime.md, "Text for
+ * SEARCH"), its bytes read through read: the fields of enum
+ * mime_text_field, each capped at a character boundary. Text parts are
+ * undone from base64 and quoted-printable and converted to UTF-8 from
+ * their charset (mime_word_decode_charset(), conv for what it does not
+ * know; unknown charsets are taken as UTF-8, invalid bytes U+FFFD). Only
+ * the parts that hold text are read. Memory: about 100 KiB besides the
+ * outputs, whatever the message. Nothing in the message is an error.
+ * Returns 0 and *t_r (mime_text_free()), or -1: out of memory, or the
+ * reader returned -1.
+ */
+int mime_text_extract(const struct mime *m, mime_text_read_fn *read, void *read_ctx,
+		      mime_word_charset_fn *conv, void *conv_ctx, struct mime_text **t_r);
+
+/* Free *tp (NULL is fine) and set it to NULL. */
+void mime_text_free(struct mime_text **tp);
+
+/* ---- mime_iconv.c: other charsets through iconv(3) (not pure: glibc loads converters) ---- */
+
+struct mime_iconv;
+
+/* A converter (mime_iconv_free()). Returns 0 and *c_r, or -1 when out of memory. */
+int mime_iconv_new(struct mime_iconv **c_r);
+
+/* Free *cp (NULL is fine) and set it to NULL. */
+void mime_iconv_free(struct mime_iconv **cp);
+
+/*
+ * A mime_word_charset_fn; ctx is a struct mime_iconv, which keeps the
+ * last charset's descriptor open. Charset names other than letters,
+ * digits and "-_.:" are unknown. Bytes that are no character, and one
+ * cut at the end, become U+FFFD. Returns 0, 1 (unknown charset), or -1
+ * (out is full; out->len may have moved: the caller restores it, as
+ * mime_word_decode_charset() does).
+ */
+int mime_iconv_convert(void *ctx, const char *charset, const uint8_t *in, size_t len, struct buf *out);
 
 /* ---- mime_blob.c: the table as bytes for the store, and back ---- */
 

@@ -339,6 +339,18 @@ fail:
 }
 
 int
+mime_word_decode_charset(const char *charset, const uint8_t *in, size_t len, struct buf *out,
+			 mime_word_charset_fn *conv, void *ctx)
+{
+	size_t before = out->len;
+	int rc = mime_word_convert(charset, in, len, out, conv, ctx);
+
+	if (rc != 0)
+		out->len = before;
+	return rc;
+}
+
+int
 mime_word_decode_2231(const uint8_t *v, size_t len, struct buf *out, mime_word_charset_fn *conv,
 		      void *ctx)
 {

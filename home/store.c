@@ -1,8 +1,8 @@
 /*
  * store: mail.db, the home's one SQLite database, and the only code in
  * Homeport that speaks SQL. Accounts, mailboxes, messages, bodies and the
- * outbound queue; the schema is in store_sql.c, the reasoning in
- * docs/store.md.
+ * outbound queue; the schema is in store_sql.c, the MIME structure and the
+ * text index in store_text.c, the reasoning in docs/store.md.
  *
  * Rules every function here keeps:
  * - Every write runs in an explicit BEGIN IMMEDIATE transaction opened by
@@ -40,6 +40,7 @@ enum store_delivery_state {
 struct store_delivery {
 	struct store *st;		/* borrowed */
 	int state;			/* enum store_delivery_state */
+	struct mime_parser *mp;		/* the body's MIME structure, as it comes */
 	int64_t body_id;		/* 0 until a chunk is written */
 	int64_t size;			/* bytes written so far */
 	int64_t flushed;		/* of which in body_chunks */
@@ -47,10 +48,10 @@ struct store_delivery {
 	size_t nusers;
 	size_t nremote;
 	char mail_from[STORE_ADDRESS_MAX];
-	int64_t mailbox_id;		/* APPEND: the one mailbox it goes into; 0: users' INBOXes */
+	int64_t mailbox_id;		/* APPEND: the one mailbox; 0: none */
 	unsigned flags;			/* APPEND: its flags and keywords */
 	char keywords[STORE_KEYWORDS_MAX];
-	uint32_t uid, uidvalidity;	/* APPEND, once committed */
+	uint32_t uid, uidvalidity;	/* APPEND: set by the commit */
 	int64_t users[STORE_RCPT_MAX];
 	char *remote[STORE_RCPT_MAX];	/* owned */
 	uint8_t buf[STORE_CHUNK_MAX];
@@ -363,7 +364,9 @@ store_commit(struct store *st, struct store_err *err)
 {
 	static const char sql[] = "COMMIT";
 
-	if (store_exec(st, sql, "commit", err) == 0) {
+	/* Bodies this transaction deleted take their text with them. */
+	if ((!st->text_ready || store_text_purge(st, err) == 0) &&
+	    store_exec(st, sql, "commit", err) == 0) {
 		store_tell_changes(st);
 		return 0;
 	}
@@ -636,6 +639,30 @@ store_recover(struct store *st, struct store_err *err)
 }
 
 /*
+ * Index every body stored before schema v3, in rounds of
+ * STORE_TEXT_BATCH. A failure is logged and left for later (a search
+ * indexes what its mailbox still lacks): it must not keep the daemon
+ * from starting.
+ */
+static void
+store_backfill_all(struct store *st)
+{
+	struct store_err err;
+	size_t left = 0, done = 0, n;
+
+	do {
+		if (store_text_backfill(st, STORE_TEXT_BATCH, &n, &left, &err) != 0) {
+			log_warn(NULL, "store_text_backfill", "done=%zu result=failed error=\"%s\"", done,
+				 err.msg);
+			return;
+		}
+		done += n;
+		if (n > 0)
+			log_info(NULL, "store_text_backfill", "done=%zu left=%zu", done, left);
+	} while (left > 0 && n > 0);
+}
+
+/*
  * mail.db holds everyone's mail and password hashes: its owner only.
  * SQLite creates files 0644 and gives its WAL and shared-memory files the
  * database's mode, so the database is made private before the first of
@@ -672,7 +699,8 @@ store_open(const char *path, int flags, struct store_err *err)
 	int created, rc;
 
 	st = calloc(1, sizeof(*st));
-	if (st == NULL) {
+	if (st == NULL || mime_iconv_new(&st->iconv) != 0) {
+		free(st);
 		store_fail(err, STORE_E_NOMEM, "out of memory");
 		return NULL;
 	}
@@ -735,10 +763,13 @@ store_open(const char *path, int flags, struct store_err *err)
 	}
 	if (store_migrate(st, err) != 0)
 		goto fail;
+	st->text_ready = 1;
 	if (created && store_sync_dir(path, err) != 0)
 		goto fail;
 	if ((flags & STORE_OPEN_RECOVER) && store_recover(st, err) != 0)
 		goto fail;
+	if (flags & STORE_OPEN_RECOVER)
+		store_backfill_all(st);
 	return st;
 fail:
 	sqlite3_finalize(s);
@@ -757,6 +788,7 @@ store_close(struct store **stp)
 	for (size_t i = 0; i < st->nstmts; i++)
 		sqlite3_finalize(st->stmts[i].stmt);
 	sqlite3_close_v2(st->db);
+	mime_iconv_free(&st->iconv);
 	free(st);
 	*stp = NULL;
 }
@@ -1562,19 +1594,62 @@ store_resolve(struct store *st, const char *local, const char *domain, int64_t *
 
 /* ---- bodies ------------------------------------------------------------ */
 
+/*
+ * Copy up to cap bytes of body_id's chunks from offset, pending or not,
+ * stopping at size and at the end of one chunk.
+ */
+int
+store_body_chunks(struct store *st, int64_t body_id, int64_t offset, int64_t size, uint8_t *buf,
+		  size_t cap, size_t *len_r, struct store_err *err)
+{
+	static const char chunk_sql[] =
+		"SELECT start, data FROM body_chunks WHERE body_id = ?1 AND start <= ?2"
+		" ORDER BY start DESC LIMIT 1";
+	sqlite3_stmt *s;
+	int64_t start, blen;
+	const uint8_t *data;
+	size_t n;
+	int rc;
+
+	*len_r = 0;
+	if (offset >= size || cap == 0)
+		return 0;
+	if ((s = store_stmt(st, chunk_sql, err)) == NULL)
+		return -1;
+	if ((rc = sqlite3_bind_int64(s, 1, body_id)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(s, 2, offset)) != SQLITE_OK)
+		return store_sqlite_fail(st, err, rc, "bind");
+	rc = store_step(st, s, "body chunk", err);
+	if (rc < 0)
+		return -1;
+	start = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	data = rc == SQLITE_ROW ? sqlite3_column_blob(s, 1) : NULL;
+	blen = rc == SQLITE_ROW ? sqlite3_column_bytes(s, 1) : 0;
+	if (data == NULL || start + blen <= offset) {
+		sqlite3_reset(s);
+		return store_fail(err, STORE_E_CORRUPT, "body %lld has no bytes at %lld of %lld",
+				  (long long)body_id, (long long)offset, (long long)size);
+	}
+	if (start + blen > size)
+		blen = size - start;
+	n = (size_t)(start + blen - offset);
+	if (n > cap)
+		n = cap;
+	memcpy(buf, data + (offset - start), n);
+	sqlite3_reset(s);
+	*len_r = n;
+	return 0;
+}
+
 /* Copy body_id's bytes from offset into buf (inside a read transaction). */
 static int
 store_body_copy(struct store *st, int64_t body_id, int64_t offset, uint8_t *buf, size_t cap,
 		size_t *len_r, struct store_err *err)
 {
 	static const char size_sql[] = "SELECT size FROM bodies WHERE id = ?1 AND pending = 0";
-	static const char chunk_sql[] =
-		"SELECT start, data FROM body_chunks WHERE body_id = ?1 AND start <= ?2"
-		" ORDER BY start DESC LIMIT 1";
 	sqlite3_stmt *s;
-	int64_t size, start, blen;
+	int64_t size;
 	size_t got = 0, n;
-	const uint8_t *data;
 	int rc;
 
 	if ((s = store_stmt(st, size_sql, err)) == NULL)
@@ -1592,27 +1667,8 @@ store_body_copy(struct store *st, int64_t body_id, int64_t offset, uint8_t *buf,
 	sqlite3_reset(s);
 
 	while (got < cap && offset < size) {
-		if ((s = store_stmt(st, chunk_sql, err)) == NULL)
+		if (store_body_chunks(st, body_id, offset, size, buf + got, cap - got, &n, err) != 0)
 			return -1;
-		if ((rc = sqlite3_bind_int64(s, 1, body_id)) != SQLITE_OK ||
-		    (rc = sqlite3_bind_int64(s, 2, offset)) != SQLITE_OK)
-			return store_sqlite_fail(st, err, rc, "bind");
-		rc = store_step(st, s, "body chunk", err);
-		if (rc < 0)
-			return -1;
-		start = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
-		data = rc == SQLITE_ROW ? sqlite3_column_blob(s, 1) : NULL;
-		blen = rc == SQLITE_ROW ? sqlite3_column_bytes(s, 1) : 0;
-		if (data == NULL || start + blen <= offset) {
-			sqlite3_reset(s);
-			return store_fail(err, STORE_E_CORRUPT, "body %lld has no bytes at %lld of %lld",
-					  (long long)body_id, (long long)offset, (long long)size);
-		}
-		n = (size_t)(start + blen - offset);
-		if (n > cap - got)
-			n = cap - got;
-		memcpy(buf + got, data + (offset - start), n);
-		sqlite3_reset(s);
 		got += n;
 		offset += (int64_t)n;
 	}
@@ -1659,6 +1715,11 @@ store_delivery_begin(struct store *st, const char *mail_from, struct store_err *
 	d->st = st;
 	d->state = STORE_DELIVERY_OPEN;
 	snprintf(d->mail_from, sizeof(d->mail_from), "%s", mail_from);
+	if (mime_parser_new(NULL, &d->mp) != 0) {
+		free(d);
+		store_fail(err, STORE_E_NOMEM, "out of memory");
+		return NULL;
+	}
 	return d;
 }
 
@@ -1667,6 +1728,8 @@ store_delivery_add_user(struct store_delivery *d, int64_t user_id, struct store_
 {
 	if (d->state != STORE_DELIVERY_OPEN)
 		return store_fail(err, STORE_E_INVALID, "delivery already committed or failed");
+	if (d->mailbox_id != 0)
+		return store_fail(err, STORE_E_INVALID, "an APPEND has no other recipients");
 	for (size_t i = 0; i < d->nusers; i++) {
 		if (d->users[i] == user_id)
 			return 0;
@@ -1684,6 +1747,8 @@ store_delivery_add_remote(struct store_delivery *d, const char *rcpt, struct sto
 
 	if (d->state != STORE_DELIVERY_OPEN)
 		return store_fail(err, STORE_E_INVALID, "delivery already committed or failed");
+	if (d->mailbox_id != 0)
+		return store_fail(err, STORE_E_INVALID, "an APPEND has no other recipients");
 	if (store_envelope_check(rcpt, 0) != 0)
 		return store_fail(err, STORE_E_INVALID, "bad remote recipient");
 	for (size_t i = 0; i < d->nremote; i++) {
@@ -1695,6 +1760,40 @@ store_delivery_add_remote(struct store_delivery *d, const char *rcpt, struct sto
 	if ((copy = strdup(rcpt)) == NULL)
 		return store_fail(err, STORE_E_NOMEM, "out of memory");
 	d->remote[d->nremote++] = copy;
+	return 0;
+}
+
+int
+store_delivery_add_mailbox(struct store_delivery *d, int64_t mailbox_id, unsigned flags,
+			   const char *keywords, struct store_err *err)
+{
+	static const char sql[] = "SELECT 1 FROM mailboxes WHERE id = ?1";
+	struct store *st = d->st;
+	sqlite3_stmt *s;
+	int rc;
+
+	if (d->state != STORE_DELIVERY_OPEN)
+		return store_fail(err, STORE_E_INVALID, "delivery already committed or failed");
+	if (d->mailbox_id != 0 || d->nusers + d->nremote > 0)
+		return store_fail(err, STORE_E_INVALID, "an APPEND goes to one mailbox and nowhere else");
+	if ((flags & ~(unsigned)STORE_FLAGS_ALL) != 0)
+		return store_fail(err, STORE_E_INVALID, "unknown flags 0x%x", flags);
+	if (store_keywords_check(keywords, err) != 0)
+		return -1;
+	/* Checked now, so that IMAP can say TRYCREATE before the message is sent. */
+	if ((s = store_stmt(st, sql, err)) == NULL)
+		return -1;
+	if ((rc = sqlite3_bind_int64(s, 1, mailbox_id)) != SQLITE_OK)
+		return store_sqlite_fail(st, err, rc, "bind");
+	rc = store_step(st, s, "mailbox", err);
+	if (rc < 0)
+		return -1;
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW)
+		return store_fail(err, STORE_E_NOTFOUND, "no mailbox %lld", (long long)mailbox_id);
+	d->mailbox_id = mailbox_id;
+	d->flags = flags;
+	snprintf(d->keywords, sizeof(d->keywords), "%s", keywords);
 	return 0;
 }
 
@@ -1781,6 +1880,10 @@ store_delivery_write(struct store_delivery *d, const void *data, size_t len,
 		return store_fail(err, STORE_E_TOOBIG, "message larger than %lld bytes",
 				  (long long)STORE_BODY_MAX);
 	}
+	if (mime_parser_feed(d->mp, data, len) != 0) {
+		d->state = STORE_DELIVERY_FAILED;
+		return store_fail(err, STORE_E_NOMEM, "out of memory (MIME structure)");
+	}
 	while (len > 0) {
 		if (d->fill == sizeof(d->buf) && store_delivery_flush(d, err) != 0) {
 			d->state = STORE_DELIVERY_FAILED;
@@ -1838,47 +1941,36 @@ store_user_charge(struct store *st, int64_t user_id, int64_t size, struct store_
 	return -1;
 }
 
-/*
- * Give one user the message in INBOX (mailbox_id 0), or put it into
- * mailbox_id with d's flags and keywords (APPEND): the next UID and MODSEQ.
- */
+/* Give one user the message in INBOX: the next UID and MODSEQ. */
 static int
-store_delivery_message(struct store_delivery *d, int64_t user_id, int64_t mailbox, int64_t internal_date,
+store_delivery_message(struct store_delivery *d, int64_t user_id, int64_t internal_date,
 		       struct store_err *err)
 {
 	static const char inbox[] =
 		"UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1"
-		" WHERE user_id = ?1 AND name = 'INBOX' RETURNING id, uidnext - 1, highestmodseq, uidvalidity";
-	static const char byid[] =
-		"UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1"
-		" WHERE id = ?1 RETURNING id, uidnext - 1, highestmodseq, uidvalidity";
+		" WHERE user_id = ?1 AND name = 'INBOX' RETURNING id, uidnext - 1, highestmodseq";
 	static const char insert[] =
-		"INSERT INTO messages (mailbox_id, uid, modseq, internal_date, size, body_id, flags, keywords)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+		"INSERT INTO messages (mailbox_id, uid, modseq, internal_date, size, body_id)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 	struct store *st = d->st;
 	sqlite3_stmt *s;
 	int64_t mailbox_id, uid, modseq;
 	int rc;
 
-	if ((s = store_stmt(st, mailbox != 0 ? byid : inbox, err)) == NULL)
+	if ((s = store_stmt(st, inbox, err)) == NULL)
 		return -1;
-	if ((rc = sqlite3_bind_int64(s, 1, mailbox != 0 ? mailbox : user_id)) != SQLITE_OK)
+	if ((rc = sqlite3_bind_int64(s, 1, user_id)) != SQLITE_OK)
 		return store_sqlite_fail(st, err, rc, "bind");
 	rc = store_step(st, s, "next uid", err);
 	if (rc < 0)
 		return -1;
 	if (rc != SQLITE_ROW) {
 		sqlite3_reset(s);
-		return store_fail(err, mailbox != 0 ? STORE_E_NOTFOUND : STORE_E_INTERNAL, "user %lld has no %s",
-				  (long long)user_id, mailbox != 0 ? "such mailbox" : "INBOX");
+		return store_fail(err, STORE_E_INTERNAL, "user %lld has no INBOX", (long long)user_id);
 	}
 	mailbox_id = sqlite3_column_int64(s, 0);
 	uid = sqlite3_column_int64(s, 1);
 	modseq = sqlite3_column_int64(s, 2);
-	if (mailbox != 0) {
-		d->uid = (uint32_t)uid;
-		d->uidvalidity = (uint32_t)sqlite3_column_int64(s, 3);
-	}
 	sqlite3_reset(s);
 	store_changed(st, mailbox_id);
 
@@ -1889,9 +1981,7 @@ store_delivery_message(struct store_delivery *d, int64_t user_id, int64_t mailbo
 	    (rc = sqlite3_bind_int64(s, 3, modseq)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_int64(s, 4, internal_date)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_int64(s, 5, d->size)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 6, d->body_id)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 7, mailbox != 0 ? d->flags : 0)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_text(s, 8, mailbox != 0 ? d->keywords : "", -1, SQLITE_STATIC)) != SQLITE_OK)
+	    (rc = sqlite3_bind_int64(s, 6, d->body_id)) != SQLITE_OK)
 		return store_sqlite_fail(st, err, rc, "bind");
 	if (store_step(st, s, "new message", err) < 0)
 		return -1;
@@ -1899,25 +1989,57 @@ store_delivery_message(struct store_delivery *d, int64_t user_id, int64_t mailbo
 	return 0;
 }
 
-/* The user mailbox_id belongs to (STORE_E_NOTFOUND if none). */
+/* APPEND: the message into d->mailbox_id with its flags; its UID and UIDVALIDITY into d. */
 static int
-store_delivery_mailbox_owner(struct store *st, int64_t mailbox_id, int64_t *user_r, struct store_err *err)
+store_delivery_append(struct store_delivery *d, int64_t internal_date, struct store_err *err)
 {
-	static const char sql[] = "SELECT user_id FROM mailboxes WHERE id = ?1";
-	sqlite3_stmt *s = store_stmt(st, sql, err);
+	static const char next[] =
+		"UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1"
+		" WHERE id = ?1 AND uidnext < 4294967295"
+		" RETURNING user_id, uidvalidity, uidnext - 1, highestmodseq";
+	static const char insert[] =
+		"INSERT INTO messages (mailbox_id, uid, modseq, internal_date, size, flags, keywords, body_id)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+	struct store *st = d->st;
+	sqlite3_stmt *s;
+	int64_t user_id, uidvalidity, uid, modseq;
 	int rc;
 
-	if (s == NULL)
+	if ((s = store_stmt(st, next, err)) == NULL)
 		return -1;
-	if ((rc = sqlite3_bind_int64(s, 1, mailbox_id)) != SQLITE_OK)
+	if ((rc = sqlite3_bind_int64(s, 1, d->mailbox_id)) != SQLITE_OK)
 		return store_sqlite_fail(st, err, rc, "bind");
-	rc = store_step(st, s, "mailbox", err);
+	rc = store_step(st, s, "next uid", err);
 	if (rc < 0)
 		return -1;
-	if (rc == SQLITE_ROW)
-		*user_r = sqlite3_column_int64(s, 0);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(s);
+		return store_fail(err, STORE_E_NOTFOUND, "no mailbox %lld (or no UID left in it)",
+				  (long long)d->mailbox_id);
+	}
+	user_id = sqlite3_column_int64(s, 0);
+	uidvalidity = sqlite3_column_int64(s, 1);
+	uid = sqlite3_column_int64(s, 2);
+	modseq = sqlite3_column_int64(s, 3);
 	sqlite3_reset(s);
-	return rc == SQLITE_ROW ? 0 : store_fail(err, STORE_E_NOTFOUND, "no mailbox %lld", (long long)mailbox_id);
+	store_changed(st, d->mailbox_id);
+	if (store_user_charge(st, user_id, d->size, err) != 0 || (s = store_stmt(st, insert, err)) == NULL)
+		return -1;
+	if ((rc = sqlite3_bind_int64(s, 1, d->mailbox_id)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(s, 2, uid)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(s, 3, modseq)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(s, 4, internal_date)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(s, 5, d->size)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(s, 6, d->flags)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(s, 7, d->keywords, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(s, 8, d->body_id)) != SQLITE_OK)
+		return store_sqlite_fail(st, err, rc, "bind");
+	if (store_step(st, s, "append", err) < 0)
+		return -1;
+	sqlite3_reset(s);
+	d->uid = (uint32_t)uid;
+	d->uidvalidity = (uint32_t)uidvalidity;
+	return 0;
 }
 
 /* Queue the body for one remote recipient. */
@@ -1947,24 +2069,31 @@ store_delivery_queue(struct store_delivery *d, const char *rcpt, int64_t now,
 
 /*
  * The part of a commit that runs inside the transaction: mark the body
- * complete, give each local user a message, queue each remote recipient,
- * charge the quotas. It neither begins nor commits, so that a group
- * commit can later run it for several deliveries in one transaction.
+ * complete with its MIME blob, write its text row, give each local user
+ * a message (or the APPEND's mailbox its message), queue each remote
+ * recipient, charge the quotas. It neither begins nor commits, so that a
+ * group commit can later run it for several deliveries in one
+ * transaction.
  */
 static int
-store_delivery_link(struct store_delivery *d, int64_t internal_date, struct store_err *err)
+store_delivery_link(struct store_delivery *d, int64_t internal_date, const uint8_t *blob,
+		    size_t blob_len, const struct mime_text *text, struct store_err *err)
 {
 	static const char complete[] =
-		"UPDATE bodies SET pending = 0, size = ?2 WHERE id = ?1 AND pending = 1";
+		"UPDATE bodies SET pending = 0, size = ?2, indexed = 1, mime = ?3"
+		" WHERE id = ?1 AND pending = 1";
 	struct store *st = d->st;
 	sqlite3_stmt *s;
 	int64_t now = (int64_t)time(NULL);
 	int rc;
 
+	if (blob_len > INT32_MAX)
+		return store_fail(err, STORE_E_TOOBIG, "MIME structure of %zu bytes", blob_len);
 	if ((s = store_stmt(st, complete, err)) == NULL)
 		return -1;
 	if ((rc = sqlite3_bind_int64(s, 1, d->body_id)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 2, d->size)) != SQLITE_OK)
+	    (rc = sqlite3_bind_int64(s, 2, d->size)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_blob(s, 3, blob, (int)blob_len, SQLITE_STATIC)) != SQLITE_OK)
 		return store_sqlite_fail(st, err, rc, "bind");
 	if (store_step(st, s, "complete body", err) < 0)
 		return -1;
@@ -1973,17 +2102,13 @@ store_delivery_link(struct store_delivery *d, int64_t internal_date, struct stor
 		return store_fail(err, STORE_E_INTERNAL,
 				  "pending body %lld is gone (opened with STORE_OPEN_RECOVER elsewhere?)",
 				  (long long)d->body_id);
+	if (store_text_insert(st, d->body_id, text, err) != 0)
+		return -1;
+	if (d->mailbox_id != 0 && store_delivery_append(d, internal_date, err) != 0)
+		return -1;
 	for (size_t i = 0; i < d->nusers; i++) {
 		if (store_user_charge(st, d->users[i], d->size, err) != 0 ||
-		    store_delivery_message(d, d->users[i], 0, internal_date, err) != 0)
-			return -1;
-	}
-	if (d->mailbox_id != 0) {
-		int64_t owner = 0;
-
-		if (store_delivery_mailbox_owner(st, d->mailbox_id, &owner, err) != 0 ||
-		    store_user_charge(st, owner, d->size, err) != 0 ||
-		    store_delivery_message(d, owner, d->mailbox_id, internal_date, err) != 0)
+		    store_delivery_message(d, d->users[i], internal_date, err) != 0)
 			return -1;
 	}
 	for (size_t i = 0; i < d->nremote; i++) {
@@ -1993,10 +2118,72 @@ store_delivery_link(struct store_delivery *d, int64_t internal_date, struct stor
 	return 0;
 }
 
+/* The delivery's bytes for mime_text: the chunks written so far, then the buffer. */
+struct store_delivery_reader {
+	struct store_delivery *d;
+	struct store_err *err;
+};
+
+static int
+store_delivery_read(void *ctx, uint64_t offset, uint8_t *buf, size_t cap, size_t *len_r)
+{
+	struct store_delivery_reader *r = ctx;
+	struct store_delivery *d = r->d;
+	size_t at;
+
+	*len_r = 0;
+	if (offset >= (uint64_t)d->size)
+		return 0;
+	if (offset < (uint64_t)d->flushed)
+		return store_body_chunks(d->st, d->body_id, (int64_t)offset, d->flushed, buf, cap, len_r,
+					 r->err);
+	at = (size_t)(offset - (uint64_t)d->flushed);
+	*len_r = d->fill - at < cap ? d->fill - at : cap;
+	memcpy(buf, d->buf + at, *len_r);
+	return 0;
+}
+
+/*
+ * Before the commit's transaction: the MIME table (as a blob) and the
+ * text of the message. The CPU work happens here, so that the write
+ * lock is held only for the inserts.
+ */
+static int
+store_delivery_index(struct store_delivery *d, uint8_t **blob_r, size_t *blob_len_r,
+		     struct mime_text **text_r, struct store_err *err)
+{
+	struct store_err rerr = { .code = STORE_OK };
+	struct store_delivery_reader r = { d, &rerr };
+	struct mime *m = NULL;
+	int rc = -1;
+
+	if (mime_parser_finish(d->mp, &m) != 0 || mime_blob_write(m, blob_r, blob_len_r) != 0) {
+		store_fail(err, STORE_E_NOMEM, "out of memory (MIME structure)");
+		goto out;
+	}
+	if (mime_text_extract(m, store_delivery_read, &r, mime_iconv_convert, d->st->iconv, text_r) != 0) {
+		if (rerr.code != STORE_OK)
+			*err = rerr;
+		else
+			store_fail(err, STORE_E_NOMEM, "out of memory (text)");
+		goto out;
+	}
+	if ((m->flags & MIME_F_LIMIT) || ((*text_r)->flags & MIME_TEXT_F_CUT))
+		log_info(NULL, "store_index", "size=%lld mime_limit=%d text_cut=%d", (long long)d->size,
+			 (m->flags & MIME_F_LIMIT) != 0, ((*text_r)->flags & MIME_TEXT_F_CUT) != 0);
+	rc = 0;
+out:
+	mime_free(&m);
+	return rc;
+}
+
 int
 store_delivery_commit(struct store_delivery *d, int64_t internal_date, struct store_err *err)
 {
 	struct store *st = d->st;
+	struct mime_text *text = NULL;
+	uint8_t *blob = NULL;
+	size_t blob_len = 0;
 	int created = 0;
 
 	if (d->state != STORE_DELIVERY_OPEN)
@@ -2005,10 +2192,12 @@ store_delivery_commit(struct store_delivery *d, int64_t internal_date, struct st
 		store_fail(err, STORE_E_INVALID, "a delivery without recipients");
 		goto fail;
 	}
+	if (store_delivery_index(d, &blob, &blob_len, &text, err) != 0)
+		goto fail;
 	if (store_begin(st, STORE_SYNC_FULL, err) != 0)
 		goto fail;
 	if (store_delivery_put(d, &created, err) != 0 ||
-	    store_delivery_link(d, internal_date, err) != 0) {
+	    store_delivery_link(d, internal_date, blob, blob_len, text, err) != 0) {
 		store_rollback(st);
 		goto fail;
 	}
@@ -2018,44 +2207,36 @@ store_delivery_commit(struct store_delivery *d, int64_t internal_date, struct st
 	d->flushed += (int64_t)d->fill;
 	d->fill = 0;
 	d->state = STORE_DELIVERY_COMMITTED;
+	mime_text_free(&text);
+	free(blob);
 	return 0;
 fail:
 	if (created)
 		d->body_id = 0;
 	d->state = STORE_DELIVERY_FAILED;
+	d->uid = 0;
+	d->uidvalidity = 0;
+	mime_text_free(&text);
+	free(blob);
 	return -1;
-}
-
-int
-store_delivery_set_mailbox(struct store_delivery *d, int64_t mailbox_id, unsigned flags, const char *keywords,
-			   struct store_err *err)
-{
-	if ((flags & ~(unsigned)STORE_FLAGS_ALL) != 0)
-		return store_fail(err, STORE_E_INVALID, "unknown flags 0x%x", flags);
-	if (store_keywords_check(keywords, err) != 0)
-		return -1;
-	if (d->state != STORE_DELIVERY_OPEN || mailbox_id <= 0)
-		return store_fail(err, STORE_E_INVALID, "no mailbox for an open delivery");
-	d->mailbox_id = mailbox_id;
-	d->flags = flags;
-	snprintf(d->keywords, sizeof(d->keywords), "%s", keywords);
-	return 0;
-}
-
-uint32_t
-store_delivery_uid(const struct store_delivery *d, uint32_t *uidvalidity_r)
-{
-	if (d->state != STORE_DELIVERY_COMMITTED || d->mailbox_id == 0)
-		return 0;
-	if (uidvalidity_r != NULL)
-		*uidvalidity_r = d->uidvalidity;
-	return d->uid;
 }
 
 int64_t
 store_delivery_body_id(const struct store_delivery *d)
 {
 	return d->state == STORE_DELIVERY_COMMITTED ? d->body_id : 0;
+}
+
+uint32_t
+store_delivery_uid(const struct store_delivery *d)
+{
+	return d->state == STORE_DELIVERY_COMMITTED ? d->uid : 0;
+}
+
+uint32_t
+store_delivery_uidvalidity(const struct store_delivery *d)
+{
+	return d->state == STORE_DELIVERY_COMMITTED ? d->uidvalidity : 0;
 }
 
 /* Delete an uncommitted delivery's pending body, if it has one. */
@@ -2104,6 +2285,7 @@ store_delivery_free(struct store_delivery **dp)
 		store_delivery_discard(d);
 	for (size_t i = 0; i < d->nremote; i++)
 		free(d->remote[i]);
+	mime_parser_free(&d->mp);
 	free(d);
 	*dp = NULL;
 }

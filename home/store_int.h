@@ -1,5 +1,5 @@
 /*
- * store_int.h: what the store's own files (store.c, store_mailbox.c)
+ * store_int.h: what the store's own files (store.c, store_mailbox.c, store_text.c)
  * share, and nothing outside the store may include: the connection and the
  * helpers every SQL call goes through. The rules they keep are at the top
  * of store.c.
@@ -10,6 +10,7 @@
 #include <sqlite3.h>
 
 #include "home.h"
+#include "mime.h"
 
 enum store_sync {
 	STORE_SYNC_UNKNOWN = 0,
@@ -32,6 +33,8 @@ struct store {
 	size_t nchanged;	/* mailboxes the open transaction changed */
 	int64_t changed[STORE_CHANGED_MAX];
 	int changed_overflow;	/* more than fit: tell "every mailbox" (0) */
+	int text_ready;		/* the schema has body_text (v3): commits purge it */
+	struct mime_iconv *iconv; /* charsets mime_word does not know */
 };
 
 /* Fill err with code and the formatted message. Returns -1. */
@@ -78,5 +81,26 @@ int store_next_uidvalidity(struct store *st, int64_t *v_r, struct store_err *err
  * transaction). Returns 0, or -1 (STORE_E_QUOTA, STORE_E_NOTFOUND).
  */
 int store_user_charge(struct store *st, int64_t user_id, int64_t size, struct store_err *err);
+
+/*
+ * Copy up to cap bytes of body_id's chunks from offset, pending or not,
+ * stopping at size (the body's length) and at the end of one chunk:
+ * *len_r may be less than asked. Returns 0, or -1 (STORE_E_CORRUPT when
+ * a chunk is missing).
+ */
+int store_body_chunks(struct store *st, int64_t body_id, int64_t offset, int64_t size, uint8_t *buf,
+		      size_t cap, size_t *len_r, struct store_err *err);
+
+/* ---- store_text.c ---- */
+
+/* Write body_id's row of body_text from t (inside a transaction). Returns 0 or -1. */
+int store_text_insert(struct store *st, int64_t body_id, const struct mime_text *t, struct store_err *err);
+
+/*
+ * Remove the body_text rows of the bodies the open transaction deleted
+ * (the bodies_deleted trigger noted them). store_commit() runs it.
+ * Returns 0 or -1.
+ */
+int store_text_purge(struct store *st, struct store_err *err);
 
 #endif

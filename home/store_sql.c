@@ -144,7 +144,45 @@ static const char store_sql_v2[] =
 	"CREATE INDEX expunged_modseq ON expunged (mailbox_id, modseq);\n"
 	"CREATE INDEX messages_modseq ON messages (mailbox_id, modseq);\n";
 
+/*
+ * Version 3: what IMAP's FETCH and SEARCH read instead of the message:
+ * each body's MIME structure (mime_blob.c) and its text in an FTS5 index.
+ */
+static const char store_sql_v3[] =
+	/*
+	 * indexed = 1 once the body's text is in body_text (at the commit
+	 * that completes it; bodies older than v3 by the backfill). mime is
+	 * the structure blob, NULL until computed. In this order, so that
+	 * reading the small columns never walks the blob's overflow pages.
+	 */
+	"ALTER TABLE bodies ADD COLUMN indexed INTEGER NOT NULL DEFAULT 0 CHECK (indexed IN (0, 1));\n"
+	"ALTER TABLE bodies ADD COLUMN mime BLOB;\n"
+	"CREATE INDEX bodies_unindexed ON bodies (id) WHERE pending = 0 AND indexed = 0;\n"
+
+	/*
+	 * One row per indexed body, rowid = bodies.id: the decoded text
+	 * (mime_text.c) in trigrams, so that any substring of 3 or more
+	 * characters is found through the index, without regard to case.
+	 */
+	"CREATE VIRTUAL TABLE body_text USING fts5 (\n"
+	"  subject, \"from\", \"to\", cc, bcc, header, body,\n"
+	"  tokenize = 'trigram case_sensitive 0', columnsize = 0\n"
+	");\n"
+
+	/*
+	 * A trigger may not write an FTS5 table while trusted_schema is off,
+	 * so a deleted body leaves its id here and the store removes its
+	 * body_text row before the same transaction commits (store_commit()).
+	 */
+	"CREATE TABLE body_text_gone (\n"
+	"  body_id INTEGER PRIMARY KEY\n"
+	");\n"
+	"CREATE TRIGGER bodies_deleted AFTER DELETE ON bodies WHEN OLD.indexed = 1 BEGIN\n"
+	"  INSERT OR IGNORE INTO body_text_gone (body_id) VALUES (OLD.id);\n"
+	"END;\n";
+
 const char *const store_sql_migrations[STORE_SCHEMA_VERSION] = {
 	store_sql_v1,
 	store_sql_v2,
+	store_sql_v3,
 };

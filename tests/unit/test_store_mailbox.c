@@ -597,53 +597,6 @@ test_store_mailbox_count_and_get_id(void **state)
 	T_REFUSED(store_mailbox_get_id(t->st, 99999, &byid, E), STORE_E_NOTFOUND);
 }
 
-static void
-test_store_mailbox_append(void **state)
-{
-	struct t_state *t = *state;
-	struct store_mailbox drafts = t_mailbox(t, t->alice, "Drafts"), after;
-	struct store_message *rows = NULL;
-	struct store_delivery *d;
-	uint32_t validity = 0;
-	size_t n;
-
-	d = store_delivery_begin(t->st, "", E);
-	assert_non_null(d);
-	T_REFUSED(store_delivery_set_mailbox(d, drafts.id, 0x100, "", E), STORE_E_INVALID);
-	T_REFUSED(store_delivery_set_mailbox(d, drafts.id, 0, "\\Bad", E), STORE_E_INVALID);
-	T_OK(store_delivery_set_mailbox(d, drafts.id, STORE_FLAG_DRAFT | STORE_FLAG_SEEN, "$Mine", E));
-	T_OK(store_delivery_write(d, "Subject: x\r\n\r\nbody\r\n", 21, E));
-	assert_int_equal(store_delivery_uid(d, NULL), 0);	/* not before the commit */
-	T_OK(store_delivery_commit(d, 837564265, E));
-	assert_int_equal(store_delivery_uid(d, &validity), drafts.uidnext);
-	assert_int_equal(validity, drafts.uidvalidity);
-	store_delivery_free(&d);
-	after = t_mailbox(t, t->alice, "Drafts");
-	assert_int_equal(after.messages, 1);
-	assert_int_equal(after.uidnext, drafts.uidnext + 1);
-	assert_int_equal(t_used(t, t->alice), 21);
-	assert_int_equal(t_mailbox(t, t->alice, "INBOX").messages, 0);
-	T_OK(store_message_list(t->st, drafts.id, &rows, &n, E));
-	assert_int_equal(n, 1);
-	assert_int_equal(rows[0].flags, STORE_FLAG_DRAFT | STORE_FLAG_SEEN);
-	assert_string_equal(rows[0].keywords, "$Mine");
-	assert_int_equal(rows[0].internal_date, 837564265);
-	store_message_list_free(&rows, n);
-	/* Over quota: nothing is stored. */
-	d = store_delivery_begin(t->st, "", E);
-	T_OK(store_delivery_set_mailbox(d, drafts.id, 0, "", E));
-	{
-		char *big = calloc(1, T_QUOTA);
-
-		assert_non_null(big);
-		T_OK(store_delivery_write(d, big, T_QUOTA, E));
-		free(big);
-	}
-	T_REFUSED(store_delivery_commit(d, 1, E), STORE_E_QUOTA);
-	store_delivery_free(&d);
-	assert_int_equal(t_mailbox(t, t->alice, "Drafts").messages, 1);
-}
-
 #define T(f) cmocka_unit_test_setup_teardown(f, t_setup, t_teardown)
 
 int
@@ -660,7 +613,6 @@ main(void)
 		T(test_store_mailbox_notify),
 		T(test_store_mailbox_update_flags),
 		T(test_store_mailbox_count_and_get_id),
-		T(test_store_mailbox_append),
 	};
 	return cmocka_run_group_tests_name("store_mailbox", tests, NULL, NULL);
 }
