@@ -2,8 +2,10 @@
  * imap_search: SEARCH and UID SEARCH with every criterion of RFC 3501 and
  * RFC 9051, MODSEQ (RFC 7162) and ESEARCH's RETURN options (RFC 4731).
  * The criteria become a small tree, evaluated per message of the view
- * over the store's rows; text criteria are answered by the store as a set
- * of UIDs, once per criterion, before the walk.
+ * over the store's rows; text criteria are answered by the store's
+ * full-text index as a set of UIDs, once per criterion, before the walk
+ * (HEADER of a field the index has no column for: the index narrows, the
+ * message's header decides).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,8 +59,9 @@ struct isr_node {
 	int field;		/* enum isr_field */
 	int64_t num;		/* LARGER, SMALLER, MODSEQ; dates as a day number */
 	uint8_t *mark;		/* SEQ, UIDSET: one byte per view index */
-	uint32_t *uids;		/* TEXT: matching UIDs, ascending */
+	uint32_t *uids;		/* TEXT: matching UIDs (or candidates), ascending, from the store's index */
 	size_t nuids;
+	int verify;		/* TEXT: uids are candidates; read the message to be sure (HEADER of any field) */
 	size_t kids[ISR_NODES_MAX];
 	size_t nkids;
 };
@@ -408,25 +411,30 @@ isr_header_match(const uint8_t *h, size_t len, const struct isr_node *n)
 }
 
 /*
- * Whether message m matches text node n: its bytes read from the store,
- * header and body split at the header's end. (The store's full-text index
- * answers TEXT and BODY in place of this scan once it has one.)
+ * Whether message m's header has a field n->name that contains n->str:
+ * the header's bytes (its size from the MIME table) read from the store.
+ * Used for HEADER of a field the index has no column of its own for, on
+ * the index's candidates.
  */
 static int
 isr_scan(struct imap_session *s, const struct store_message *m, const struct isr_node *n, int *match_r)
 {
 	struct store_err err;
+	struct mime *mime = NULL;
 	uint8_t *buf;
-	size_t got = 0, hdrlen;
-	const uint8_t *end;
+	size_t got = 0, len;
 
 	*match_r = 0;
-	if (m->size < 0 || m->size > STORE_BODY_MAX || (buf = malloc((size_t)m->size + 1)) == NULL)
+	if (store_body_mime(s->st, m->body_id, &mime, &err) != 0)
 		return -1;
-	while (got < (size_t)m->size) {
+	len = (size_t)mime->parts[0].header_size;
+	mime_free(&mime);
+	if ((buf = malloc(len + 1)) == NULL)
+		return -1;
+	while (got < len) {
 		size_t r;
 
-		if (store_body_read(s->st, m->body_id, (int64_t)got, buf + got, (size_t)m->size - got, &r, &err) != 0) {
+		if (store_body_read(s->st, m->body_id, (int64_t)got, buf + got, len - got, &r, &err) != 0) {
 			free(buf);
 			return -1;
 		}
@@ -434,18 +442,7 @@ isr_scan(struct imap_session *s, const struct store_message *m, const struct isr
 			break;
 		got += r;
 	}
-	end = got >= 2 && buf[0] == '\r' && buf[1] == '\n' ? buf : NULL;
-	for (size_t i = 0; end == NULL && i + 1 < got; i++) {
-		if (buf[i] == '\n' && (buf[i + 1] == '\n' || (buf[i + 1] == '\r' && i + 2 < got && buf[i + 2] == '\n')))
-			end = buf + i + 1;
-	}
-	hdrlen = end != NULL ? (size_t)(end - buf) : got;
-	if (n->field == ISR_F_TEXT)
-		*match_r = isr_contains(buf, got, n->str, n->len);
-	else if (n->field == ISR_F_BODY)
-		*match_r = isr_contains(buf + hdrlen, got - hdrlen, n->str, n->len);
-	else
-		*match_r = isr_header_match(buf, hdrlen, n);
+	*match_r = isr_header_match(buf, got, n);
 	free(buf);
 	return 0;
 }
@@ -475,6 +472,64 @@ isr_sent_day(struct imap_session *s, const struct store_message *m)
 			break;
 	}
 	return -1;
+}
+
+/* The store's field for a text node, and whether its answer is only a candidate set. */
+static int
+isr_store_field(const struct isr_node *n, int *verify_r)
+{
+	static const struct {
+		const char *name;
+		int field;
+	} named[] = {
+		{ "Subject", STORE_SEARCH_SUBJECT }, { "From", STORE_SEARCH_FROM }, { "To", STORE_SEARCH_TO },
+		{ "Cc", STORE_SEARCH_CC }, { "Bcc", STORE_SEARCH_BCC },
+	};
+
+	*verify_r = 0;
+	if (n->field == ISR_F_TEXT)
+		return STORE_SEARCH_TEXT;
+	if (n->field == ISR_F_BODY)
+		return STORE_SEARCH_BODY;
+	for (size_t i = 0; i < sizeof(named) / sizeof(named[0]); i++) {
+		if (n->namelen == strlen(named[i].name) && strncasecmp(n->name, named[i].name, n->namelen) == 0)
+			return named[i].field;
+	}
+	*verify_r = 1;
+	return STORE_SEARCH_HEADER;
+}
+
+/* Ask the store's full-text index for every text node's UIDs, once, before the walk. */
+static int
+isr_text_lookups(struct isr *q, struct store_err *err)
+{
+	for (size_t k = 0; k < q->n; k++) {
+		struct isr_node *n = &q->nodes[k];
+		int field;
+
+		if (n->op != ISR_TEXT)
+			continue;
+		field = isr_store_field(n, &n->verify);
+		if (store_search_text(q->s->st, q->s->view.id, field, n->str, n->len, &n->uids, &n->nuids, err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+isr_uid_in(const struct isr_node *n, uint32_t uid)
+{
+	size_t lo = 0, hi = n->nuids;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (n->uids[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n->nuids && n->uids[lo] == uid;
 }
 
 /* ---- evaluation ---- */
@@ -542,7 +597,9 @@ isr_eval(struct isr *q, size_t k, size_t idx, const struct store_message *m)
 	case ISR_UIDSET:
 		return n->mark[idx];
 	case ISR_TEXT:
-		return isr_scan(q->s, m, n, &match) == 0 && match;
+		if (!isr_uid_in(n, m->uid))
+			return 0;
+		return !n->verify || (isr_scan(q->s, m, n, &match) == 0 && match);
 	default:
 		return 0;
 	}
@@ -614,9 +671,12 @@ ims_search(struct imap_session *s, const struct imap_parse_command *c)
 	}
 	if (q.at >= q.nargs || isr_list(&q, q.args + q.at, q.nargs - q.at, &root) != 0)
 		goto bad;
-	if (store_message_list(s->st, s->view.id, &rows, &nrows, &err) != 0) {
+	if (isr_text_lookups(&q, &err) != 0 || store_message_list(s->st, s->view.id, &rows, &nrows, &err) != 0) {
 		isr_free(&q);
-		ims_store_failed(s, "search", &err);
+		if (err.code == STORE_E_INVALID)
+			ims_bad(s, "Bad SEARCH string: %s", err.msg);
+		else
+			ims_store_failed(s, "search", &err);
 		return;
 	}
 	res = malloc((s->view.n > 0 ? s->view.n : 1) * sizeof(*res));
