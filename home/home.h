@@ -13,6 +13,10 @@
 #define HOME_CONF_DEFAULT "/etc/homeport/homeportd.conf"
 #define HOME_STATE_DIR_DEFAULT "/var/lib/homeport"
 #define HOME_PATH_MAX 4096
+#define HOME_INDEX_SLICE_MS 20		/* indexing done at once, at most, before the loop serves others */
+#define HOME_INDEX_BUSY_MS 5		/* the pause between slices while bodies wait for the index */
+#define HOME_INDEX_IDLE_MS 1000		/* how often to look for bodies to index */
+#define HOME_INDEX_RETRY_MS 60000	/* after a failure */
 
 /* ---- home_conf.c: homeportd.conf ---- */
 

@@ -20,6 +20,7 @@
 
 #include "daemon.h"
 #include "dnsname.h"
+#include "ev.h"
 #include "home.h"
 #include "log.h"
 #include "sig.h"
@@ -33,6 +34,7 @@ struct homed {
 	struct event_base *base;
 	struct server *srv;
 	struct store *st;
+	struct event *indexer;		/* the text index, behind deliveries */
 };
 
 /* Load the TLS identity named by conf into s (new server or reload). */
@@ -88,6 +90,43 @@ homed_open_store(struct homed *d, char *err, size_t errcap)
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * The full-text index runs behind deliveries (an acknowledgement does not
+ * wait for it): HOME_INDEX_SLICE_MS of indexing at a time, between which
+ * the loop serves sessions; again at once while bodies wait, else every
+ * HOME_INDEX_IDLE_MS. A SEARCH indexes what its mailbox still lacks
+ * first, so answers never miss a message.
+ */
+static void
+homed_index(evutil_socket_t fd, short what, void *arg)
+{
+	struct homed *d = arg;
+	int64_t start = ev_monotonic_ms(), next = HOME_INDEX_IDLE_MS;
+	size_t done = 0, n = 0, left = 0;
+	struct store_err err;
+	struct timeval tv;
+
+	(void)fd;
+	(void)what;
+	do {
+		if (store_text_backfill(d->st, 1, &n, &left, &err) != 0) {
+			log_warn(NULL, "store_index", "result=failed done=%zu retry_ms=%d error=\"%s\"", done,
+				 HOME_INDEX_RETRY_MS, err.msg);
+			next = HOME_INDEX_RETRY_MS;
+			left = 0;
+			break;
+		}
+		done += n;
+	} while (left > 0 && n > 0 && ev_monotonic_ms() - start < HOME_INDEX_SLICE_MS);
+	if (left > 0)
+		next = HOME_INDEX_BUSY_MS;
+	if (done > 0)
+		log_debug(NULL, "store_index", "done=%zu left=%zu ms=%lld", done, left,
+			  (long long)(ev_monotonic_ms() - start));
+	tv = ev_timeval_ms(next);
+	evtimer_add(d->indexer, &tv);
 }
 
 static void
@@ -164,6 +203,11 @@ main(int argc, char **argv)
 		goto out;
 	}
 	server_set_store(d.srv, d.st);
+	if ((d.indexer = evtimer_new(d.base, homed_index, &d)) == NULL) {
+		log_error(NULL, "start", "result=failed error=\"out of memory\"");
+		goto out;
+	}
+	homed_index(-1, 0, &d);
 	X509_NAME_oneline(X509_get_subject_name(SSL_CTX_get0_certificate(tls_server_ctx(d.tls))),
 			  desc, sizeof(desc));
 	log_info(NULL, "start", "result=ok hostname=%s listeners=%zu certificate=\"%s\" uid=%ld pid=%ld",
@@ -176,6 +220,8 @@ main(int argc, char **argv)
 	log_info(NULL, "stop", "result=ok");
 	rc = 0;
 out:
+	if (d.indexer != NULL)
+		event_free(d.indexer);
 	server_free(&d.srv);
 	store_close(&d.st);
 	sig_free(&sigs);

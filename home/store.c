@@ -2069,19 +2069,20 @@ store_delivery_queue(struct store_delivery *d, const char *rcpt, int64_t now,
 
 /*
  * The part of a commit that runs inside the transaction: mark the body
- * complete with its MIME blob, write its text row, give each local user
- * a message (or the APPEND's mailbox its message), queue each remote
- * recipient, charge the quotas. It neither begins nor commits, so that a
- * group commit can later run it for several deliveries in one
- * transaction.
+ * complete with its MIME blob, give each local user a message (or the
+ * APPEND's mailbox its message), queue each remote recipient, charge the
+ * quotas. Its text goes into the index later (store_text_backfill(), or
+ * a search's catch-up): the index costs about ten times the rest of a
+ * delivery, and an acknowledgement should not wait for it. It neither
+ * begins nor commits, so that a group commit can later run it for several
+ * deliveries in one transaction.
  */
 static int
 store_delivery_link(struct store_delivery *d, int64_t internal_date, const uint8_t *blob,
-		    size_t blob_len, const struct mime_text *text, struct store_err *err)
+		    size_t blob_len, struct store_err *err)
 {
 	static const char complete[] =
-		"UPDATE bodies SET pending = 0, size = ?2, indexed = 1, mime = ?3"
-		" WHERE id = ?1 AND pending = 1";
+		"UPDATE bodies SET pending = 0, size = ?2, mime = ?3 WHERE id = ?1 AND pending = 1";
 	struct store *st = d->st;
 	sqlite3_stmt *s;
 	int64_t now = (int64_t)time(NULL);
@@ -2102,8 +2103,6 @@ store_delivery_link(struct store_delivery *d, int64_t internal_date, const uint8
 		return store_fail(err, STORE_E_INTERNAL,
 				  "pending body %lld is gone (opened with STORE_OPEN_RECOVER elsewhere?)",
 				  (long long)d->body_id);
-	if (store_text_insert(st, d->body_id, text, err) != 0)
-		return -1;
 	if (d->mailbox_id != 0 && store_delivery_append(d, internal_date, err) != 0)
 		return -1;
 	for (size_t i = 0; i < d->nusers; i++) {
@@ -2118,61 +2117,17 @@ store_delivery_link(struct store_delivery *d, int64_t internal_date, const uint8
 	return 0;
 }
 
-/* The delivery's bytes for mime_text: the chunks written so far, then the buffer. */
-struct store_delivery_reader {
-	struct store_delivery *d;
-	struct store_err *err;
-};
-
+/* Before the commit's transaction: the MIME table, as a blob. */
 static int
-store_delivery_read(void *ctx, uint64_t offset, uint8_t *buf, size_t cap, size_t *len_r)
+store_delivery_structure(struct store_delivery *d, uint8_t **blob_r, size_t *blob_len_r, struct store_err *err)
 {
-	struct store_delivery_reader *r = ctx;
-	struct store_delivery *d = r->d;
-	size_t at;
-
-	*len_r = 0;
-	if (offset >= (uint64_t)d->size)
-		return 0;
-	if (offset < (uint64_t)d->flushed)
-		return store_body_chunks(d->st, d->body_id, (int64_t)offset, d->flushed, buf, cap, len_r,
-					 r->err);
-	at = (size_t)(offset - (uint64_t)d->flushed);
-	*len_r = d->fill - at < cap ? d->fill - at : cap;
-	memcpy(buf, d->buf + at, *len_r);
-	return 0;
-}
-
-/*
- * Before the commit's transaction: the MIME table (as a blob) and the
- * text of the message. The CPU work happens here, so that the write
- * lock is held only for the inserts.
- */
-static int
-store_delivery_index(struct store_delivery *d, uint8_t **blob_r, size_t *blob_len_r,
-		     struct mime_text **text_r, struct store_err *err)
-{
-	struct store_err rerr = { .code = STORE_OK };
-	struct store_delivery_reader r = { d, &rerr };
 	struct mime *m = NULL;
-	int rc = -1;
+	int rc = 0;
 
-	if (mime_parser_finish(d->mp, &m) != 0 || mime_blob_write(m, blob_r, blob_len_r) != 0) {
-		store_fail(err, STORE_E_NOMEM, "out of memory (MIME structure)");
-		goto out;
-	}
-	if (mime_text_extract(m, store_delivery_read, &r, mime_iconv_convert, d->st->iconv, text_r) != 0) {
-		if (rerr.code != STORE_OK)
-			*err = rerr;
-		else
-			store_fail(err, STORE_E_NOMEM, "out of memory (text)");
-		goto out;
-	}
-	if ((m->flags & MIME_F_LIMIT) || ((*text_r)->flags & MIME_TEXT_F_CUT))
-		log_info(NULL, "store_index", "size=%lld mime_limit=%d text_cut=%d", (long long)d->size,
-			 (m->flags & MIME_F_LIMIT) != 0, ((*text_r)->flags & MIME_TEXT_F_CUT) != 0);
-	rc = 0;
-out:
+	if (mime_parser_finish(d->mp, &m) != 0 || mime_blob_write(m, blob_r, blob_len_r) != 0)
+		rc = store_fail(err, STORE_E_NOMEM, "out of memory (MIME structure)");
+	else if (m->flags & MIME_F_LIMIT)
+		log_info(NULL, "store_index", "size=%lld mime_limit=1", (long long)d->size);
 	mime_free(&m);
 	return rc;
 }
@@ -2181,7 +2136,6 @@ int
 store_delivery_commit(struct store_delivery *d, int64_t internal_date, struct store_err *err)
 {
 	struct store *st = d->st;
-	struct mime_text *text = NULL;
 	uint8_t *blob = NULL;
 	size_t blob_len = 0;
 	int created = 0;
@@ -2192,12 +2146,12 @@ store_delivery_commit(struct store_delivery *d, int64_t internal_date, struct st
 		store_fail(err, STORE_E_INVALID, "a delivery without recipients");
 		goto fail;
 	}
-	if (store_delivery_index(d, &blob, &blob_len, &text, err) != 0)
+	if (store_delivery_structure(d, &blob, &blob_len, err) != 0)
 		goto fail;
 	if (store_begin(st, STORE_SYNC_FULL, err) != 0)
 		goto fail;
 	if (store_delivery_put(d, &created, err) != 0 ||
-	    store_delivery_link(d, internal_date, blob, blob_len, text, err) != 0) {
+	    store_delivery_link(d, internal_date, blob, blob_len, err) != 0) {
 		store_rollback(st);
 		goto fail;
 	}
@@ -2207,7 +2161,6 @@ store_delivery_commit(struct store_delivery *d, int64_t internal_date, struct st
 	d->flushed += (int64_t)d->fill;
 	d->fill = 0;
 	d->state = STORE_DELIVERY_COMMITTED;
-	mime_text_free(&text);
 	free(blob);
 	return 0;
 fail:
@@ -2216,7 +2169,6 @@ fail:
 	d->state = STORE_DELIVERY_FAILED;
 	d->uid = 0;
 	d->uidvalidity = 0;
-	mime_text_free(&text);
 	free(blob);
 	return -1;
 }

@@ -373,6 +373,25 @@ def test_search_criteria(home):
     m.logout()
 
 
+def test_the_text_index_follows_deliveries(home):
+    """Deliveries are acknowledged before their text is indexed: homeportd
+    indexes behind them by itself, and a SEARCH meanwhile misses nothing."""
+    unindexed = "SELECT count(*) FROM bodies WHERE pending = 0 AND indexed = 0"
+    for i in range(20):
+        deliver(home, BOB, f"indexed behind {i}", body=f"qwzxvb{i:02d}\r\n")
+    deadline = time.monotonic() + 10
+    while home.query(unindexed)[0][0] > 0:
+        assert time.monotonic() < deadline, "the index did not catch up"
+        time.sleep(0.05)
+    home.wait_for(r"event=store_index done=[1-9]\d* left=0")
+    for i in range(30):
+        deliver(home, ALICE, f"searched at once {i}", body=f"zyxwvu{i:02d}\r\n")
+    m = login(home, ALICE)
+    m.select("INBOX")
+    assert len(m.search(None, "BODY", "zyxwvu")[1][0].split()) == 30
+    m.logout()
+
+
 def test_copy_move_and_uidplus(home):
     deliver(home, BOB, "to copy")
     deliver(home, BOB, "to move")
