@@ -723,7 +723,6 @@ void server_free(struct server **srvp);
 #define STORE_ERR_MSG_MAX 256
 #define STORE_STMTS_MAX 160		/* prepared statements kept per connection */
 #define STORE_SEARCH_NEEDLE_MAX (64 * 1024) /* bytes of a SEARCH string */
-#define STORE_TEXT_BATCH 100		/* bodies store_open() indexes per round of the backfill */
 
 /* store_open() flags */
 #define STORE_OPEN_RECOVER 0x01	/* remove pending bodies left by a crash: homeportd only */
@@ -1167,11 +1166,12 @@ int store_search_text(struct store *st, int64_t mailbox_id, int field, const cha
 		      uint32_t **uids_r, size_t *n_r, struct store_err *err);
 
 /*
- * Index up to max bodies that are not yet (stored before schema v3), one
- * short transaction each: MIME blob and text. *done_r gets how many it
- * indexed, *left_r how many are still left (either may be NULL).
- * store_open() with STORE_OPEN_RECOVER runs it to the end. Returns 0, or
- * -1 (then the body it stopped at stays as it was).
+ * Index up to max bodies that are not yet (delivered since, or stored
+ * before schema v3), one short transaction each: MIME blob if missing,
+ * and text. *done_r gets how many it indexed, *left_r how many are still
+ * left (either may be NULL). homeportd runs it behind deliveries
+ * (main.c). Returns 0, or -1 (then the body it stopped at stays as it
+ * was).
  */
 int store_text_backfill(struct store *st, size_t max, size_t *done_r, size_t *left_r,
 			struct store_err *err);

@@ -639,30 +639,6 @@ store_recover(struct store *st, struct store_err *err)
 }
 
 /*
- * Index every body stored before schema v3, in rounds of
- * STORE_TEXT_BATCH. A failure is logged and left for later (a search
- * indexes what its mailbox still lacks): it must not keep the daemon
- * from starting.
- */
-static void
-store_backfill_all(struct store *st)
-{
-	struct store_err err;
-	size_t left = 0, done = 0, n;
-
-	do {
-		if (store_text_backfill(st, STORE_TEXT_BATCH, &n, &left, &err) != 0) {
-			log_warn(NULL, "store_text_backfill", "done=%zu result=failed error=\"%s\"", done,
-				 err.msg);
-			return;
-		}
-		done += n;
-		if (n > 0)
-			log_info(NULL, "store_text_backfill", "done=%zu left=%zu", done, left);
-	} while (left > 0 && n > 0);
-}
-
-/*
  * mail.db holds everyone's mail and password hashes: its owner only.
  * SQLite creates files 0644 and gives its WAL and shared-memory files the
  * database's mode, so the database is made private before the first of
@@ -768,8 +744,6 @@ store_open(const char *path, int flags, struct store_err *err)
 		goto fail;
 	if ((flags & STORE_OPEN_RECOVER) && store_recover(st, err) != 0)
 		goto fail;
-	if (flags & STORE_OPEN_RECOVER)
-		store_backfill_all(st);
 	return st;
 fail:
 	sqlite3_finalize(s);

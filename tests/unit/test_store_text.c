@@ -640,7 +640,7 @@ test_store_text_v2_lazy(void **state)
 	free(m3);
 }
 
-/* Opened by homeportd (recovering): the leftover goes, the old bodies are indexed in rounds. */
+/* Opened by homeportd (recovering): the leftover goes; the old bodies are indexed by the backfill, in rounds. */
 static void
 test_store_text_v2_backfill(void **state)
 {
@@ -655,12 +655,13 @@ test_store_text_v2_backfill(void **state)
 	t->st = store_open(t->path, STORE_OPEN_RECOVER, E);
 	assert_non_null(t->st);
 	assert_int_equal(t_sql(t, "SELECT count(*) FROM bodies"), 2);
+	assert_int_equal(t_sql(t, "SELECT count(*) FROM bodies WHERE indexed = 0 AND mime IS NULL"), 2);
+	T_OK(store_text_backfill(t->st, 10, &done, &left, E));
+	assert_int_equal(done, 2);
+	assert_int_equal(left, 0);
 	assert_int_equal(t_sql(t, "SELECT count(*) FROM bodies WHERE indexed = 1 AND mime IS NOT NULL"), 2);
 	assert_int_equal(t_sql(t, "SELECT count(*) FROM body_text"), 2);
 	t_search(t, 1, STORE_SEARCH_BODY, "needle-in-the-third", U(2));
-	T_OK(store_text_backfill(t->st, 10, &done, &left, E));
-	assert_int_equal(done, 0);
-	assert_int_equal(left, 0);
 
 	/* In rounds: max bodies at a time, and how many are left. */
 	assert_int_equal(t_sql(t, "UPDATE bodies SET indexed = 0, mime = NULL RETURNING 0"), 0);
