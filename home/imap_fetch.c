@@ -22,6 +22,7 @@
 #define IMF_CHUNK (64 * 1024)		/* body bytes copied per step */
 #define IMF_SCRATCH (4 * 1024 * 1024)	/* an ENVELOPE or BODYSTRUCTURE as text */
 #define IMF_HEADER_MAX (8 * 1024 * 1024)	/* header bytes read to pick fields from */
+#define IMF_BINARY_MAX (16 * 1024 * 1024)	/* a part BINARY decodes (in memory); larger: NIL */
 
 enum imf_kind {
 	IMF_FLAGS,
@@ -33,6 +34,8 @@ enum imf_kind {
 	IMF_BODY,		/* BODY without a section: the non-extensible structure */
 	IMF_MODSEQ,
 	IMF_SECTION,		/* BODY[...], BODY.PEEK[...], RFC822, RFC822.HEADER, RFC822.TEXT */
+	IMF_BINARY,		/* BINARY[...], BINARY.PEEK[...] (RFC 3516) */
+	IMF_BINARY_SIZE,	/* BINARY.SIZE[...] */
 };
 
 struct imf_item {
@@ -85,7 +88,7 @@ imf_add(struct ims_fetch *f, int kind, const char *name)
 	struct imf_item *it;
 
 	for (size_t i = 0; i < f->nitems; i++) {
-		if (f->items[i].kind == kind && kind != IMF_SECTION)
+		if (f->items[i].kind == kind && kind != IMF_SECTION && kind != IMF_BINARY && kind != IMF_BINARY_SIZE)
 			return 0;
 	}
 	if (f->nitems == IMF_ITEMS_MAX)
@@ -99,20 +102,21 @@ imf_add(struct ims_fetch *f, int kind, const char *name)
 	return 0;
 }
 
-/* A section item (BODY[...] and the RFC822 forms). */
+/* A section item (BODY[...], BINARY[...] and the RFC822 forms). */
 static int
 imf_add_section(struct ims_fetch *f, const struct imap_parse_section *sec, const char *name)
 {
 	struct imf_item *it;
+	int kind = sec->item == IMAP_SECTION_BINARY_SIZE ? IMF_BINARY_SIZE :
+		   sec->item == IMAP_SECTION_BINARY || sec->item == IMAP_SECTION_BINARY_PEEK ? IMF_BINARY : IMF_SECTION;
 	size_t o = 0;
 
-	if (sec->item != IMAP_SECTION_BODY && sec->item != IMAP_SECTION_BODY_PEEK)
-		return -1;	/* BINARY is not offered */
-	if (imf_add(f, IMF_SECTION, name) != 0)
+	if (imf_add(f, kind, name) != 0)
 		return -1;
 	it = &f->items[f->nitems - 1];
 	it->sec = *sec;
-	it->peek = sec->item == IMAP_SECTION_BODY_PEEK;
+	it->peek = sec->item == IMAP_SECTION_BODY_PEEK || sec->item == IMAP_SECTION_BINARY_PEEK ||
+		   sec->item == IMAP_SECTION_BINARY_SIZE;
 	for (size_t i = 0; i < sec->nfields; i++) {
 		if (o + sec->fields[i].len + 1 > sizeof(it->fields))
 			return -1;
@@ -125,19 +129,21 @@ imf_add_section(struct ims_fetch *f, const struct imap_parse_section *sec, const
 	return 0;
 }
 
-/* The answer's name of a section item: "BODY[1.HEADER.FIELDS (FROM)]<0>" (no PEEK, no length). */
+/* The answer's name of a section item: "BODY[1.HEADER.FIELDS (FROM)]<0>", "BINARY.SIZE[2]" (no PEEK, no length). */
 static void
 imf_section_name(const char *arg, size_t len, const struct imap_parse_section *sec, char *out, size_t cap)
 {
 	const char *open = memchr(arg, '[', len);
 	const char *close = open != NULL ? memchr(open, ']', len - (size_t)(open - arg)) : NULL;
+	const char *item = sec->item == IMAP_SECTION_BINARY_SIZE ? "BINARY.SIZE" :
+			   sec->item == IMAP_SECTION_BINARY || sec->item == IMAP_SECTION_BINARY_PEEK ? "BINARY" : "BODY";
 	int n;
 
 	if (open == NULL || close == NULL) {
-		snprintf(out, cap, "BODY[]");
+		snprintf(out, cap, "%s[]", item);
 		return;
 	}
-	n = snprintf(out, cap, "BODY%.*s", (int)(close - open + 1), open);
+	n = snprintf(out, cap, "%s%.*s", item, (int)(close - open + 1), open);
 	if (sec->partial && n > 0 && (size_t)n < cap)
 		snprintf(out + n, cap - (size_t)n, "<%llu>", (unsigned long long)sec->offset);
 }
@@ -396,6 +402,79 @@ fail:
 	return -1;
 }
 
+/*
+ * BINARY[part] (RFC 3516): the part's bytes with their transfer encoding
+ * undone, decoded in memory when they fit (IMF_BINARY_MAX), as a literal8
+ * when they hold a NUL; BINARY.SIZE: how many. NIL for a part that is not
+ * there, a multipart, an encoding we cannot undo, or too large.
+ */
+static int
+imf_binary(struct imap_session *s, struct ims_fetch *f, const struct imf_item *it, const struct store_message *m)
+{
+	char num[IMAP_PARSE_SECTION_PARTS_MAX * 11];
+	const struct mime_part *p = NULL;
+	struct mime_decoder dec;
+	struct store_err err;
+	uint8_t *in = NULL, *out = NULL;
+	uint64_t off, left, o = 0, len;
+	size_t k = 0;
+	int64_t i;
+	int rc = 0;
+
+	if (imf_mime(s, f, m) != 0)
+		return -1;
+	for (size_t j = 0; j < it->sec.nparts; j++)
+		k += (size_t)snprintf(num + k, sizeof(num) - k, "%s%u", j > 0 ? "." : "", it->sec.part[j]);
+	if (it->sec.nparts == 0) {
+		mime_decoder_init(&dec, MIME_CTE_IDENTITY);	/* the whole message, as it is */
+		off = 0;
+		left = (uint64_t)m->size;
+	} else if ((i = mime_find(f->mime, num, k)) >= 0 && !((p = &f->mime->parts[i])->flags & MIME_PART_MULTIPART) &&
+		   mime_cte(f->mime, p) != MIME_CTE_UNKNOWN) {
+		mime_decoder_init(&dec, mime_cte(f->mime, p));
+		off = p->body_offset;
+		left = p->body_size;
+	} else {
+		return ims_out(s, "%s NIL", it->name);
+	}
+	if (left > IMF_BINARY_MAX)
+		return ims_out(s, "%s NIL", it->name);
+	in = malloc(IMF_CHUNK);
+	out = malloc((size_t)left + 2);
+	if (in == NULL || out == NULL) {
+		rc = -1;
+		goto out;
+	}
+	while (left > 0) {
+		size_t got = 0, want = left < IMF_CHUNK ? (size_t)left : IMF_CHUNK;
+
+		if (store_body_read(s->st, m->body_id, (int64_t)off, in, want, &got, &err) != 0) {
+			rc = -1;
+			goto out;
+		}
+		if (got == 0)
+			break;
+		o += mime_decoder_feed(&dec, in, got, out + o);
+		off += got;
+		left -= got;
+	}
+	o += mime_decoder_end(&dec, out + o);
+	if (it->kind == IMF_BINARY_SIZE) {
+		rc = ims_out(s, "%s %llu", it->name, (unsigned long long)o);
+		goto out;
+	}
+	off = it->sec.partial ? (it->sec.offset < o ? it->sec.offset : o) : 0;
+	len = it->sec.partial && it->sec.length < o - off ? it->sec.length : o - off;
+	rc = ims_out(s, "%s %s{%llu}\r\n", it->name, memchr(out + off, '\0', (size_t)len) != NULL ? "~" : "",
+		     (unsigned long long)len);
+	if (rc == 0)
+		rc = ims_out_raw(s, out + off, (size_t)len);
+out:
+	free(in);
+	free(out);
+	return rc;
+}
+
 /* Write one item of message m. A section's bytes may be left to copy (f->lit_left). */
 static int
 imf_item(struct imap_session *s, struct ims_fetch *f, const struct imf_item *it, const struct store_message *m)
@@ -424,6 +503,9 @@ imf_item(struct imap_session *s, struct ims_fetch *f, const struct imf_item *it,
 			return -1;
 		(void)ims_out(s, "%s ", it->name);
 		return imf_structure(s, f, it->kind);
+	case IMF_BINARY:
+	case IMF_BINARY_SIZE:
+		return imf_binary(s, f, it, m);
 	default:
 		break;
 	}
@@ -554,7 +636,7 @@ imf_mark_seen(struct imap_session *s, struct ims_fetch *f)
 	if (s->view.readonly || f->n == 0)
 		return 0;
 	for (size_t i = 0; i < f->nitems; i++) {
-		if (f->items[i].kind == IMF_SECTION && !f->items[i].peek)
+		if ((f->items[i].kind == IMF_SECTION || f->items[i].kind == IMF_BINARY) && !f->items[i].peek)
 			goto mark;
 	}
 	return 0;

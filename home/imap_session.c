@@ -368,7 +368,7 @@ ims_capabilities(struct imap_session *s, char *out, size_t cap)
 	}
 	snprintf(out, cap, "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS "
 		 "MOVE SPECIAL-USE CHILDREN LIST-EXTENDED LIST-STATUS CONDSTORE QRESYNC QUOTA QUOTA=RES-STORAGE "
-		 "APPENDLIMIT=%lld STATUS=SIZE ESEARCH UTF8=ACCEPT", (long long)s->append_max);
+		 "APPENDLIMIT=%lld STATUS=SIZE ESEARCH UTF8=ACCEPT BINARY", (long long)s->append_max);
 }
 
 static void

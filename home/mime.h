@@ -10,13 +10,13 @@
  *   mime_addr.c   mime_addr_*: RFC 5322 address lists
  *   mime_word.c   mime_word_*: RFC 2047 encoded words, RFC 2231 values, to UTF-8
  *   mime_blob.c   mime_blob_*: the table as a versioned blob and back
+ *   mime_decode.c mime_decoder_*: a part's transfer encoding undone, streamed
  *   mime_text.c   mime_text_*: the decoded text of a message, for SEARCH
  *   mime_iconv.c  mime_iconv_*: other charsets through iconv(3) (the one file that is not pure)
  *   mime_imap.c   mime_imap_*: BODYSTRUCTURE, BODY and ENVELOPE as IMAP text
  *
  * All of it but mime_iconv.c is pure: bytes in, bytes out, no I/O, no
  * globals, no logging.
- * (To be folded into home.h.)
  */
 #ifndef HOMEPORT_MIME_H
 #define HOMEPORT_MIME_H
@@ -350,6 +350,42 @@ int mime_word_decode_2231(const uint8_t *v, size_t len, struct buf *out, mime_wo
  */
 int mime_word_decode_charset(const char *charset, const uint8_t *in, size_t len, struct buf *out,
 			     mime_word_charset_fn *conv, void *ctx);
+
+/* ---- mime_decode.c: a part's Content-Transfer-Encoding undone (pure) ---- */
+
+enum mime_cte {
+	MIME_CTE_IDENTITY,	/* 7bit, 8bit, binary, or none given */
+	MIME_CTE_BASE64,
+	MIME_CTE_QP,		/* quoted-printable */
+	MIME_CTE_UNKNOWN,	/* another token: nothing to undo it with (RFC 3516's UNKNOWN-CTE) */
+};
+
+/* A decoder's state; the caller's, set by mime_decoder_init(). */
+struct mime_decoder {
+	int cte;		/* enum mime_cte; UNKNOWN decodes as IDENTITY */
+	uint32_t b64_acc;
+	int b64_bits;
+	int qp_state;
+	int qp_hex;		/* the first hex digit's value */
+};
+
+/* Entity p's transfer encoding (enum mime_cte). */
+int mime_cte(const struct mime *m, const struct mime_part *p);
+
+void mime_decoder_init(struct mime_decoder *d, int cte);
+
+/*
+ * Undo the transfer encoding of s[0..n) into out (room for n + 2 bytes:
+ * no encoding grows, but quoted-printable may give back up to 2 bytes it
+ * held from the call before as written). Lenient: base64 skips what is
+ * not in its alphabet and restarts after "="; a quoted-printable "=" not
+ * followed by two hex digits or a line end stays as it is. The state
+ * carries over from one call to the next. Returns the bytes written.
+ */
+size_t mime_decoder_feed(struct mime_decoder *d, const uint8_t *s, size_t n, uint8_t *out);
+
+/* The quoted-printable bytes left unfinished at the end, as written (into out, at most 2). */
+size_t mime_decoder_end(struct mime_decoder *d, uint8_t *out);
 
 /* ---- mime_text.c: a message's text for the full-text index (pure) ---- */
 

@@ -37,20 +37,6 @@
 #define MIME_TEXT_CHARSET_MAX 64	/* bytes of a charset name */
 #define MIME_TEXT_OUT_MIN 256		/* first allocation of an output */
 
-enum mime_text_cte {
-	MIME_TEXT_CTE_IDENTITY,		/* 7bit, 8bit, binary, absent, unknown */
-	MIME_TEXT_CTE_BASE64,
-	MIME_TEXT_CTE_QP,
-};
-
-/* Quoted-printable decoder states. */
-enum mime_text_qp {
-	MIME_TEXT_QP_TEXT,
-	MIME_TEXT_QP_EQ,		/* after "=" */
-	MIME_TEXT_QP_HEX,		/* after "=" and one hex digit */
-	MIME_TEXT_QP_CR,		/* after "=" CR */
-};
-
 struct mime_text_ctx {
 	const struct mime *m;
 	mime_text_read_fn *read;
@@ -63,13 +49,9 @@ struct mime_text_ctx {
 
 	/* the part being decoded */
 	int out;			/* enum mime_text_field it goes to */
-	int cte;			/* enum mime_text_cte */
+	struct mime_decoder dec;	/* its transfer encoding undone */
 	int wide;			/* UTF-16/32: cut windows at multiples of 4 only */
 	char charset[MIME_TEXT_CHARSET_MAX + 1];
-	uint32_t b64_acc;
-	int b64_bits;
-	int qp_state;
-	int qp_hex;			/* the first hex digit's value, or the byte after "=" */
 	size_t wlen;			/* bytes in win */
 
 	/* a header being unfolded */
@@ -240,151 +222,6 @@ mime_text_header_bytes(struct mime_text_ctx *c, int f, const uint8_t *s, size_t 
 
 /* ---- body decoding ---- */
 
-static int
-mime_text_hex(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static int
-mime_text_b64(uint8_t c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/*
- * Undo the transfer encoding of s[0..n) into out (room for n + 2 bytes:
- * no encoding grows, but quoted-printable may give back up to 2 bytes it
- * held from the call before as written). Lenient: base64 skips what is not in its alphabet and
- * restarts after "="; a quoted-printable "=" not followed by two hex
- * digits or a line end stays as it is. The state carries over from one
- * call to the next. Returns the bytes written.
- */
-static size_t
-mime_text_decode(struct mime_text_ctx *c, const uint8_t *s, size_t n, uint8_t *out)
-{
-	size_t o = 0;
-
-	switch (c->cte) {
-	case MIME_TEXT_CTE_BASE64:
-		for (size_t i = 0; i < n; i++) {
-			int v = mime_text_b64(s[i]);
-
-			if (s[i] == '=') {
-				c->b64_acc = 0;
-				c->b64_bits = 0;
-				continue;
-			}
-			if (v < 0)
-				continue;
-			c->b64_acc = (c->b64_acc << 6 | (uint32_t)v) & 0xffffff;
-			c->b64_bits += 6;
-			if (c->b64_bits >= 8) {
-				c->b64_bits -= 8;
-				out[o++] = (uint8_t)(c->b64_acc >> c->b64_bits);
-			}
-		}
-		return o;
-	case MIME_TEXT_CTE_QP:
-		for (size_t i = 0; i < n; i++) {
-			uint8_t b = s[i];
-			int h;
-
-			switch (c->qp_state) {
-			case MIME_TEXT_QP_TEXT:
-				if (b == '=')
-					c->qp_state = MIME_TEXT_QP_EQ;
-				else
-					out[o++] = b;
-				break;
-			case MIME_TEXT_QP_EQ:
-				if ((h = mime_text_hex(b)) >= 0) {
-					c->qp_hex = h;
-					c->qp_state = MIME_TEXT_QP_HEX;
-				} else if (b == '\r') {
-					c->qp_state = MIME_TEXT_QP_CR;
-				} else if (b == '\n') {
-					c->qp_state = MIME_TEXT_QP_TEXT;	/* soft line break */
-				} else if (b == '=') {
-					out[o++] = '=';			/* stays in EQ */
-				} else {
-					out[o++] = '=';
-					out[o++] = b;
-					c->qp_state = MIME_TEXT_QP_TEXT;
-				}
-				break;
-			case MIME_TEXT_QP_HEX:
-				if ((h = mime_text_hex(b)) >= 0) {
-					out[o++] = (uint8_t)(c->qp_hex << 4 | h);
-					c->qp_state = MIME_TEXT_QP_TEXT;
-				} else {
-					/* "=X" and b: all three as written (b may start an "=" again) */
-					out[o++] = '=';
-					out[o++] = (uint8_t)(c->qp_hex < 10 ? '0' + c->qp_hex : 'A' + c->qp_hex - 10);
-					if (b == '=') {
-						c->qp_state = MIME_TEXT_QP_EQ;
-					} else {
-						out[o++] = b;
-						c->qp_state = MIME_TEXT_QP_TEXT;
-					}
-				}
-				break;
-			case MIME_TEXT_QP_CR:
-				c->qp_state = MIME_TEXT_QP_TEXT;
-				if (b == '\n')
-					break;				/* soft line break */
-				out[o++] = '=';
-				if (b == '=')
-					c->qp_state = MIME_TEXT_QP_EQ;
-				else
-					out[o++] = b;
-				break;
-			}
-		}
-		return o;
-	default:
-		memcpy(out, s, n);
-		return n;
-	}
-}
-
-/*
- * The quoted-printable bytes a part left unfinished at its end, as
- * written (into out, at most 2 bytes).
- */
-static size_t
-mime_text_decode_end(struct mime_text_ctx *c, uint8_t *out)
-{
-	size_t o = 0;
-
-	if (c->cte != MIME_TEXT_CTE_QP)
-		return 0;
-	if (c->qp_state == MIME_TEXT_QP_EQ || c->qp_state == MIME_TEXT_QP_CR) {
-		out[o++] = '=';
-	} else if (c->qp_state == MIME_TEXT_QP_HEX) {
-		out[o++] = '=';
-		out[o++] = (uint8_t)(c->qp_hex < 10 ? '0' + c->qp_hex : 'A' + c->qp_hex - 10);
-	}
-	c->qp_state = MIME_TEXT_QP_TEXT;
-	return o;
-}
-
 /* Convert win[0..n) from the part's charset into its output; keep the rest. */
 static int
 mime_text_convert(struct mime_text_ctx *c, size_t n)
@@ -484,7 +321,7 @@ mime_text_stream(struct mime_text_ctx *c, uint64_t off, uint64_t size, int heade
 				return -1;
 			continue;
 		}
-		d = mime_text_decode(c, c->rbuf, got, c->dbuf);
+		d = mime_decoder_feed(&c->dec, c->rbuf, got, c->dbuf);
 		if (mime_text_win_put(c, c->dbuf, d) != 0)
 			return -1;
 	}
@@ -562,19 +399,14 @@ mime_text_part(struct mime_text_ctx *c, const struct mime_part *p)
 	size_t n;
 
 	c->out = MIME_TEXT_BODY;
-	c->cte = mime_text_lower_is(c->m, p->encoding, "base64")	       ? MIME_TEXT_CTE_BASE64
-		 : mime_text_lower_is(c->m, p->encoding, "quoted-printable") ? MIME_TEXT_CTE_QP
-									       : MIME_TEXT_CTE_IDENTITY;
+	mime_decoder_init(&c->dec, mime_cte(c->m, p));
 	mime_text_charset(c, p);
 	c->wide = mime_text_wide(c->charset);
-	c->b64_acc = 0;
-	c->b64_bits = 0;
-	c->qp_state = MIME_TEXT_QP_TEXT;
 	c->wlen = 0;
 	if (mime_text_sep(c, MIME_TEXT_BODY) != 0 ||
 	    mime_text_stream(c, p->body_offset, p->body_size, 0) != 0)
 		return -1;
-	n = mime_text_decode_end(c, tail);
+	n = mime_decoder_end(&c->dec, tail);
 	if (mime_text_win_put(c, tail, n) != 0)
 		return -1;
 	if (!c->full[MIME_TEXT_BODY] && mime_text_window(c, 1) != 0)

@@ -14,6 +14,7 @@ from homed import Home, proxy_header, tls_context
 
 DOMAIN = "example.test"
 ALICE, BOB = "alice@example.test", "bob@example.test"
+CAROL_FREE = "carol@example.test"       # a mailbox no other test writes to
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,8 @@ def home(bindir, tmp_path_factory):
     h.start()
     try:
         h.add_domain(DOMAIN)
-        h.passwords = {ALICE: h.add_user(ALICE), BOB: h.add_user(BOB, quota=10 * 1024 * 1024)}
+        h.passwords = {ALICE: h.add_user(ALICE), BOB: h.add_user(BOB, quota=10 * 1024 * 1024),
+                       CAROL_FREE: h.add_user(CAROL_FREE)}
         yield h
     finally:
         status = h.stop()
@@ -293,6 +295,28 @@ def test_select_fetch_and_sections(home):
     assert m.fetch("999999", "(FLAGS)")[0] == "OK"        # past the end: nothing
     bad(m.fetch, str(n), "(NOSUCHITEM)")
     m.logout()
+
+
+def test_binary_fetch(home):
+    deliver(home, CAROL_FREE, "binary", body=MULTIPART[1], headers=MULTIPART[0])
+    r = Raw(home)
+    r.cmd(b"a1", b"LOGIN " + CAROL_FREE.encode() + b" " + home.passwords[CAROL_FREE].encode())
+    assert b"BINARY" in r.cmd(b"a2", b"CAPABILITY")[0].split()
+    n = int([x for x in r.cmd(b"a3", b"SELECT INBOX") if x.endswith(b" EXISTS")][0].split()[1])
+    out = r.cmd(b"a4", b"FETCH %d (BINARY.PEEK[2] BINARY.SIZE[2] BINARY.PEEK[1] BINARY.PEEK[2]<1.2>)" % n)
+    assert out[0].endswith(b"BINARY[2] ~{4}"), out     # NULs: a literal8
+    assert out[1] == b"\0\1\2\3"
+    assert b"BINARY.SIZE[2] 4 BINARY[1] {14}" in out[2], out
+    assert out[3] == b"The plain part"
+    assert out[4].endswith(b"BINARY[2]<1> {2}") and out[5] == b"\1\2", out     # no NUL: a literal
+    out = r.cmd(b"a5", b"FETCH %d (BINARY.PEEK[9] BINARY.PEEK[])" % n)
+    assert b"BINARY[9] NIL" in out[0], out
+    assert out[1].endswith(MULTIPART[1].encode()), out
+    out = r.cmd(b"a6", b"FETCH %d (FLAGS)" % n)
+    assert b"\\Seen" not in out[0]                      # PEEK
+    r.cmd(b"a7", b"FETCH %d (BINARY[1])" % n)
+    assert b"\\Seen" in r.cmd(b"a8", b"FETCH %d (FLAGS)" % n)[0]
+    r.close()
 
 
 def test_examine_is_read_only(home):
