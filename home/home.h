@@ -13,8 +13,8 @@
 #define HOME_CONF_DEFAULT "/etc/homeport/homeportd.conf"
 #define HOME_STATE_DIR_DEFAULT "/var/lib/homeport"
 #define HOME_PATH_MAX 4096
-#define HOME_INDEX_SLICE_MS 20		/* indexing done at once, at most, before the loop serves others */
-#define HOME_INDEX_BUSY_MS 5		/* the pause between slices while bodies wait for the index */
+#define HOME_INDEX_SLICE_MS 10		/* indexing done at once, at most, before the loop serves others */
+#define HOME_INDEX_BUSY_MS 5		/* the pause between slices while bodies wait, or sessions are busy */
 #define HOME_INDEX_IDLE_MS 1000		/* how often to look for bodies to index */
 #define HOME_INDEX_RETRY_MS 60000	/* after a failure */
 
@@ -696,6 +696,9 @@ unsigned server_stop(struct server *srv);
 
 /* Open connections. */
 unsigned server_active(const struct server *srv);
+
+/* 1 while some session has answers on their way or work of its own (a long FETCH): background work waits. */
+int server_busy(const struct server *srv);
 
 /* The port listener i of the server is bound to (for tests with port 0). */
 int server_listener_address(const struct server *srv, size_t i, struct addr *a_r);

@@ -191,6 +191,9 @@ int ims_view_set(struct imap_session *s, const struct imap_arg *arg, int uid, si
  */
 int ims_view_catch_up(struct imap_session *s, uint64_t modseq, const struct imap_arg *known, int fetch);
 
+/* The first index of the ascending v[0..n) whose UID is >= uid (n if none). */
+size_t ims_uid_lower(const uint32_t *v, size_t n, uint32_t uid);
+
 /* The index of uid in the view, or -1. */
 int64_t ims_view_find(const struct ims_view *v, uint32_t uid);
 

@@ -519,17 +519,9 @@ isr_text_lookups(struct isr *q, struct store_err *err)
 static int
 isr_uid_in(const struct isr_node *n, uint32_t uid)
 {
-	size_t lo = 0, hi = n->nuids;
+	size_t k = ims_uid_lower(n->uids, n->nuids, uid);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (n->uids[mid] < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < n->nuids && n->uids[lo] == uid;
+	return k < n->nuids && n->uids[k] == uid;
 }
 
 /* ---- evaluation ---- */

@@ -12,21 +12,26 @@
 #include "imap_int.h"
 #include "log.h"
 
-/* The first index whose UID is >= uid. */
-static size_t
-ims_view_lower(const struct ims_view *v, uint32_t uid)
+size_t
+ims_uid_lower(const uint32_t *v, size_t n, uint32_t uid)
 {
-	size_t lo = 0, hi = v->n;
+	size_t lo = 0, hi = n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (v->uids[mid] < uid)
+		if (v[mid] < uid)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
 	return lo;
+}
+
+static size_t
+ims_view_lower(const struct ims_view *v, uint32_t uid)
+{
+	return ims_uid_lower(v->uids, v->n, uid);
 }
 
 int64_t

@@ -94,8 +94,9 @@ homed_open_store(struct homed *d, char *err, size_t errcap)
 
 /*
  * The full-text index runs behind deliveries (an acknowledgement does not
- * wait for it): HOME_INDEX_SLICE_MS of indexing at a time, between which
- * the loop serves sessions; again at once while bodies wait, else every
+ * wait for it), and only while no session has an answer on its way:
+ * HOME_INDEX_SLICE_MS of indexing at a time, between which the loop
+ * serves sessions; again soon while bodies wait, else every
  * HOME_INDEX_IDLE_MS. A SEARCH indexes what its mailbox still lacks
  * first, so answers never miss a message.
  */
@@ -110,6 +111,12 @@ homed_index(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (server_busy(d->srv)) {
+		/* Sessions first: a client waiting for an answer does not wait for the index. */
+		tv = ev_timeval_ms(HOME_INDEX_BUSY_MS);
+		evtimer_add(d->indexer, &tv);
+		return;
+	}
 	do {
 		if (store_text_backfill(d->st, 1, &n, &left, &err) != 0) {
 			log_warn(NULL, "store_index", "result=failed done=%zu retry_ms=%d error=\"%s\"", done,

@@ -369,6 +369,12 @@ struct mime_decoder {
 	int qp_hex;		/* the first hex digit's value */
 };
 
+/* A hex digit's value (either case), or -1. */
+int mime_hex_value(uint8_t c);
+
+/* A base64 character's value (RFC 4648 alphabet), or -1. */
+int mime_b64_value(uint8_t c);
+
 /* Entity p's transfer encoding (enum mime_cte). */
 int mime_cte(const struct mime *m, const struct mime_part *p);
 

@@ -50,8 +50,8 @@ mime_decoder_init(struct mime_decoder *d, int cte)
 	d->qp_state = MIME_DECODE_QP_TEXT;
 }
 
-static int
-mime_decode_hex(uint8_t c)
+int
+mime_hex_value(uint8_t c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -62,8 +62,8 @@ mime_decode_hex(uint8_t c)
 	return -1;
 }
 
-static int
-mime_decode_b64(uint8_t c)
+int
+mime_b64_value(uint8_t c)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -86,7 +86,7 @@ mime_decoder_feed(struct mime_decoder *c, const uint8_t *s, size_t n, uint8_t *o
 	switch (c->cte) {
 	case MIME_CTE_BASE64:
 		for (size_t i = 0; i < n; i++) {
-			int v = mime_decode_b64(s[i]);
+			int v = mime_b64_value(s[i]);
 
 			if (s[i] == '=') {
 				c->b64_acc = 0;
@@ -116,7 +116,7 @@ mime_decoder_feed(struct mime_decoder *c, const uint8_t *s, size_t n, uint8_t *o
 					out[o++] = b;
 				break;
 			case MIME_DECODE_QP_EQ:
-				if ((h = mime_decode_hex(b)) >= 0) {
+				if ((h = mime_hex_value(b)) >= 0) {
 					c->qp_hex = h;
 					c->qp_state = MIME_DECODE_QP_HEX;
 				} else if (b == '\r') {
@@ -132,7 +132,7 @@ mime_decoder_feed(struct mime_decoder *c, const uint8_t *s, size_t n, uint8_t *o
 				}
 				break;
 			case MIME_DECODE_QP_HEX:
-				if ((h = mime_decode_hex(b)) >= 0) {
+				if ((h = mime_hex_value(b)) >= 0) {
 					out[o++] = (uint8_t)(c->qp_hex << 4 | h);
 					c->qp_state = MIME_DECODE_QP_TEXT;
 				} else {

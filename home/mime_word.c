@@ -183,34 +183,6 @@ mime_word_convert(const char *cs, const uint8_t *s, size_t n, struct buf *out,
 	}
 }
 
-static int
-mime_word_hex(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static int
-mime_word_b64(uint8_t c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 /* Decode B (base64, lenient) or Q text s[0..n) into out; returns the bytes written (<= n). */
 static size_t
 mime_word_unencode(int b, const uint8_t *s, size_t n, uint8_t *out)
@@ -222,7 +194,7 @@ mime_word_unencode(int b, const uint8_t *s, size_t n, uint8_t *out)
 		int bits = 0;
 
 		for (size_t i = 0; i < n && s[i] != '='; i++) {
-			int v = mime_word_b64(s[i]);
+			int v = mime_b64_value(s[i]);
 
 			if (v < 0)
 				continue;
@@ -240,8 +212,8 @@ mime_word_unencode(int b, const uint8_t *s, size_t n, uint8_t *out)
 
 		if (s[i] == '_') {
 			out[o++] = ' ';
-		} else if (s[i] == '=' && i + 2 < n && (h = mime_word_hex(s[i + 1])) >= 0 &&
-			   (l = mime_word_hex(s[i + 2])) >= 0) {
+		} else if (s[i] == '=' && i + 2 < n && (h = mime_hex_value(s[i + 1])) >= 0 &&
+			   (l = mime_hex_value(s[i + 2])) >= 0) {
 			out[o++] = (uint8_t)(h << 4 | l);
 			i += 2;
 		} else {
@@ -373,8 +345,8 @@ mime_word_decode_2231(const uint8_t *v, size_t len, struct buf *out, mime_word_c
 	for (size_t i = s; i < len; i++) {
 		int h, l;
 
-		if (v[i] == '%' && i + 2 < len && (h = mime_word_hex(v[i + 1])) >= 0 &&
-		    (l = mime_word_hex(v[i + 2])) >= 0) {
+		if (v[i] == '%' && i + 2 < len && (h = mime_hex_value(v[i + 1])) >= 0 &&
+		    (l = mime_hex_value(v[i + 2])) >= 0) {
 			tmp[n++] = (uint8_t)(h << 4 | l);
 			i += 2;
 		} else {

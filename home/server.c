@@ -1155,6 +1155,20 @@ server_stop(struct server *srv)
 	return srv->active;
 }
 
+int
+server_busy(const struct server *srv)
+{
+	for (const struct conn *c = srv->conns; c != NULL; c = c->next) {
+		if (c->state != CONN_SESSION || c->s == NULL)
+			continue;
+		if (evbuffer_get_length(bufferevent_get_output(conn_top(c))) > 0 ||
+		    (c->tls != NULL && evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) ||
+		    c->proto->pending(c->s))
+			return 1;
+	}
+	return 0;
+}
+
 unsigned
 server_active(const struct server *srv)
 {
