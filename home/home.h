@@ -14,7 +14,7 @@
 #define HOME_STATE_DIR_DEFAULT "/var/lib/homeport"
 #define HOME_PATH_MAX 4096
 #define HOME_INDEX_SLICE_MS 10		/* indexing done at once, at most, before the loop serves others */
-#define HOME_INDEX_BUSY_MS 5		/* the pause between slices while bodies wait, or sessions are busy */
+#define HOME_INDEX_BUSY_MS 5		/* while sessions are busy, how often to look again */
 #define HOME_INDEX_IDLE_MS 1000		/* how often to look for bodies to index */
 #define HOME_INDEX_RETRY_MS 60000	/* after a failure */
 

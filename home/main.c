@@ -96,7 +96,7 @@ homed_open_store(struct homed *d, char *err, size_t errcap)
  * The full-text index runs behind deliveries (an acknowledgement does not
  * wait for it), and only while no session has an answer on its way:
  * HOME_INDEX_SLICE_MS of indexing at a time, between which the loop
- * serves sessions; again soon while bodies wait, else every
+ * serves sessions; again at once while bodies wait, else every
  * HOME_INDEX_IDLE_MS. A SEARCH indexes what its mailbox still lacks
  * first, so answers never miss a message.
  */
@@ -128,7 +128,7 @@ homed_index(evutil_socket_t fd, short what, void *arg)
 		done += n;
 	} while (left > 0 && n > 0 && ev_monotonic_ms() - start < HOME_INDEX_SLICE_MS);
 	if (left > 0)
-		next = HOME_INDEX_BUSY_MS;
+		next = 0;	/* more at once, after the loop has looked for I/O */
 	if (done > 0)
 		log_debug(NULL, "store_index", "done=%zu left=%zu ms=%lld", done, left,
 			  (long long)(ev_monotonic_ms() - start));
