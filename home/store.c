@@ -1915,105 +1915,88 @@ store_user_charge(struct store *st, int64_t user_id, int64_t size, struct store_
 	return -1;
 }
 
-/* Give one user the message in INBOX: the next UID and MODSEQ. */
+/*
+ * One message of the delivery into the mailbox next picks (?1: a user's
+ * INBOX by the user's id, or a mailbox by its id): that mailbox's next UID
+ * and MODSEQ, its owner's quota charged, the row with flags and keywords.
+ * No such mailbox (or no UID left in it): missing_code. *uid_r and
+ * *validity_r (may be NULL) get the message's UID and the UIDVALIDITY.
+ */
 static int
-store_delivery_message(struct store_delivery *d, int64_t user_id, int64_t internal_date,
-		       struct store_err *err)
+store_delivery_insert(struct store_delivery *d, const char *next, int64_t key, int missing_code, unsigned flags,
+		      const char *keywords, int64_t internal_date, uint32_t *uid_r, uint32_t *validity_r,
+		      struct store_err *err)
 {
-	static const char inbox[] =
-		"UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1"
-		" WHERE user_id = ?1 AND name = 'INBOX' RETURNING id, uidnext - 1, highestmodseq";
 	static const char insert[] =
-		"INSERT INTO messages (mailbox_id, uid, modseq, internal_date, size, body_id)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+		"INSERT INTO messages (mailbox_id, uid, modseq, internal_date, size, flags, keywords, body_id)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 	struct store *st = d->st;
 	sqlite3_stmt *s;
-	int64_t mailbox_id, uid, modseq;
+	int64_t mailbox_id, user_id, uidvalidity, uid, modseq;
 	int rc;
 
-	if ((s = store_stmt(st, inbox, err)) == NULL)
+	if ((s = store_stmt(st, next, err)) == NULL)
 		return -1;
-	if ((rc = sqlite3_bind_int64(s, 1, user_id)) != SQLITE_OK)
+	if ((rc = sqlite3_bind_int64(s, 1, key)) != SQLITE_OK)
 		return store_sqlite_fail(st, err, rc, "bind");
 	rc = store_step(st, s, "next uid", err);
 	if (rc < 0)
 		return -1;
 	if (rc != SQLITE_ROW) {
 		sqlite3_reset(s);
-		return store_fail(err, STORE_E_INTERNAL, "user %lld has no INBOX", (long long)user_id);
+		return store_fail(err, missing_code, "no mailbox for %lld (or no UID left in it)", (long long)key);
 	}
 	mailbox_id = sqlite3_column_int64(s, 0);
-	uid = sqlite3_column_int64(s, 1);
-	modseq = sqlite3_column_int64(s, 2);
+	user_id = sqlite3_column_int64(s, 1);
+	uidvalidity = sqlite3_column_int64(s, 2);
+	uid = sqlite3_column_int64(s, 3);
+	modseq = sqlite3_column_int64(s, 4);
 	sqlite3_reset(s);
 	store_changed(st, mailbox_id);
-
-	if ((s = store_stmt(st, insert, err)) == NULL)
+	if (store_user_charge(st, user_id, d->size, err) != 0 || (s = store_stmt(st, insert, err)) == NULL)
 		return -1;
 	if ((rc = sqlite3_bind_int64(s, 1, mailbox_id)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_int64(s, 2, uid)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_int64(s, 3, modseq)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_int64(s, 4, internal_date)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_int64(s, 5, d->size)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 6, d->body_id)) != SQLITE_OK)
+	    (rc = sqlite3_bind_int64(s, 6, flags)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(s, 7, keywords, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(s, 8, d->body_id)) != SQLITE_OK)
 		return store_sqlite_fail(st, err, rc, "bind");
 	if (store_step(st, s, "new message", err) < 0)
 		return -1;
 	sqlite3_reset(s);
+	if (uid_r != NULL)
+		*uid_r = (uint32_t)uid;
+	if (validity_r != NULL)
+		*validity_r = (uint32_t)uidvalidity;
 	return 0;
+}
+
+#define STORE_NEXT_UID \
+	"UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 WHERE "
+#define STORE_NEXT_UID_RETURNING \
+	" AND uidnext < 4294967295 RETURNING id, user_id, uidvalidity, uidnext - 1, highestmodseq"
+
+/* Give one user the message in INBOX (a user without one is a bug: temporary). */
+static int
+store_delivery_message(struct store_delivery *d, int64_t user_id, int64_t internal_date,
+		       struct store_err *err)
+{
+	static const char inbox[] = STORE_NEXT_UID "user_id = ?1 AND name = 'INBOX'" STORE_NEXT_UID_RETURNING;
+
+	return store_delivery_insert(d, inbox, user_id, STORE_E_INTERNAL, 0, "", internal_date, NULL, NULL, err);
 }
 
 /* APPEND: the message into d->mailbox_id with its flags; its UID and UIDVALIDITY into d. */
 static int
 store_delivery_append(struct store_delivery *d, int64_t internal_date, struct store_err *err)
 {
-	static const char next[] =
-		"UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1"
-		" WHERE id = ?1 AND uidnext < 4294967295"
-		" RETURNING user_id, uidvalidity, uidnext - 1, highestmodseq";
-	static const char insert[] =
-		"INSERT INTO messages (mailbox_id, uid, modseq, internal_date, size, flags, keywords, body_id)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
-	struct store *st = d->st;
-	sqlite3_stmt *s;
-	int64_t user_id, uidvalidity, uid, modseq;
-	int rc;
+	static const char byid[] = STORE_NEXT_UID "id = ?1" STORE_NEXT_UID_RETURNING;
 
-	if ((s = store_stmt(st, next, err)) == NULL)
-		return -1;
-	if ((rc = sqlite3_bind_int64(s, 1, d->mailbox_id)) != SQLITE_OK)
-		return store_sqlite_fail(st, err, rc, "bind");
-	rc = store_step(st, s, "next uid", err);
-	if (rc < 0)
-		return -1;
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(s);
-		return store_fail(err, STORE_E_NOTFOUND, "no mailbox %lld (or no UID left in it)",
-				  (long long)d->mailbox_id);
-	}
-	user_id = sqlite3_column_int64(s, 0);
-	uidvalidity = sqlite3_column_int64(s, 1);
-	uid = sqlite3_column_int64(s, 2);
-	modseq = sqlite3_column_int64(s, 3);
-	sqlite3_reset(s);
-	store_changed(st, d->mailbox_id);
-	if (store_user_charge(st, user_id, d->size, err) != 0 || (s = store_stmt(st, insert, err)) == NULL)
-		return -1;
-	if ((rc = sqlite3_bind_int64(s, 1, d->mailbox_id)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 2, uid)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 3, modseq)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 4, internal_date)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 5, d->size)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 6, d->flags)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_text(s, 7, d->keywords, -1, SQLITE_STATIC)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(s, 8, d->body_id)) != SQLITE_OK)
-		return store_sqlite_fail(st, err, rc, "bind");
-	if (store_step(st, s, "append", err) < 0)
-		return -1;
-	sqlite3_reset(s);
-	d->uid = (uint32_t)uid;
-	d->uidvalidity = (uint32_t)uidvalidity;
-	return 0;
+	return store_delivery_insert(d, byid, d->mailbox_id, STORE_E_NOTFOUND, d->flags, d->keywords, internal_date,
+				     &d->uid, &d->uidvalidity, err);
 }
 
 /* Queue the body for one remote recipient. */
@@ -2080,8 +2063,7 @@ store_delivery_link(struct store_delivery *d, int64_t internal_date, const uint8
 	if (d->mailbox_id != 0 && store_delivery_append(d, internal_date, err) != 0)
 		return -1;
 	for (size_t i = 0; i < d->nusers; i++) {
-		if (store_user_charge(st, d->users[i], d->size, err) != 0 ||
-		    store_delivery_message(d, d->users[i], internal_date, err) != 0)
+		if (store_delivery_message(d, d->users[i], internal_date, err) != 0)
 			return -1;
 	}
 	for (size_t i = 0; i < d->nremote; i++) {
