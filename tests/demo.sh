@@ -6,7 +6,8 @@
 # mail store) and a user; the edge and homeportd running; a sender's
 # message going through the edge (STARTTLS answered by the edge, routed on
 # the TLS server name) into the home's store, durably, with the real
-# client address; reloading (a broken file refused with its exact line);
+# client address; the user reading it over IMAPS; reloading (a broken
+# file refused with its exact line);
 # stopping cleanly. Each later piece of Homeport adds its part here.
 #
 #   tests/demo.sh BUILD_DIR
@@ -95,6 +96,10 @@ address = 127.0.0.3:2527
 mode = smtp
 proxy = yes
 proxy_from = 127.0.0.1
+
+[listener imaps]
+address = 127.0.0.3:2993
+mode = imaps
 CONF
 if [ "$(id -u)" = 0 ]; then chown "$HOME_USER" home/state home/state/mail.db; fi
 cat > edge/edge.conf <<CONF
@@ -116,7 +121,10 @@ show "$BIN/homeportd" -c home/homeportd.conf --check
 show "$BIN/homeport-edge" -c edge/edge.conf --check
 
 step "A user, with a generated password printed once"
-show "$BIN/homeport" -c home/homeportd.conf user add alice@example.test --quota 2G
+printf '$ %s\n' "$BIN/homeport -c home/homeportd.conf user add alice@example.test --quota 2G"
+added=$("$BIN/homeport" -c home/homeportd.conf user add alice@example.test --quota 2G)
+echo "$added"
+ALICE_PASSWORD=$(sed -n 's/^password: //p' <<<"$added")
 show "$BIN/homeport" -c home/homeportd.conf alias add postmaster@example.test alice@example.test
 show "$BIN/homeport" -c home/homeportd.conf user list
 
@@ -133,9 +141,15 @@ python3 "$REPO/tests/demo_mail.py" home/state/keys/tls.crt 2525 home/state/mail.
 	alice@example.test
 await edge/log 'event=relay .*tenant=example by=name'
 await home/log 'event=message result=accepted'
+
 edge_sid=$(sed -n 's/.* sid=\([0-9a-f]*\) event=relay .*tenant=example.*/\1/p' edge/log | head -n1)
 echo "the same connection in the home's log, by the edge's id $edge_sid:"
 await home/log "event=session .*edge_sid=\"$edge_sid\""
+
+step "Alice reads it over IMAPS from the home (LOGIN, SELECT, SEARCH, FETCH)"
+python3 "$REPO/tests/demo_imap.py" home/state/keys/tls.crt 127.0.0.3 2993 alice@example.test \
+	"$ALICE_PASSWORD" "Hello through the edge"
+await home/log 'event=session listener=imaps .*user="alice@example.test"'
 
 step "A broken edit, then SIGHUP: refused with its line, the running configuration kept"
 cp edge/edge.conf edge/edge.conf.good
