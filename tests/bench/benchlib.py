@@ -1,9 +1,10 @@
-"""What edge_bench.py and smtp_bench.py share: how a run starts (signals,
+"""What edge_bench.py, smtp_bench.py and imap_bench.py share: how a run starts (signals,
 the machine it runs on), the first line of a command's output (the
 versions of what was measured), and the figures and tables of the report.
 Imported as a sibling: a script's own directory is on sys.path.
 """
 import datetime
+import json
 import os
 import signal
 import statistics
@@ -75,3 +76,17 @@ def head_and_table(head, rows, markdown):
     else:
         lines = head + [""]
     return lines + [markdown_table(rows) if markdown else text_table(rows), ""]
+
+
+def write_report(build, kind, meta, res, render, targets):
+    """The report of a run as BUILD/bench-KIND/KIND-DATE.json and .md,
+    and as text on stdout. Returns the Markdown file's path."""
+    outdir = build / f"bench-{kind}"
+    outdir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    (outdir / f"{kind}-{stamp}.json").write_text(json.dumps({"meta": meta, "results": res}, indent=1) + "\n")
+    md = outdir / f"{kind}-{stamp}.md"
+    md.write_text(render(res, meta, targets, markdown=True))
+    print()
+    print(render(res, meta, targets, markdown=False))
+    return md

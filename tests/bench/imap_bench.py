@@ -48,7 +48,6 @@ import ctypes
 import ctypes.util
 import datetime
 import hashlib
-import json
 import os
 import pathlib
 import random
@@ -68,7 +67,7 @@ import imap_clients  # noqa: E402  (tests/integration/imap_clients.py: delivery 
 import mta  # noqa: E402  (tests/integration/mta.py: the private Dovecot)
 import procfs  # noqa: E402  (tests/integration/procfs.py: processes' memory)
 from benchlib import (cell, exit_on_signals, first_line, fmt_ratio,  # noqa: E402
-                      head_and_table, machine_meta, med, ratio)
+                      head_and_table, machine_meta, med, ratio, write_report)
 
 HOST = mta.HOST
 DOMAIN = "bench.test"
@@ -699,15 +698,8 @@ def main():
         return 1
     meta["dovecot"] = describe.get("dovecot", "-")
     meta["seconds"] = round(time.monotonic() - started)
-    outdir = args.build / "bench-imap"
-    outdir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    (outdir / f"imap-{stamp}.json").write_text(json.dumps({"meta": meta, "results": res},
-                                                          indent=1) + "\n")
-    (outdir / f"imap-{stamp}.md").write_text(render(res, meta, targets, markdown=True))
-    print()
-    print(render(res, meta, targets, markdown=False))
-    print(f"({meta['seconds']} s; written to {outdir}/imap-{stamp}.md and .json)")
+    md = write_report(args.build, "imap", meta, res, render, targets)
+    print(f"({meta['seconds']} s; written to {md} and .json)")
     return 0
 
 

@@ -45,9 +45,7 @@ min-max over the rounds and the ratios of medians, printed and written as
 Markdown and JSON under BUILD_DIR/bench-smtp/.
 """
 import argparse
-import datetime
 import hashlib
-import json
 import os
 import pathlib
 import shutil
@@ -65,7 +63,7 @@ sys.path.insert(0, str(REPO / "tests" / "integration"))
 import mta  # noqa: E402  (tests/integration/mta.py: the private Postfix and Dovecot)
 import procfs  # noqa: E402  (tests/integration/procfs.py: processes' memory)
 from benchlib import (cell, exit_on_signals, first_line, fmt_ratio,  # noqa: E402
-                      head_and_table, machine_meta, med, ratio)
+                      head_and_table, machine_meta, med, ratio, write_report)
 
 SMTP_SOURCE = "/usr/sbin/smtp-source"
 HOST = mta.HOST
@@ -460,16 +458,9 @@ def main():
         return 1
     meta["anchor"] = describe.get("anchor", "-")
     meta["seconds"] = round(time.monotonic() - started)
-    outdir = args.build / "bench-smtp"
-    outdir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    (outdir / f"smtp-{stamp}.json").write_text(json.dumps({"meta": meta, "results": res},
-                                                          indent=1) + "\n")
-    (outdir / f"smtp-{stamp}.md").write_text(render(res, meta, targets, markdown=True))
-    print()
-    print(render(res, meta, targets, markdown=False))
+    md = write_report(args.build, "smtp", meta, res, render, targets)
     print(f"smtp-source: {meta['command']}")
-    print(f"({meta['seconds']} s; written to {outdir}/smtp-{stamp}.md and .json)")
+    print(f"({meta['seconds']} s; written to {md} and .json)")
     return 0
 
 
