@@ -567,8 +567,7 @@ void smtp_session_free(struct smtp_session **sp);
 #define IMAP_SESSION_SASL_MAX 8192		/* an AUTHENTICATE response line, base64 */
 
 struct imap_session_params {
-	const char *hostname;		/* ours (greeting, ID); copied */
-	int mode;			/* HOME_LISTENER_IMAP (STARTTLS) or HOME_LISTENER_IMAPS */
+	const char *hostname;		/* ours (greeting); copied */
 	int tls_offered;		/* STARTTLS may be offered (there is a TLS context) */
 	int64_t append_max;		/* APPENDLIMIT: bytes of one APPENDed message */
 	unsigned max_errors;		/* BAD answers, then BYE and the end */

@@ -50,7 +50,6 @@ struct imf_item {
 struct ims_fetch {
 	struct imf_item items[IMF_ITEMS_MAX];
 	size_t nitems;
-	int needs_mime;
 	uint64_t changedsince;
 	int vanished;			/* VANISHED (EARLIER) first */
 	size_t *idx;			/* view indexes */
@@ -97,8 +96,6 @@ imf_add(struct ims_fetch *f, int kind, const char *name)
 	memset(it, 0, sizeof(*it));
 	it->kind = kind;
 	snprintf(it->name, sizeof(it->name), "%s", name);
-	if (kind == IMF_ENVELOPE || kind == IMF_BODYSTRUCTURE || kind == IMF_BODY)
-		f->needs_mime = 1;
 	return 0;
 }
 
@@ -125,7 +122,6 @@ imf_add_section(struct ims_fetch *f, const struct imap_parse_section *sec, const
 		it->fields[o++] = '\0';
 	}
 	it->nfields = sec->nfields;
-	f->needs_mime = 1;
 	return 0;
 }
 

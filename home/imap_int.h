@@ -62,7 +62,6 @@ struct ims_fetch;	/* a FETCH under way (imap_fetch.c) */
 struct imap_session {
 	/* From the parameters. */
 	char hostname[DNSNAME_MAX + 1];
-	int mode;
 	int tls_offered;
 	int64_t append_max;
 	unsigned max_errors;

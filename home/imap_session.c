@@ -882,7 +882,6 @@ imap_session_new(const struct imap_session_params *p, struct store *st, struct t
 		return NULL;
 	}
 	snprintf(s->hostname, sizeof(s->hostname), "%s", p->hostname);
-	s->mode = p->mode;
 	s->tls_offered = p->tls_offered;
 	s->append_max = p->append_max > 0 ? p->append_max : (int64_t)lim.stream_max;
 	s->max_errors = p->max_errors > 0 ? p->max_errors : 1;

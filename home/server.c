@@ -239,7 +239,6 @@ imap_open(struct server *srv, struct conn *c)
 {
 	struct imap_session_params p = {
 		.hostname = srv->hostname,
-		.mode = c->l->mode,
 		.tls_offered = srv->tls != NULL,
 		.append_max = srv->smtp.message_size_max,
 		.max_errors = (unsigned)srv->imap.max_errors,

@@ -139,7 +139,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char login[] = "L LOGIN " FUZZ_USER " " FUZZ_PASS "\r\nS SELECT INBOX\r\n";
 	struct imap_session_params p = {
-		.hostname = "mx.example.test", .mode = HOME_LISTENER_IMAPS, .tls_offered = 1,
+		.hostname = "mx.example.test", .tls_offered = 1,
 		.append_max = 1024 * 1024, .max_errors = 1000, .peer = NULL, .sid = "fuzz",
 	};
 	struct imap_session *s;
