@@ -52,7 +52,8 @@ endif
 DEBIAN_PACKAGES := \
 	build-essential pkg-config clang libclang-rt-14-dev \
 	libevent-dev libssl-dev libsodium-dev libsqlite3-dev libmnl-dev \
-	libcmocka-dev python3 python3-pytest python3-dkim \
+	libcmocka-dev libunbound-dev libcurl4-openssl-dev \
+	python3 python3-pytest python3-dkim \
 	openssl minisign wireguard-tools wireguard-go iproute2 nftables \
 	postfix knot knot-dnsutils tshark swaks curl dovecot-imapd dovecot-lmtpd \
 	isync haproxy nginx libnginx-mod-stream
@@ -88,7 +89,7 @@ $(CLIENTS_STAMP): tests/clients/package.json tests/clients/package-lock.json | $
 
 # ---- flags ----------------------------------------------------------------
 
-PKG_MODULES := libevent libevent_openssl openssl libsodium sqlite3 libmnl
+PKG_MODULES := libevent libevent_openssl openssl libsodium sqlite3 libmnl libunbound libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKG_MODULES) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKG_MODULES) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
