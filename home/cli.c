@@ -23,6 +23,7 @@ cli_usage(FILE *to, int status)
 		    "       homeport [-c FILE] domain add|list|remove ...\n"
 		    "       homeport [-c FILE] user add|list|remove|passwd|quota ...\n"
 		    "       homeport [-c FILE] alias add|list|remove ...\n"
+		    "       homeport [-c FILE] queue list|show|retry|delete ...\n"
 		    "       homeport keys SUBCOMMAND ...   (homeport keys: list them)\n"
 		    "  (homeport COMMAND --help: the command's usage)\n"
 		    "  -c FILE    homeportd configuration (default " HOME_CONF_DEFAULT ")\n");
@@ -76,7 +77,7 @@ main(int argc, char **argv)
 	if (strcmp(argv[optind], "init") == 0)
 		return cli_init_main(conf_path, argc - optind, argv + optind);
 	if (strcmp(argv[optind], "domain") == 0 || strcmp(argv[optind], "user") == 0 ||
-	    strcmp(argv[optind], "alias") == 0)
+	    strcmp(argv[optind], "alias") == 0 || strcmp(argv[optind], "queue") == 0)
 		return cli_accounts_main(conf_path, argc - optind, argv + optind);
 	fprintf(stderr, "homeport: unknown command '%s'\n", argv[optind]);
 	return cli_usage(stderr, 2);

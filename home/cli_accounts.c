@@ -7,6 +7,7 @@
  *   homeport user list [DOMAIN], user remove ADDRESS
  *   homeport user passwd ADDRESS [--password-stdin], user quota ADDRESS SIZE
  *   homeport alias add ALIAS USER..., alias list [DOMAIN], alias remove ALIAS [USER]
+ *   homeport queue list, queue show ID, queue retry [ID], queue delete ID (docs/outbound.md)
  */
 #include <errno.h>
 #include <getopt.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -24,6 +26,7 @@
 #include "conf.h"
 #include "dnsname.h"
 #include "home.h"
+#include "num.h"
 
 /* Which options a subcommand takes. */
 #define CLI_OPT_QUOTA 0x01
@@ -434,6 +437,125 @@ cli_alias_remove(struct store *st, const struct cli_args *a)
 
 /* ---- dispatch ------------------------------------------------------------- */
 
+/* ---- queue ---------------------------------------------------------------- */
+
+#define CLI_QUEUE_TIME_MAX 32
+
+/* Unix seconds as "2026-11-29 10:00:00 UTC". */
+static const char *
+cli_queue_time(int64_t t, char out[CLI_QUEUE_TIME_MAX])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL || strftime(out, CLI_QUEUE_TIME_MAX, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		snprintf(out, CLI_QUEUE_TIME_MAX, "%lld", (long long)t);
+	return out;
+}
+
+/* The queue entry id in word. Returns 0, or CLI_USAGE (printed). */
+static int
+cli_queue_id(const struct cli_args *a, const char *word, int64_t *id_r)
+{
+	if (num_parse_str(word, 1, INT64_MAX, id_r) != 0) {
+		fprintf(stderr, "homeport: %s: '%s' is not a queue id (homeport queue list shows them)\n",
+			a->what, word);
+		return CLI_USAGE;
+	}
+	return CLI_OK;
+}
+
+static int
+cli_queue_list(struct store *st, const struct cli_args *a)
+{
+	struct store_queue_entry *list = NULL;
+	char queued[CLI_QUEUE_TIME_MAX], next[CLI_QUEUE_TIME_MAX];
+	struct store_err err;
+	size_t n = 0;
+
+	if (store_queue_list(st, &list, &n, &err) != 0)
+		return cli_accounts_store_fail(a, &err);
+	if (n == 0)
+		printf("the queue is empty\n");
+	for (size_t i = 0; i < n; i++) {
+		const struct store_queue_entry *q = &list[i];
+		printf("%lld  <%s> -> <%s>  queued %s  attempts %d  next %s\n", (long long)q->id,
+		       q->mail_from, q->rcpt, cli_queue_time(q->created, queued), q->attempts,
+		       cli_queue_time(q->next_attempt, next));
+		if (q->last_error[0] != '\0')
+			printf("      last error: %s\n", q->last_error);
+	}
+	free(list);
+	return CLI_OK;
+}
+
+static int
+cli_queue_show(struct store *st, const struct cli_args *a)
+{
+	char queued[CLI_QUEUE_TIME_MAX], next[CLI_QUEUE_TIME_MAX];
+	struct store_queue_entry q;
+	struct store_err err;
+	uint8_t head[4096];
+	size_t n = 0, end;
+	int64_t id;
+	int rc;
+
+	if ((rc = cli_queue_id(a, a->pos[0], &id)) != CLI_OK)
+		return rc;
+	if (store_queue_get(st, id, &q, &err) != 0)
+		return cli_accounts_store_fail(a, &err);
+	printf("id: %lld\nfrom: <%s>\nto: <%s>\nqueued: %s\nattempts: %d\nnext attempt: %s\n"
+	       "last error: %s\nbody: %lld\n", (long long)q.id, q.mail_from, q.rcpt,
+	       cli_queue_time(q.created, queued), q.attempts, cli_queue_time(q.next_attempt, next),
+	       q.last_error[0] != '\0' ? q.last_error : "(none yet)", (long long)q.body_id);
+	/* The header section's start, as stored: enough to know the message. */
+	if (store_body_read(st, q.body_id, 0, head, sizeof(head), &n, &err) != 0)
+		return cli_accounts_store_fail(a, &err);
+	for (end = 0; end + 3 < n && memcmp(head + end, "\r\n\r\n", 4) != 0; end++)
+		;
+	printf("\n");
+	for (size_t i = 0; i < (end + 3 < n ? end + 2 : n); i++) {
+		uint8_t b = head[i];
+		if (b == '\r')
+			continue;
+		putchar(b == '\n' || b == '\t' || (b >= 0x20 && b != 0x7f) ? b : '?');
+	}
+	return CLI_OK;
+}
+
+static int
+cli_queue_retry(struct store *st, const struct cli_args *a)
+{
+	struct store_err err;
+	int64_t id = 0;
+	size_t n = 0;
+	int rc;
+
+	if (a->npos > 0 && (rc = cli_queue_id(a, a->pos[0], &id)) != CLI_OK)
+		return rc;
+	if (store_queue_retry(st, id, (int64_t)time(NULL), &n, &err) != 0)
+		return cli_accounts_store_fail(a, &err);
+	printf("%zu queue %s due now (homeportd tries within a second)\n", n,
+	       n == 1 ? "entry is" : "entries are");
+	return CLI_OK;
+}
+
+static int
+cli_queue_delete(struct store *st, const struct cli_args *a)
+{
+	struct store_err err;
+	int64_t id;
+	int rc;
+
+	if ((rc = cli_queue_id(a, a->pos[0], &id)) != CLI_OK)
+		return rc;
+	if (store_queue_remove(st, id, &err) != 0)
+		return cli_accounts_store_fail(a, &err);
+	printf("queue entry %lld deleted: it will not be delivered, and no bounce is sent\n",
+	       (long long)id);
+	return CLI_OK;
+}
+
 static const struct cli_accounts_cmd cli_accounts_cmds[] = {
 	{ "domain", "add", "DOMAIN", 1, 1, 0, -1, cli_domain_add },
 	{ "domain", "list", "", 0, 0, 0, -1, cli_domain_list },
@@ -448,6 +570,10 @@ static const struct cli_accounts_cmd cli_accounts_cmds[] = {
 	{ "alias", "add", "ALIAS USER...", 2, CLI_ACCOUNTS_ARGS_MAX, 0, -1, cli_alias_add },
 	{ "alias", "list", "[DOMAIN]", 0, 1, 0, -1, cli_alias_list },
 	{ "alias", "remove", "ALIAS [USER]", 1, 2, 0, -1, cli_alias_remove },
+	{ "queue", "list", "", 0, 0, 0, -1, cli_queue_list },
+	{ "queue", "show", "ID", 1, 1, 0, -1, cli_queue_show },
+	{ "queue", "retry", "[ID]", 0, 1, 0, -1, cli_queue_retry },
+	{ "queue", "delete", "ID", 1, 1, 0, -1, cli_queue_delete },
 };
 
 #define CLI_ACCOUNTS_NCMDS (sizeof(cli_accounts_cmds) / sizeof(cli_accounts_cmds[0]))

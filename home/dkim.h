@@ -213,4 +213,24 @@ int dkim_sign_field(struct dkim *d, EVP_PKEY *key, const char *const *names, siz
 		    const char *field, size_t len, char *b64, size_t cap, enum dkim_err *code_r, char *err,
 		    size_t errcap);
 
+/* ---- dkim_keys.c: the keys homeportd signs with (STATE_DIR/keys/dkim/) ---- */
+
+struct dkim_keys;
+
+/*
+ * Read every DOMAIN.SELECTOR.key in dir, keeping per domain and algorithm
+ * the newest (mtime): a missing dir is no keys; a file that is no DKIM key
+ * is logged and skipped. Returns the keys (dkim_keys_free()), or NULL
+ * with err set (dir unreadable, out of memory).
+ */
+struct dkim_keys *dkim_keys_load(const char *dir, char *err, size_t errcap);
+
+/* The keys that sign for domain (Ed25519 first), at most max, into out. Returns how many. */
+size_t dkim_keys_find(const struct dkim_keys *ks, const char *domain, struct dkim_key *out, size_t max);
+
+/* How many keys were loaded (for the start-up log). */
+size_t dkim_keys_count(const struct dkim_keys *ks);
+
+void dkim_keys_free(struct dkim_keys **ksp);
+
 #endif

@@ -76,6 +76,25 @@ struct home_auth_conf {
 	int64_t lockout_time;		/* ms: the window failures count in, and the lockout */
 };
 
+enum home_transport {
+	HOME_TRANSPORT_DIRECT,		/* connect to the MX from this host */
+	HOME_TRANSPORT_EDGE,		/* through an edge's SOCKS5 egress ([outbound] egress) */
+};
+
+/* [outbound]: the queue and how mail leaves (queue.c, smtp_client.c). */
+struct home_outbound_conf {
+	int transport;			/* enum home_transport */
+	struct addr egress;		/* the edge's SOCKS5 egress, with its port (transport = edge) */
+	char *dns_forward;		/* ask this DNS server ("ADDR" or "ADDR@PORT"); unset: recurse */
+	char *dns_trust_anchor;		/* DNSSEC trust anchors (zone-file DS/DNSKEY); unset: the root's */
+	int64_t retry_min;		/* ms after the first failed attempt; doubles after each */
+	int64_t retry_max;		/* ms: the longest wait between attempts */
+	int64_t expire;			/* ms a message may wait before it bounces */
+	int64_t max_deliveries;		/* connections out at once */
+	int64_t max_per_domain;		/* of them to one destination domain */
+	int64_t connect_timeout;	/* ms for a TCP connection (and the egress's answer) */
+};
+
 struct home_conf {
 	struct conf *conf;		/* owns everything below */
 	struct home_main_conf *main;
@@ -83,6 +102,7 @@ struct home_conf {
 	struct home_smtp_conf *smtp;
 	struct home_imap_conf *imap;
 	struct home_auth_conf *auth;
+	struct home_outbound_conf *outbound;
 	size_t nlisteners;
 	char cert_path[HOME_PATH_MAX];	/* tls->certificate or its default */
 	char key_path[HOME_PATH_MAX];	/* tls->key or its default */
@@ -413,6 +433,27 @@ enum smtp_data_status smtp_data_feed(struct smtp_data *d, const uint8_t *in, siz
 /* Returns 1 if the message must be refused: bare CR or LF, NUL, or an overlong line. Else 0. */
 int smtp_data_bad(const struct smtp_data *d);
 
+/*
+ * The encoder, for the SMTP client: a message as stored (CRLF lines) to
+ * DATA's form: a "." at the start of a line doubled (RFC 5321 4.5.2), and
+ * at the end a CRLF if the last line had none, then "." CRLF.
+ */
+struct smtp_data_stuff {
+	int bol;		/* the next byte starts a line */
+	int cr;			/* the last byte was a CR */
+	uint64_t size;		/* message bytes taken so far */
+};
+
+#define SMTP_DATA_STUFF_END_MAX 5	/* CRLF "." CRLF */
+
+void smtp_data_stuff_init(struct smtp_data_stuff *s);
+
+/* Stuff in[0..len) into out, which has room for 2 * len bytes. Returns the bytes written. Pure. */
+size_t smtp_data_stuff_feed(struct smtp_data_stuff *s, const uint8_t *in, size_t len, uint8_t *out);
+
+/* The end of the message into out. Returns the bytes written (3 to 5). Pure. */
+size_t smtp_data_stuff_end(struct smtp_data_stuff *s, uint8_t out[SMTP_DATA_STUFF_END_MAX]);
+
 /* ---- imap_names.c: mailbox names as IMAP clients write them (pure) ---- */
 
 /*
@@ -723,6 +764,7 @@ void server_free(struct server **srvp);
 #define STORE_SPECIAL_USE_MAX 16	/* "\Archive" and the others, with the NUL */
 #define STORE_KEYWORDS_MAX 1024		/* a message's keywords as text, with the NUL */
 #define STORE_ERR_MSG_MAX 256
+#define STORE_QUEUE_ERROR_MAX 512	/* a queue entry's last error, with its NUL */
 #define STORE_STMTS_MAX 160		/* prepared statements kept per connection */
 #define STORE_SEARCH_NEEDLE_MAX (64 * 1024) /* bytes of a SEARCH string */
 
@@ -835,6 +877,7 @@ struct store_queue_entry {
 	int64_t created;			/* Unix seconds */
 	int64_t next_attempt;			/* Unix seconds */
 	int attempts;
+	char last_error[STORE_QUEUE_ERROR_MAX];	/* why the last attempt failed, "" before one */
 };
 
 /* "temporary", "permanent" or "none". */
@@ -1256,18 +1299,58 @@ uint32_t store_delivery_uidvalidity(const struct store_delivery *d);
  */
 void store_delivery_free(struct store_delivery **dp);
 
+/* ---- store_queue.c: the outbound queue, one row per remote recipient ---- */
+
 /*
- * The outbound queue, oldest first; *list_r: caller free()s it. Returns
- * 0, or -1.
+ * list: every entry, oldest first. due: at most max entries whose
+ * next_attempt is at or before now, soonest first. *list_r: the caller
+ * free()s it (NULL when empty). Returns 0, or -1.
  */
 int store_queue_list(struct store *st, struct store_queue_entry **list_r, size_t *n_r,
 		     struct store_err *err);
+int store_queue_due(struct store *st, int64_t now, size_t max, struct store_queue_entry **list_r,
+		    size_t *n_r, struct store_err *err);
+
+/* One entry by id. Returns 0, or -1 (STORE_E_NOTFOUND). */
+int store_queue_get(struct store *st, int64_t id, struct store_queue_entry *q_r, struct store_err *err);
 
 /*
- * Remove a queue entry (delivered, or given up on); its body goes if
- * nothing else refers to it. Returns 0, or -1 (STORE_E_NOTFOUND).
+ * An attempt failed for now: count it, keep error (cut to
+ * STORE_QUEUE_ERROR_MAX - 1 bytes) and try again at next_attempt.
+ * Returns 0, or -1 (STORE_E_NOTFOUND).
+ */
+int store_queue_defer(struct store *st, int64_t id, int64_t next_attempt, const char *error,
+		      struct store_err *err);
+
+/*
+ * Try entry id (0: every entry) at now instead of later. *n_r (may be
+ * NULL): how many. Returns 0, or -1 (STORE_E_NOTFOUND for an id).
+ */
+int store_queue_retry(struct store *st, int64_t id, int64_t now, size_t *n_r, struct store_err *err);
+
+/*
+ * Remove a queue entry (delivered, bounced, or deleted by the owner); its
+ * body goes if nothing else refers to it. Returns 0, or -1 (STORE_E_NOTFOUND).
  */
 int store_queue_remove(struct store *st, int64_t id, struct store_err *err);
+
+/* ---- queue.c: the outbound queue's runner (deliveries: smtp_client.c) ---- */
+
+struct queue;
+
+/*
+ * Start running the queue of st on base with hc's [outbound]: DKIM keys
+ * from STATE_DIR/keys/dkim, the resolver, the TLS client, the delivery
+ * threads. Returns the runner, or NULL with err set.
+ */
+struct queue *queue_new(struct event_base *base, const struct home_conf *hc, struct store *st,
+			char *err, size_t errcap);
+
+/* Start no more attempts; running ones give up their waits (their entries stay due). */
+void queue_stop(struct queue *q);
+
+/* Stop, wait for the delivery threads, free. NULL is fine; clears *qp. Before store_close(). */
+void queue_free(struct queue **qp);
 
 /* ---- store_sql.c: the schema, as migrations (docs/store.md) ---- */
 

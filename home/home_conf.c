@@ -14,8 +14,11 @@
 #define HOME_RECIPIENTS_MAX 1000		/* STORE_RCPT_MAX */
 #define HOME_ERRORS_MAX 1000
 #define HOME_LOCKOUT_FAILURES_MAX 1000
+#define HOME_EXPIRE_MAX (60LL * 24 * 3600 * 1000)	/* 60 days */
+#define HOME_DELIVERIES_MAX 1000
 
 static const char *const home_log_levels[] = { "error", "warn", "info", "debug", NULL };
+static const char *const home_transports[] = { "direct", "edge", NULL };
 static const char *const home_listener_modes[] = {
 	"smtp", "submission", "submissions", "imap", "imaps", NULL
 };
@@ -79,6 +82,22 @@ static const struct conf_key home_auth_keys[] = {
 	{ .name = NULL },
 };
 
+#define OUT_KEY(n, t, f, ...) { .name = n, .type = t, .offset = offsetof(struct home_outbound_conf, f), __VA_ARGS__ }
+static const struct conf_key home_outbound_keys[] = {
+	OUT_KEY("transport", CONF_ENUM, transport, .words = home_transports),
+	OUT_KEY("egress", CONF_ADDR, egress, .flags = CONF_PORT_REQUIRED),
+	OUT_KEY("dns_forward", CONF_STRING, dns_forward),
+	OUT_KEY("dns_trust_anchor", CONF_STRING, dns_trust_anchor),
+	OUT_KEY("retry_min", CONF_DURATION, retry_min, .min = 1000, .max = HOME_TIMEOUT_MAX),
+	OUT_KEY("retry_max", CONF_DURATION, retry_max, .min = 1000, .max = HOME_TIMEOUT_MAX),
+	OUT_KEY("expire", CONF_DURATION, expire, .min = 1000, .max = HOME_EXPIRE_MAX),
+	OUT_KEY("max_deliveries", CONF_INT, max_deliveries, .min = 1, .max = HOME_DELIVERIES_MAX),
+	OUT_KEY("max_per_domain", CONF_INT, max_per_domain, .min = 1, .max = HOME_DELIVERIES_MAX),
+	OUT_KEY("connect_timeout", CONF_DURATION, connect_timeout, .min = 1000,
+		.max = HOME_SMTP_TIMEOUT_MAX),
+	{ .name = NULL },
+};
+
 static void
 home_main_defaults(void *block)
 {
@@ -133,12 +152,27 @@ home_auth_defaults(void *block)
 	c->lockout_time = 15 * 60 * 1000;
 }
 
+static void
+home_outbound_defaults(void *block)
+{
+	struct home_outbound_conf *c = block;
+
+	c->transport = HOME_TRANSPORT_DIRECT;
+	c->retry_min = 5 * 60 * 1000;
+	c->retry_max = 4 * 3600 * 1000;
+	c->expire = 5LL * 24 * 3600 * 1000;
+	c->max_deliveries = 8;
+	c->max_per_domain = 2;
+	c->connect_timeout = 30 * 1000;
+}
+
 static const struct conf_section home_sections[] = {
 	{ .name = "home", .flags = CONF_SECTION_REQUIRED, .keys = home_main_keys, .block_size = sizeof(struct home_main_conf), .init = home_main_defaults, .label_offset = 0 },
 	{ .name = "tls", .flags = 0, .keys = home_tls_keys, .block_size = sizeof(struct home_tls_conf), .init = NULL, .label_offset = 0 },
 	{ .name = "smtp", .flags = 0, .keys = home_smtp_keys, .block_size = sizeof(struct home_smtp_conf), .init = home_smtp_defaults, .label_offset = 0 },
 	{ .name = "imap", .flags = 0, .keys = home_imap_keys, .block_size = sizeof(struct home_imap_conf), .init = home_imap_defaults, .label_offset = 0 },
 	{ .name = "auth", .flags = 0, .keys = home_auth_keys, .block_size = sizeof(struct home_auth_conf), .init = home_auth_defaults, .label_offset = 0 },
+	{ .name = "outbound", .flags = 0, .keys = home_outbound_keys, .block_size = sizeof(struct home_outbound_conf), .init = home_outbound_defaults, .label_offset = 0 },
 	{ .name = "listener", .flags = CONF_SECTION_LABELLED, .keys = home_listener_keys, .block_size = sizeof(struct home_listener_conf), .init = home_listener_defaults, .label_offset = offsetof(struct home_listener_conf, name) },
 	{ .name = NULL },
 };
@@ -177,6 +211,17 @@ home_conf_check(struct home_conf *hc, char *err, size_t errcap)
 	if (hc->auth->fail_delay_max < hc->auth->fail_delay)
 		return conf_fail(hc->conf, hc->auth, "fail_delay_max", err, errcap,
 				 "shorter than fail_delay (%lld ms)", (long long)hc->auth->fail_delay);
+	if (hc->outbound->transport == HOME_TRANSPORT_EDGE && hc->outbound->egress.len == 0)
+		return conf_fail(hc->conf, hc->outbound, "transport", err, errcap,
+				 "transport = edge needs egress (the edge's SOCKS5 address:port)");
+	if (hc->outbound->retry_max < hc->outbound->retry_min)
+		return conf_fail(hc->conf, hc->outbound, "retry_max", err, errcap,
+				 "shorter than retry_min (%lld ms)", (long long)hc->outbound->retry_min);
+	if (hc->outbound->max_per_domain > hc->outbound->max_deliveries)
+		return conf_fail(hc->conf, hc->outbound, "max_per_domain", err, errcap,
+				 "%lld is larger than max_deliveries (%lld)",
+				 (long long)hc->outbound->max_per_domain,
+				 (long long)hc->outbound->max_deliveries);
 	for (size_t i = 0; i < hc->nlisteners; i++) {
 		struct home_listener_conf *l = home_conf_listener(hc, i);
 		char text[ADDR_TEXT_MAX];
@@ -226,6 +271,7 @@ home_conf_load(const char *path, struct home_conf *hc, char *err, size_t errcap)
 	hc->smtp = conf_block(hc->conf, "smtp", 0);
 	hc->imap = conf_block(hc->conf, "imap", 0);
 	hc->auth = conf_block(hc->conf, "auth", 0);
+	hc->outbound = conf_block(hc->conf, "outbound", 0);
 	hc->nlisteners = conf_count(hc->conf, "listener");
 	if (home_conf_check(hc, err, errcap) != 0) {
 		home_conf_free(hc);

@@ -119,3 +119,50 @@ smtp_data_bad(const struct smtp_data *d)
 {
 	return d->bare_lf || d->bare_cr || d->nul || d->too_long;
 }
+
+/* ---- the encoder: stored message to DATA --------------------------------- */
+
+void
+smtp_data_stuff_init(struct smtp_data_stuff *s)
+{
+	s->bol = 1;	/* the DATA command's CRLF ends the line before the message */
+	s->cr = 0;
+	s->size = 0;
+}
+
+size_t
+smtp_data_stuff_feed(struct smtp_data_stuff *s, const uint8_t *in, size_t len, uint8_t *out)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		uint8_t b = in[i];
+		if (s->bol && b == '.')
+			out[o++] = '.';
+		out[o++] = b;
+		/* A line starts after LF: the store holds CRLF lines only, so after CRLF. */
+		s->bol = b == '\n';
+		s->cr = b == '\r';
+	}
+	s->size += len;
+	return o;
+}
+
+size_t
+smtp_data_stuff_end(struct smtp_data_stuff *s, uint8_t out[SMTP_DATA_STUFF_END_MAX])
+{
+	size_t o = 0;
+
+	if (!s->bol) {
+		/* A last line without its line end; a lone CR there becomes CRLF. */
+		if (!s->cr)
+			out[o++] = '\r';
+		out[o++] = '\n';
+	}
+	out[o++] = '.';
+	out[o++] = '\r';
+	out[o++] = '\n';
+	s->bol = 1;
+	s->cr = 0;
+	return o;
+}

@@ -227,6 +227,33 @@ test_home_conf_defaults(void **state)
 	assert_int_equal(hc.auth->fail_delay_max, 16000);
 	assert_int_equal(hc.auth->lockout_failures, 10);
 	assert_int_equal(hc.auth->lockout_time, 900000);
+	/* [outbound] absent: direct, retries from 5 min doubling to 4 h, 5 days. */
+	assert_non_null(hc.outbound);
+	assert_int_equal(hc.outbound->transport, HOME_TRANSPORT_DIRECT);
+	assert_int_equal(hc.outbound->egress.len, 0);
+	assert_null(hc.outbound->dns_forward);
+	assert_null(hc.outbound->dns_trust_anchor);
+	assert_int_equal(hc.outbound->retry_min, 300000);
+	assert_int_equal(hc.outbound->retry_max, 14400000);
+	assert_int_equal(hc.outbound->expire, 432000000);
+	assert_int_equal(hc.outbound->max_deliveries, 8);
+	assert_int_equal(hc.outbound->max_per_domain, 2);
+	assert_int_equal(hc.outbound->connect_timeout, 30000);
+	home_conf_free(&hc);
+
+	/* Relay mode's outbound. */
+	t_load_ok(s,
+		  "[home]\n"
+		  "hostname = mail.example.test\n"
+		  "[outbound]\n"
+		  "transport = edge\n"
+		  "egress = 192.0.2.1:1080\n"
+		  "dns_forward = 198.51.100.53\n"
+		  "expire = 2d\n", &hc);
+	assert_int_equal(hc.outbound->transport, HOME_TRANSPORT_EDGE);
+	assert_int_equal(addr_port(&hc.outbound->egress), 1080);
+	assert_string_equal(hc.outbound->dns_forward, "198.51.100.53");
+	assert_int_equal(hc.outbound->expire, 2 * 86400000LL);
 	home_conf_free(&hc);
 
 	/* A listener with only what it must have. */
@@ -423,6 +450,17 @@ static const struct t_error_case t_error_cases[] = {
 	  ":6: section [listener mx] appears twice (first at line 3)" },
 	{ T_HOME "[home]\n", ":3: section [home] appears twice (first at line 1)" },
 	{ T_HOME "[edge]\n", ":3: unknown section [edge]" },
+	{ T_HOME "[outbound]\ntransport = socks\n",
+	  ":4: [outbound] transport: expected one of direct, edge, not \"socks\"" },
+	{ T_HOME "[outbound]\ntransport = edge\n",
+	  ":4: [outbound] transport: transport = edge needs egress (the edge's SOCKS5 address:port)" },
+	{ T_HOME "[outbound]\negress = 192.0.2.1\n",
+	  ":4: [outbound] egress: expected an address with port, like 192.0.2.1:25 or [2001:db8::1]:25, "
+	  "not \"192.0.2.1\"" },
+	{ T_HOME "[outbound]\nretry_min = 1h\nretry_max = 5m\n",
+	  ":5: [outbound] retry_max: shorter than retry_min (3600000 ms)" },
+	{ T_HOME "[outbound]\nmax_deliveries = 2\nmax_per_domain = 3\n",
+	  ":5: [outbound] max_per_domain: 3 is larger than max_deliveries (2)" },
 	{ "hostname = mail.example.test\n[home]\n", ":1: hostname: key outside of any section" },
 	{ "[home]\nhostname = a.example.test\nhostname = b.example.test\n",
 	  ":3: [home] hostname: set twice (first at line 2)" },

@@ -355,6 +355,77 @@ test_smtp_data_size(void **state)
 	assert_int_equal(d.size, 6);
 }
 
+/* ---- the encoder --------------------------------------------------------- */
+
+struct stuff_case {
+	const char *in;
+	size_t in_len;
+	const char *out;	/* what goes on the wire after DATA's 354, the end included */
+	size_t out_len;
+};
+
+static const struct stuff_case stuff_cases[] = {
+	{ S(""), S(".\r\n") },
+	{ S("a\r\n"), S("a\r\n.\r\n") },
+	{ S(".\r\n"), S("..\r\n.\r\n") },
+	{ S(".a\r\n..b\r\nc.\r\n"), S("..a\r\n...b\r\nc.\r\n.\r\n") },
+	{ S("no line end"), S("no line end\r\n.\r\n") },
+	{ S("ends in CR\r"), S("ends in CR\r\n.\r\n") },
+	{ S("x\r\n.\r\ny\r\n"), S("x\r\n..\r\ny\r\n.\r\n") },
+	{ S("\r\n\r\n."), S("\r\n\r\n..\r\n.\r\n") },
+};
+
+/* Stuff in, step bytes at a time, into out; returns the length. */
+static size_t
+t_stuff(const char *in, size_t len, size_t step, uint8_t *out)
+{
+	struct smtp_data_stuff s;
+	size_t o = 0;
+
+	smtp_data_stuff_init(&s);
+	for (size_t i = 0; i < len; i += step) {
+		size_t n = len - i < step ? len - i : step;
+		o += smtp_data_stuff_feed(&s, (const uint8_t *)in + i, n, out + o);
+	}
+	assert_int_equal(s.size, len);
+	return o + smtp_data_stuff_end(&s, out + o);
+}
+
+static void
+test_smtp_data_stuff_cases(void **state)
+{
+	uint8_t out[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(stuff_cases) / sizeof(stuff_cases[0]); i++) {
+		const struct stuff_case *c = &stuff_cases[i];
+		for (size_t step = 1; step <= c->in_len + 1; step++) {
+			size_t n = t_stuff(c->in, c->in_len, step, out);
+			if (n != c->out_len || memcmp(out, c->out, n) != 0)
+				fail_msg("case %zu step %zu: %zu bytes", i, step, n);
+		}
+	}
+}
+
+/* What the encoder writes, the decoder reads back as the message (with its last line end). */
+static void
+test_smtp_data_stuff_round_trip(void **state)
+{
+	static const char msg[] = "Subject: dots\r\n\r\n.\r\n..\r\n.x\r\n\r\n.\r\nend\r\n";
+	uint8_t wire[2 * sizeof(msg) + SMTP_DATA_STUFF_END_MAX], back[sizeof(wire)];
+	struct smtp_data d;
+	size_t n, olen, used;
+
+	(void)state;
+	n = t_stuff(msg, sizeof(msg) - 1, sizeof(msg), wire);
+	smtp_data_init(&d);
+	assert_int_equal(smtp_data_feed(&d, wire, n, back, &olen, &used), SMTP_DATA_END);
+	assert_int_equal(used, n);
+	assert_int_equal(smtp_data_bad(&d), 0);
+	assert_int_equal(olen, sizeof(msg) - 1);
+	assert_memory_equal(back, msg, olen);
+}
+
 int
 main(void)
 {
@@ -363,6 +434,8 @@ main(void)
 		cmocka_unit_test(test_smtp_data_line_length),
 		cmocka_unit_test(test_smtp_data_pipelined),
 		cmocka_unit_test(test_smtp_data_size),
+		cmocka_unit_test(test_smtp_data_stuff_cases),
+		cmocka_unit_test(test_smtp_data_stuff_round_trip),
 	};
 	return cmocka_run_group_tests_name("smtp_data", tests, NULL, NULL);
 }

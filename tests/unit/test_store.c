@@ -1366,6 +1366,81 @@ test_store_queue(void **state)
 	assert_int_equal(t_raw(s, "SELECT count(*) FROM messages"), 0);
 }
 
+/* Due entries, deferral with its count and error, retry now, by id and all. */
+static void
+test_store_queue_retry(void **state)
+{
+	struct testutil_tmpdir *s = *state;
+	struct store *st = t_open(s);
+	struct store_queue_entry *q = NULL, one;
+	struct store_delivery *d;
+	struct store_err err;
+	const int64_t far = 4000000000LL;	/* after any entry's creation */
+	char long_error[2 * STORE_QUEUE_ERROR_MAX];
+	size_t n = 0, changed = 0;
+	int64_t a, b;
+
+	d = store_delivery_begin(st, "alice@local.test", &err);
+	assert_non_null(d);
+	t_ok(store_delivery_add_remote(d, "a@remote.test", E));
+	t_ok(store_delivery_add_remote(d, "b@remote.test", E));
+	t_ok(store_delivery_write(d, "Subject: x\r\n\r\nx\r\n", 18, E));
+	t_ok(store_delivery_commit(d, 60, E));
+	store_delivery_free(&d);
+
+	t_ok(store_queue_due(st, far, 10, &q, &n, E));
+	assert_int_equal(n, 2);
+	a = q[0].id;
+	b = q[1].id;
+	assert_string_equal(q[0].last_error, "");
+	free(q);
+	/* Nothing is due before it was created. */
+	t_ok(store_queue_due(st, 0, 10, &q, &n, E));
+	assert_int_equal(n, 0);
+	assert_null(q);
+
+	memset(long_error, 'e', sizeof(long_error) - 1);
+	long_error[sizeof(long_error) - 1] = '\0';
+	t_ok(store_queue_defer(st, a, far + 100, long_error, E));
+	t_ok(store_queue_defer(st, a, far + 200, "451 4.7.1 later", E));
+	t_ok(store_queue_get(st, a, &one, E));
+	assert_int_equal(one.attempts, 2);
+	assert_int_equal(one.next_attempt, far + 200);
+	assert_string_equal(one.last_error, "451 4.7.1 later");
+	t_ok(store_queue_defer(st, b, far + 50, long_error, E));
+	t_ok(store_queue_get(st, b, &one, E));
+	assert_int_equal(strlen(one.last_error), STORE_QUEUE_ERROR_MAX - 1);
+
+	/* Soonest first, at most max, none before its time. */
+	t_ok(store_queue_due(st, far, 10, &q, &n, E));
+	assert_int_equal(n, 0);
+	free(q);
+	t_ok(store_queue_due(st, far + 1000, 1, &q, &n, E));
+	assert_int_equal(n, 1);
+	assert_int_equal(q[0].id, b);
+	free(q);
+
+	t_ok(store_queue_retry(st, a, far, &changed, E));
+	assert_int_equal(changed, 1);
+	t_ok(store_queue_due(st, far, 10, &q, &n, E));
+	assert_int_equal(n, 1);
+	assert_int_equal(q[0].id, a);
+	assert_int_equal(q[0].attempts, 2);	/* a retry is not an attempt */
+	free(q);
+	t_ok(store_queue_retry(st, 0, far, &changed, E));
+	assert_int_equal(changed, 2);
+
+	t_refused(store_queue_defer(st, b + 100, far, "x", E), STORE_E_NOTFOUND);
+	t_refused(store_queue_get(st, b + 100, &one, E), STORE_E_NOTFOUND);
+	t_refused(store_queue_retry(st, b + 100, far, &changed, E), STORE_E_NOTFOUND);
+	t_ok(store_queue_remove(st, a, E));
+	t_ok(store_queue_remove(st, b, E));
+	t_ok(store_queue_retry(st, 0, far, &changed, E));
+	assert_int_equal(changed, 0);
+	store_close(&st);
+	assert_int_equal(t_raw(s, "SELECT count(*) FROM bodies"), 0);
+}
+
 static void
 test_store_quota(void **state)
 {
@@ -2020,6 +2095,7 @@ main(void)
 		T(test_store_deliver_shared),
 		T(test_store_uids),
 		T(test_store_queue),
+		T(test_store_queue_retry),
 		T(test_store_quota),
 		T(test_store_too_big),
 		T(test_store_abort_and_recover),
