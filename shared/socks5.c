@@ -265,3 +265,141 @@ socks5_forbidden_destination(const struct addr *a)
 	}
 	return 0;
 }
+
+/* ---- the client side ---- */
+
+static const char *const socks5_reply_texts[] = {
+	[SOCKS5_OK] = "succeeded",
+	[SOCKS5_FAILURE] = "general SOCKS server failure",
+	[SOCKS5_NOT_ALLOWED] = "connection not allowed by ruleset",
+	[SOCKS5_NET_UNREACHABLE] = "network unreachable",
+	[SOCKS5_HOST_UNREACHABLE] = "host unreachable",
+	[SOCKS5_REFUSED] = "connection refused",
+	[SOCKS5_TTL_EXPIRED] = "TTL expired",
+	[SOCKS5_CMD_UNSUPPORTED] = "command not supported",
+	[SOCKS5_ATYP_UNSUPPORTED] = "address type not supported",
+};
+
+void
+socks5_client_greeting(uint8_t out[SOCKS5_CLIENT_GREETING_LEN])
+{
+	out[0] = SOCKS5_VERSION;
+	out[1] = 1;
+	out[2] = SOCKS5_METHOD_NOAUTH;
+}
+
+int
+socks5_parse_method_reply(const uint8_t *in, size_t len, const char **err_r)
+{
+	struct cursor c = cursor_init(in, len);
+	uint8_t ver, method;
+	const char *err;
+
+	if (cursor_u8(&c, &ver) != 0)
+		return 0;
+	if (ver != SOCKS5_VERSION) {
+		err = "not SOCKS version 5";
+		goto fail;
+	}
+	if (cursor_u8(&c, &method) != 0)
+		return 0;
+	if (method == SOCKS5_METHOD_NONE) {
+		err = "no acceptable method";
+		goto fail;
+	}
+	if (method != SOCKS5_METHOD_NOAUTH) {
+		err = "server chose a method not offered";
+		goto fail;
+	}
+	return (int)(len - c.left);
+fail:
+	*err_r = err;
+	return -1;
+}
+
+size_t
+socks5_encode_connect(const struct addr *dst, uint8_t out[SOCKS5_REQUEST_MAX])
+{
+	uint8_t ip[SOCKS5_IPV6_LEN];
+	size_t n = addr_ip_bytes(dst, ip);
+	uint16_t port = addr_port(dst);
+
+	if ((n != SOCKS5_IPV4_LEN && n != SOCKS5_IPV6_LEN) || port == 0)
+		return 0;
+	out[0] = SOCKS5_VERSION;
+	out[1] = SOCKS5_CMD_CONNECT;
+	out[2] = 0;
+	out[3] = n == SOCKS5_IPV4_LEN ? SOCKS5_ATYP_IPV4 : SOCKS5_ATYP_IPV6;
+	memcpy(out + 4, ip, n);
+	out[4 + n] = (uint8_t)(port >> 8);
+	out[5 + n] = (uint8_t)(port & 0xff);
+	return 6 + n;
+}
+
+int
+socks5_parse_reply(const uint8_t *in, size_t len, uint8_t *code_r, struct addr *bound_r,
+		   const char **err_r)
+{
+	struct cursor c = cursor_init(in, len);
+	uint8_t ver, rep, rsv, atyp, name_len, ip[SOCKS5_IPV6_LEN];
+	size_t ip_len = 0;
+	uint16_t port;
+	const char *err;
+
+	*code_r = SOCKS5_FAILURE;
+	memset(bound_r, 0, sizeof(*bound_r));
+	if (cursor_u8(&c, &ver) != 0)
+		return 0;
+	if (ver != SOCKS5_VERSION) {
+		err = "not SOCKS version 5";
+		goto fail;
+	}
+	if (cursor_u8(&c, &rep) != 0 || cursor_u8(&c, &rsv) != 0)
+		return 0;
+	if (rsv != 0) {
+		err = "reserved byte not 0";
+		goto fail;
+	}
+	if (cursor_u8(&c, &atyp) != 0)
+		return 0;
+	switch (atyp) {
+	case SOCKS5_ATYP_IPV4:
+		ip_len = SOCKS5_IPV4_LEN;
+		break;
+	case SOCKS5_ATYP_IPV6:
+		ip_len = SOCKS5_IPV6_LEN;
+		break;
+	case SOCKS5_ATYP_DOMAIN:
+		if (cursor_u8(&c, &name_len) != 0)
+			return 0;
+		if (name_len == 0) {
+			err = "domain name length 0";
+			goto fail;
+		}
+		if (cursor_skip(&c, name_len) != 0)
+			return 0;
+		break;
+	default:
+		err = "address type not supported";
+		goto fail;
+	}
+	if (ip_len != 0 && cursor_copy(&c, ip, ip_len) != 0)
+		return 0;
+	if (cursor_u16be(&c, &port) != 0)
+		return 0;
+	if (ip_len != 0)
+		socks5_addr_set(bound_r, ip, ip_len, port);
+	*code_r = rep;
+	return (int)(len - c.left);
+fail:
+	*err_r = err;
+	return -1;
+}
+
+const char *
+socks5_reply_text(uint8_t code)
+{
+	if (code < sizeof(socks5_reply_texts) / sizeof(socks5_reply_texts[0]))
+		return socks5_reply_texts[code];
+	return "unknown reply code";
+}

@@ -1,12 +1,14 @@
 /*
- * socks5: the server side of SOCKS version 5 (RFC 1928), as the edge's
- * egress for outbound SMTP from homes: CONNECT only, and no authentication
- * method besides "no authentication required" (0x00).
+ * socks5: SOCKS version 5 (RFC 1928) for outbound SMTP from homes: the
+ * server side as the edge's egress, and the client side for the home's
+ * SMTP client that connects out through it. CONNECT only, and no
+ * authentication method besides "no authentication required" (0x00).
  *
- * A session is: the client's method greeting, our method reply; the
- * client's request, our reply; then, after a successful reply, the raw
- * stream. The parsers and the encoders are pure; the I/O layer feeds the
- * parsers what it has read so far and sends what the encoders write.
+ * A session is: the client's method greeting, the server's method reply;
+ * the client's request, the server's reply; then, after a successful
+ * reply, the raw stream. The parsers and the encoders are pure; the I/O
+ * layer feeds the parsers what it has read so far and sends what the
+ * encoders write.
  *
  * Wire formats (lengths in bytes):
  *   greeting  VER=5 (1) NMETHODS (1, 1..255) METHODS (NMETHODS)
@@ -29,6 +31,7 @@
 #define SOCKS5_GREETING_MAX 257		/* VER NMETHODS METHODS[255] */
 #define SOCKS5_REQUEST_MAX 262		/* VER CMD RSV ATYP DOMAIN(1+255) PORT */
 #define SOCKS5_REPLY_MAX 22		/* with an IPv6 bound address */
+#define SOCKS5_CLIENT_GREETING_LEN 3	/* VER NMETHODS=1 METHOD=0x00 */
 
 /* The REP field of a reply (RFC 1928 section 6). */
 enum socks5_reply_code {
@@ -127,5 +130,51 @@ size_t socks5_encode_reply(uint8_t code, const struct addr *bound, uint8_t out[S
  * allowed: the test bench uses them. The port is ignored. Pure.
  */
 int socks5_forbidden_destination(const struct addr *a);
+
+/* ---- the client side ---- */
+
+/* The greeting a client sends: version 5, one method, 0x00 "no authentication required". */
+void socks5_client_greeting(uint8_t out[SOCKS5_CLIENT_GREETING_LEN]);
+
+/*
+ * Parse the server's method selection at in[0..len). Returns 2 when it
+ * chose 0x00 (the bytes after it are the server's next message), 0 when
+ * it needs more bytes, or -1 with *err_r set to static text for a version
+ * other than 5 ("not SOCKS version 5", at the first byte) or any other
+ * method: 0xFF "no acceptable method", else "server chose a method not
+ * offered". Pure.
+ */
+int socks5_parse_method_reply(const uint8_t *in, size_t len, const char **err_r);
+
+/*
+ * Write a CONNECT request for dst (its address and port) to out: ATYP 1
+ * for IPv4 and for an IPv4-mapped IPv6 address, ATYP 4 for other IPv6.
+ * Returns the length, 10 or 22, or 0 (out untouched) if dst is neither
+ * IPv4 nor IPv6 or its port is 0. Pure.
+ */
+size_t socks5_encode_connect(const struct addr *dst, uint8_t out[SOCKS5_REQUEST_MAX]);
+
+/*
+ * Parse the server's reply to a request at in[0..len). Returns its length
+ * (>0; 10 for ATYP 1, 22 for ATYP 4, 7 + n for ATYP 3 with n 1..255; the
+ * bytes after it are the stream) with *code_r the REP byte and *bound_r
+ * the bound address and port for ATYP 1 and 4 (IPv4 and IPv6; port 0 is
+ * allowed), zeroed for ATYP 3 (the name is skipped, not checked). Returns
+ * 0 when it needs more bytes, or -1 with *err_r set to static text, as
+ * soon as the byte that shows it is in: version not 5, RSV not 0, ATYP not
+ * 1, 3 or 4, a domain length of 0. A reply with REP other than SOCKS5_OK
+ * still returns >0: the caller checks *code_r (socks5_reply_text() says
+ * what it means). On 0 and -1, *code_r is SOCKS5_FAILURE and *bound_r is
+ * zeroed. Pure.
+ */
+int socks5_parse_reply(const uint8_t *in, size_t len, uint8_t *code_r, struct addr *bound_r,
+		       const char **err_r);
+
+/*
+ * The words of RFC 1928 for a REP code ("succeeded", "connection refused",
+ * "connection not allowed by ruleset", ...), or "unknown reply code".
+ * Static text.
+ */
+const char *socks5_reply_text(uint8_t code);
 
 #endif

@@ -2,7 +2,10 @@
  * Unit tests for shared/socks5: method greetings and requests, whole and
  * one byte at a time, with the exact reply code for each refusal; the
  * method and request replies; the egress's forbidden destinations, at the
- * edges of every range and in every IPv6 form that embeds IPv4.
+ * edges of every range and in every IPv6 form that embeds IPv4. The client
+ * side: its greeting, the server's method choice and reply read whole and
+ * one byte at a time with the exact error for each refusal, its CONNECT
+ * requests against curl's, and each side read back by the other.
  *
  * The curl bytes are real: curl 7.88.1 (Debian 12) against a small Python
  * listener on 127.0.0.1 that recorded the greeting, answered 05 00 ("no
@@ -609,6 +612,379 @@ test_socks5_forbidden_other(void **state)
 	assert_int_equal(socks5_forbidden_destination(&a), 1);
 }
 
+/* ---- the client side ------------------------------------------------------ */
+
+#define E_VERSION "not SOCKS version 5"
+
+static void
+test_socks5_client_greeting(void **state)
+{
+	uint8_t out[SOCKS5_CLIENT_GREETING_LEN];
+	const char *err = NULL;
+	int noauth = -1;
+
+	(void)state;
+	socks5_client_greeting(out);
+	assert_memory_equal(out, "\x05\x01\x00", SOCKS5_CLIENT_GREETING_LEN);
+	/* The server side takes it, with "no authentication" offered. */
+	assert_int_equal(socks5_parse_greeting(out, sizeof(out), &noauth, &err), SOCKS5_CLIENT_GREETING_LEN);
+	assert_int_equal(noauth, 1);
+}
+
+struct method_case {
+	const uint8_t *bytes;
+	size_t len;
+	size_t at;		/* prefixes shorter than this need more; from here on, rc */
+	int rc;
+	const char *err;	/* when -1 */
+};
+
+static const struct method_case method_cases[] = {
+	{ B("\x05\x00"), 2, 2, NULL },
+	/* The server's next message may follow; it is not part of this one. */
+	{ B("\x05\x00\x05\x00\x00\x01\xc0\x00\x02\x01\x00\x19"), 2, 2, NULL },
+	/* Need more. */
+	{ B(""), T_NEVER, 0, NULL },
+	{ B("\x05"), T_NEVER, 0, NULL },
+	/* No method we offered. */
+	{ B("\x05\xff"), 2, -1, "no acceptable method" },
+	{ B("\x05\x01"), 2, -1, "server chose a method not offered" },
+	{ B("\x05\x02"), 2, -1, "server chose a method not offered" },
+	{ B("\x05\x80\x00"), 2, -1, "server chose a method not offered" },
+	{ B("\x05\xfe"), 2, -1, "server chose a method not offered" },
+	/* Not SOCKS5: refused at the first byte. */
+	{ B("\x04\x00"), 1, -1, E_VERSION },
+	{ B("\x00\x5a\x00\x19\xc0\x00\x02\x0a"), 1, -1, E_VERSION },	/* a SOCKS4 reply */
+	{ B("\x01\x00"), 1, -1, E_VERSION },	/* a username/password status */
+	{ B("HTTP/1.1 400 Bad Request\r\n"), 1, -1, E_VERSION },
+	{ B("220 mx.example.test ESMTP\r\n"), 1, -1, E_VERSION },
+};
+
+static void
+test_socks5_method_reply_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(method_cases) / sizeof(method_cases[0]); i++) {
+		const struct method_case *c = &method_cases[i];
+
+		for (size_t k = 0; k <= c->len; k++) {
+			int want = k < c->at ? 0 : c->rc, rc;
+			const char *err = NULL;
+
+			rc = socks5_parse_method_reply(c->bytes, k, &err);
+			if (rc != want)
+				fail_msg("method reply %zu, %zu of %zu bytes: rc %d, want %d", i, k, c->len,
+					 rc, want);
+			if (rc < 0 && (err == NULL || strcmp(err, c->err) != 0))
+				fail_msg("method reply %zu: '%s', want '%s'", i, err ? err : "(null)",
+					 c->err);
+		}
+	}
+}
+
+/* What the server side writes, the client side reads. */
+static void
+test_socks5_method_reply_round_trip(void **state)
+{
+	uint8_t out[2];
+	const char *err = NULL;
+
+	(void)state;
+	socks5_method_reply(1, out);
+	assert_int_equal(socks5_parse_method_reply(out, sizeof(out), &err), 2);
+	socks5_method_reply(0, out);
+	assert_int_equal(socks5_parse_method_reply(out, sizeof(out), &err), -1);
+	assert_string_equal(err, "no acceptable method");
+}
+
+/* The requests curl sends are the ones we send. */
+static void
+test_socks5_encode_connect(void **state)
+{
+	static const struct {
+		const char *dst;
+		const uint8_t *want;
+		size_t len;
+	} cases[] = {
+		{ "192.0.2.10:25", B(T_CURL_REQUEST_V4) },
+		{ "[2001:db8::25]:25", B(T_CURL_REQUEST_V6) },
+		/* IPv4-mapped: as IPv4. */
+		{ "[::ffff:192.0.2.10]:25", B(T_CURL_REQUEST_V4) },
+		{ "203.0.113.1:65535", B("\x05\x01\x00\x01\xcb\x00\x71\x01\xff\xff") },
+		{ "203.0.113.1:1", B("\x05\x01\x00\x01\xcb\x00\x71\x01\x00\x01") },
+		{ "[2001:db8:77::1]:587", B("\x05\x01\x00\x04\x20\x01\x0d\xb8\x00\x77\x00\x00\x00\x00"
+					     "\x00\x00\x00\x00\x00\x01\x02\x4b") },
+	};
+	uint8_t out[SOCKS5_REQUEST_MAX], code;
+	struct socks5_request r;
+	const char *err;
+	struct addr a;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t n;
+
+		t_addr(cases[i].dst, &a);
+		n = socks5_encode_connect(&a, out);
+		if (n != cases[i].len || memcmp(out, cases[i].want, n) != 0)
+			fail_msg("%s: %zu bytes, want %zu", cases[i].dst, n, cases[i].len);
+		/* The server side reads back the same destination. */
+		if (socks5_parse_request(out, n, &r, &code, &err) != (int)n || code != SOCKS5_OK ||
+		    r.cmd != 1 || r.is_domain || !addr_equal(&r.dst, &a) || r.port != addr_port(&a))
+			fail_msg("%s: does not read back", cases[i].dst);
+	}
+}
+
+/* No port, or no address: nothing written. */
+static void
+test_socks5_encode_connect_refused(void **state)
+{
+	uint8_t out[SOCKS5_REQUEST_MAX], untouched[SOCKS5_REQUEST_MAX];
+	struct addr a;
+
+	(void)state;
+	memset(out, 0xa5, sizeof(out));
+	memset(untouched, 0xa5, sizeof(untouched));
+	t_addr("192.0.2.10", &a);
+	assert_int_equal(socks5_encode_connect(&a, out), 0);
+	t_addr("2001:db8::25", &a);
+	assert_int_equal(socks5_encode_connect(&a, out), 0);
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(socks5_encode_connect(&a, out), 0);
+	a.ss.ss_family = AF_UNIX;
+	a.len = sizeof(a.ss);
+	assert_int_equal(socks5_encode_connect(&a, out), 0);
+	assert_memory_equal(out, untouched, sizeof(out));
+}
+
+struct reply_case {
+	const uint8_t *bytes;
+	size_t len;
+	size_t at;		/* prefixes shorter than this need more; from here on, rc */
+	int rc;
+	uint8_t code;		/* when > 0 */
+	const char *bound;	/* when > 0: "ip:port", or NULL for ATYP 3 */
+	const char *err;	/* when -1 */
+};
+
+static const struct reply_case reply_cases[] = {
+	/* Each address type. */
+	{ B("\x05\x00\x00\x01\xc6\x33\x64\x01\x9c\x40"), 10, 10, 0, "198.51.100.1:40000", NULL },
+	{ B("\x05\x04\x00\x04\x20\x01\x0d\xb8\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x04\x38"),
+	  22, 22, 4, "[2001:db8::1]:1080", NULL },
+	{ B("\x05\x00\x00\x03\x0f" "mx.example.test" "\x00\x19"), 22, 22, 0, NULL, NULL },
+	/* The stream may follow at once; it is not part of the reply. */
+	{ B("\x05\x00\x00\x01\xc0\x00\x02\x01\x00\x19" "220 mx.example.test ESMTP\r\n"), 10, 10, 0,
+	  "192.0.2.1:25", NULL },
+	{ B("\x05\x00\x00\x03\x01" "a" "\x00\x19" "220"), 8, 8, 0, NULL, NULL },
+	/* What our egress sends when it knows no bound address; port 0 is allowed. */
+	{ B("\x05\x00\x00\x01\x00\x00\x00\x00\x00\x00"), 10, 10, 0, "0.0.0.0", NULL },
+	/* IPv4-mapped, as IPv4. */
+	{ B("\x05\x00\x00\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff\xc0\x00\x02\x07\x00\x19"),
+	  22, 22, 0, "192.0.2.7:25", NULL },
+	/* A name is skipped, whatever it holds. */
+	{ B("\x05\x00\x00\x03\x03" "\0\xff." "\x00\x00"), 10, 10, 0, NULL, NULL },
+	/* Refusals still parse: the caller reads the code. */
+	{ B("\x05\x01\x00\x01\x00\x00\x00\x00\x00\x00"), 10, 10, 1, "0.0.0.0", NULL },
+	{ B("\x05\x02\x00\x01\x00\x00\x00\x00\x00\x00"), 10, 10, 2, "0.0.0.0", NULL },
+	{ B("\x05\x05\x00\x01\xc0\x00\x02\x07\x00\x19"), 10, 10, 5, "192.0.2.7:25", NULL },
+	{ B("\x05\x08\x00\x03\x01" "x" "\x00\x01"), 8, 8, 8, NULL, NULL },
+	{ B("\x05\xff\x00\x01\x00\x00\x00\x00\x00\x00"), 10, 10, 0xff, "0.0.0.0", NULL },
+	/* Need more. */
+	{ B(""), T_NEVER, 0, 0, NULL, NULL },
+	{ B("\x05"), T_NEVER, 0, 0, NULL, NULL },
+	{ B("\x05\x00\x00"), T_NEVER, 0, 0, NULL, NULL },
+	{ B("\x05\x00\x00\x01\xc0\x00\x02\x01\x00"), T_NEVER, 0, 0, NULL, NULL },
+	{ B("\x05\x00\x00\x04\x20\x01\x0d\xb8\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00"),
+	  T_NEVER, 0, 0, NULL, NULL },
+	{ B("\x05\x00\x00\x03"), T_NEVER, 0, 0, NULL, NULL },
+	{ B("\x05\x00\x00\x03\x0f" "mx.example.test" "\x00"), T_NEVER, 0, 0, NULL, NULL },
+	/* Malformed: refused at the byte that shows it. */
+	{ B("\x04\x00\x00\x01\x00\x00\x00\x00\x00\x00"), 1, -1, 0, NULL, E_VERSION },
+	{ B("\x00\x5a\x00\x19\xc0\x00\x02\x0a"), 1, -1, 0, NULL, E_VERSION },	/* SOCKS4 granted */
+	{ B("HTTP/1.1 200 Connection established\r\n"), 1, -1, 0, NULL, E_VERSION },
+	{ B("\x05\x00\x01\x01\xc0\x00\x02\x01\x00\x19"), 3, -1, 0, NULL, "reserved byte not 0" },
+	{ B("\x05\x00\xff\x01\xc0\x00\x02\x01\x00\x19"), 3, -1, 0, NULL, "reserved byte not 0" },
+	{ B("\x05\x00\x00\x00\xc0\x00\x02\x01\x00\x19"), 4, -1, 0, NULL, "address type not supported" },
+	{ B("\x05\x00\x00\x02\xc0\x00\x02\x01\x00\x19"), 4, -1, 0, NULL, "address type not supported" },
+	{ B("\x05\x00\x00\x05"), 4, -1, 0, NULL, "address type not supported" },
+	{ B("\x05\x00\x00\xff"), 4, -1, 0, NULL, "address type not supported" },
+	{ B("\x05\x00\x00\x03\x00\x00\x19"), 5, -1, 0, NULL, "domain name length 0" },
+	/* Version first, then RSV, then ATYP. */
+	{ B("\x06\x00\x01\x02"), 1, -1, 0, NULL, E_VERSION },
+	{ B("\x05\x00\x01\x02"), 3, -1, 0, NULL, "reserved byte not 0" },
+};
+
+static void
+test_socks5_parse_reply_table(void **state)
+{
+	static const struct addr zero;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(reply_cases) / sizeof(reply_cases[0]); i++) {
+		const struct reply_case *c = &reply_cases[i];
+
+		for (size_t k = 0; k <= c->len; k++) {
+			int want = k < c->at ? 0 : c->rc, rc;
+			const char *err = NULL;
+			uint8_t code = 0xee;
+			struct addr bound, want_bound;
+
+			memset(&bound, 0xa5, sizeof(bound));
+			rc = socks5_parse_reply(c->bytes, k, &code, &bound, &err);
+			if (rc != want)
+				fail_msg("reply %zu, %zu of %zu bytes: rc %d, want %d", i, k, c->len, rc,
+					 want);
+			if (rc < 0 && (err == NULL || strcmp(err, c->err) != 0))
+				fail_msg("reply %zu: '%s', want '%s'", i, err ? err : "(null)", c->err);
+			if (rc <= 0) {
+				if (code != SOCKS5_FAILURE || memcmp(&bound, &zero, sizeof(bound)) != 0)
+					fail_msg("reply %zu, %zu bytes: code %u or bound address left set", i,
+						 k, code);
+				continue;
+			}
+			if (code != c->code)
+				fail_msg("reply %zu: code %u, want %u", i, code, c->code);
+			if (c->bound == NULL) {
+				if (memcmp(&bound, &zero, sizeof(bound)) != 0)
+					fail_msg("reply %zu: a bound address for a name", i);
+				continue;
+			}
+			t_addr(c->bound, &want_bound);
+			if (!addr_equal(&bound, &want_bound)) {
+				char got[ADDR_TEXT_MAX];
+				fail_msg("reply %zu: bound %s, want %s", i,
+					 addr_format(&bound, got, sizeof(got)), c->bound);
+			}
+		}
+	}
+}
+
+/* The longest reply: a 255-byte name. */
+static void
+test_socks5_parse_reply_name_max(void **state)
+{
+	uint8_t in[7 + 255 + 1];
+	struct addr bound;
+	const char *err;
+	uint8_t code;
+
+	(void)state;
+	memcpy(in, "\x05\x00\x00\x03\xff", 5);
+	memset(in + 5, 'a', 255);
+	in[260] = 0;
+	in[261] = 25;
+	in[262] = 'x';
+	assert_int_equal(socks5_parse_reply(in, 261, &code, &bound, &err), 0);
+	assert_int_equal(socks5_parse_reply(in, 262, &code, &bound, &err), 262);
+	assert_int_equal(socks5_parse_reply(in, sizeof(in), &code, &bound, &err), 262);
+	assert_int_equal(code, SOCKS5_OK);
+	assert_int_equal(bound.len, 0);
+}
+
+/* Every reply the server side writes, the client side reads back: code, address and port. */
+static void
+test_socks5_parse_reply_round_trip(void **state)
+{
+	static const char *const bound[] = {
+		"192.0.2.1:25", "203.0.113.254:65535", "[2001:db8::25]:587", "[::]:1", "0.0.0.0",
+		"[::ffff:198.51.100.9]:2525",
+	};
+	static const uint8_t codes[] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0x80, 0xff };
+	uint8_t out[SOCKS5_REPLY_MAX], code;
+	struct addr a, back;
+	const char *err;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bound) / sizeof(bound[0]); i++) {
+		for (size_t j = 0; j < sizeof(codes) / sizeof(codes[0]); j++) {
+			size_t n;
+
+			t_addr(bound[i], &a);
+			n = socks5_encode_reply(codes[j], &a, out);
+			if (socks5_parse_reply(out, n, &code, &back, &err) != (int)n || code != codes[j] ||
+			    !addr_equal(&back, &a))
+				fail_msg("%s, code %u: does not read back", bound[i], codes[j]);
+		}
+	}
+	/* No bound address: 0.0.0.0 port 0. */
+	assert_int_equal(socks5_encode_reply(SOCKS5_REFUSED, NULL, out), 10);
+	assert_int_equal(socks5_parse_reply(out, 10, &code, &back, &err), 10);
+	assert_int_equal(code, SOCKS5_REFUSED);
+	t_addr("0.0.0.0", &a);
+	assert_true(addr_equal(&back, &a));
+}
+
+static void
+test_socks5_reply_text(void **state)
+{
+	static const char *const want[] = {
+		"succeeded",
+		"general SOCKS server failure",
+		"connection not allowed by ruleset",
+		"network unreachable",
+		"host unreachable",
+		"connection refused",
+		"TTL expired",
+		"command not supported",
+		"address type not supported",
+	};
+
+	(void)state;
+	for (unsigned code = 0; code < 256; code++) {
+		const char *text = socks5_reply_text((uint8_t)code);
+
+		assert_non_null(text);
+		if (code < sizeof(want) / sizeof(want[0]))
+			assert_string_equal(text, want[code]);
+		else
+			assert_string_equal(text, "unknown reply code");
+	}
+	assert_string_equal(socks5_reply_text(SOCKS5_NOT_ALLOWED), "connection not allowed by ruleset");
+	assert_string_equal(socks5_reply_text(SOCKS5_REFUSED), "connection refused");
+}
+
+/* A whole handshake, our client against our server side, as the home and the edge run it. */
+static void
+test_socks5_client_session(void **state)
+{
+	uint8_t greeting[SOCKS5_CLIENT_GREETING_LEN], method[2], request[SOCKS5_REQUEST_MAX];
+	uint8_t reply[SOCKS5_REPLY_MAX], code;
+	struct socks5_request r;
+	struct addr dst, bound, back;
+	const char *err;
+	size_t n;
+	int noauth;
+
+	(void)state;
+	socks5_client_greeting(greeting);
+	assert_int_equal(socks5_parse_greeting(greeting, sizeof(greeting), &noauth, &err), 3);
+	socks5_method_reply(noauth, method);
+	assert_int_equal(socks5_parse_method_reply(method, sizeof(method), &err), 2);
+
+	t_addr("[2001:db8::25]:25", &dst);
+	n = socks5_encode_connect(&dst, request);
+	assert_int_equal(n, 22);
+	assert_int_equal(socks5_parse_request(request, n, &r, &code, &err), 22);
+	assert_true(addr_equal(&r.dst, &dst));
+	assert_int_equal(socks5_forbidden_destination(&r.dst), 0);
+
+	t_addr("203.0.113.1:40001", &bound);
+	n = socks5_encode_reply(SOCKS5_OK, &bound, reply);
+	assert_int_equal(socks5_parse_reply(reply, n, &code, &back, &err), 10);
+	assert_int_equal(code, SOCKS5_OK);
+	assert_true(addr_equal(&back, &bound));
+
+	/* A forbidden destination: the egress refuses, the client reads why. */
+	t_addr("127.0.0.1:25", &dst);
+	n = socks5_encode_connect(&dst, request);
+	assert_int_equal(socks5_parse_request(request, n, &r, &code, &err), 10);
+	assert_int_equal(socks5_forbidden_destination(&r.dst), 1);
+	n = socks5_encode_reply(SOCKS5_NOT_ALLOWED, NULL, reply);
+	assert_int_equal(socks5_parse_reply(reply, n, &code, &back, &err), 10);
+	assert_string_equal(socks5_reply_text(code), "connection not allowed by ruleset");
+}
+
 int
 main(void)
 {
@@ -624,6 +1000,16 @@ main(void)
 		cmocka_unit_test(test_socks5_forbidden_table),
 		cmocka_unit_test(test_socks5_forbidden_embedded),
 		cmocka_unit_test(test_socks5_forbidden_other),
+		cmocka_unit_test(test_socks5_client_greeting),
+		cmocka_unit_test(test_socks5_method_reply_table),
+		cmocka_unit_test(test_socks5_method_reply_round_trip),
+		cmocka_unit_test(test_socks5_encode_connect),
+		cmocka_unit_test(test_socks5_encode_connect_refused),
+		cmocka_unit_test(test_socks5_parse_reply_table),
+		cmocka_unit_test(test_socks5_parse_reply_name_max),
+		cmocka_unit_test(test_socks5_parse_reply_round_trip),
+		cmocka_unit_test(test_socks5_reply_text),
+		cmocka_unit_test(test_socks5_client_session),
 	};
 	return cmocka_run_group_tests_name("socks5", tests, NULL, NULL);
 }
