@@ -52,7 +52,7 @@ endif
 DEBIAN_PACKAGES := \
 	build-essential pkg-config clang libclang-rt-14-dev \
 	libevent-dev libssl-dev libsodium-dev libsqlite3-dev libmnl-dev \
-	libcmocka-dev libunbound-dev libcurl4-openssl-dev \
+	libcmocka-dev libunbound-dev libcurl4-openssl-dev dns-root-data \
 	python3 python3-pytest python3-dkim \
 	openssl minisign wireguard-tools wireguard-go iproute2 nftables \
 	postfix knot knot-dnsutils tshark swaks curl dovecot-imapd dovecot-lmtpd \

@@ -32,6 +32,8 @@ def up(build):
             b.host(name)
         b.tunnel()
         knot = peers.knot(b)
+        anchor = knot.dir / "trust-anchors.key"
+        anchor.write_text(knot.trust_anchors())
         postfix = peers.postfix(b)
         peers.smtp_sink(b)
     except BaseException:
@@ -54,6 +56,8 @@ def up(build):
           f"{b.tooldir / 'wgctl'} show {b.wg['ifname']['edge']}")
     print(f"DNS:           kdig @198.51.100.53 peer.test MX   (TSIG key {knot.tsig.name}: "
           f"{knot.dir})")
+    print(f"DNSSEC:        ip netns exec {b.hosts['client'].ns} {b.tooldir / 'dnsq'} "
+          f"-f 198.51.100.53 -a {anchor} mx peer.test")
     print(f"Postfix log:   {postfix.maillog}")
     print("take it down:  make bench-down")
     return 0

@@ -2,7 +2,8 @@
 
     knot(bench)          Knot DNS in `dns` (198.51.100.53:53 UDP+TCP): the zones
                          example.test, peer.test, edge.test and alice.test, RFC
-                         2136 updates signed with one TSIG key (hmac-sha256)
+                         2136 updates signed with one TSIG key (hmac-sha256);
+                         peer.test signed with DNSSEC (.trust_anchors())
     postfix(bench)       Postfix in `peer` (198.51.100.25:25): MX for peer.test
                          (any user, into one maildir under bench.dir) and a
                          sending MTA that finds MX records through Knot; relays
@@ -36,6 +37,12 @@ The zones (serial 1, TTL 60; all NS records name ns.example.test):
 
 So mail for anyone@sink.example.test goes, by MX only, to the SMTP sink on
 the client host; mail for anyone@peer.test to Postfix.
+
+peer.test is signed (DNSSEC, Knot's automatic signing: ECDSA P-256, a KSK
+and a ZSK made when Knot starts, kept in its KASP database under its
+directory; updates are signed as they come). The others are unsigned. No
+parent holds a DS for it: a validating resolver is given
+Knot.trust_anchors() (the KSK's DS) as its trust anchor.
 """
 import base64
 import collections
@@ -172,6 +179,9 @@ mx       A     {EDGE_ADDR}
 """,
 }
 
+# Zones Knot signs (DNSSEC policy "bench" below); the others stay unsigned.
+SIGNED_ZONES = ("peer.test",)
+
 
 class Knot:
     """knotd -c CONF in the foreground, run as root (no `user:`, so nothing
@@ -205,12 +215,15 @@ class Knot:
             if not (listening(self.host, "udp", DNS_ADDR, 53)
                     and listening(self.host, "tcp", DNS_ADDR, 53)):
                 return False
-            return all(self.query(z, "SOA", check=False) for z in self.zones)
+            return (all(self.query(z, "SOA", check=False) for z in self.zones)
+                    and all(self.query(z, "DNSKEY", check=False) for z in SIGNED_ZONES))
 
         _wait("knotd serving its zones", ready, 20, self.process, interval=0.2)
 
     def _conf(self):
-        zones = "".join(f"  - domain: {z}\n" for z in self.zones)
+        zones = "".join(f"  - domain: {z}\n" + (
+            "    dnssec-signing: on\n    dnssec-policy: bench\n" if z in SIGNED_ZONES else "")
+            for z in self.zones)
         return f"""\
 server:
     rundir: "{self.dir}/run"
@@ -235,6 +248,12 @@ acl:
   - id: tsig-update
     key: {self.tsig.name}
     action: update
+
+# Keys made at the first start, in the KASP database ({self.dir}/db/keys).
+policy:
+  - id: bench
+    algorithm: ecdsap256sha256
+    nsec3: off
 
 template:
   - id: default
@@ -275,6 +294,25 @@ zone:
                 if rr == rtype.upper():
                     answers.append(data)
         return sorted(answers)
+
+    # -- DNSSEC
+
+    def trust_anchors(self):
+        """The DS records of the signed zones' KSKs (SHA-256 digests), one
+        per line in zone-file syntax, from Knot's key database (keymgr), not
+        from the DNS: the text a validating resolver takes as its trust
+        anchor file (libunbound's ub_ctx_add_ta_file). The keys are this
+        Knot's: a restarted Knot (a new directory) has new ones."""
+        lines = []
+        for zone in SIGNED_ZONES:
+            r = self.host.run("keymgr", "-c", self.conf, zone, "ds", check=False)
+            ds = [line.strip() for line in r.stdout.splitlines()
+                  if re.fullmatch(rf"{re.escape(zone)}\.\s+DS\s+\d+\s+13\s+2\s+[0-9A-Fa-f]{{64}}",
+                                  line.strip())]
+            if r.returncode != 0 or not ds:
+                raise RuntimeError(f"keymgr {zone} ds: exit {r.returncode}\n{r.stdout}{r.stderr}")
+            lines += ds
+        return "".join(f"{line}\n" for line in lines)
 
     # -- RFC 2136 updates, signed with the TSIG key
 
