@@ -717,7 +717,8 @@ mime_boundary_match(struct mime_parser *p, size_t content_len, int *close_r)
 
 		if (lv->blen == 0 || (lv->state != MIME_S_PREAMBLE && lv->state != MIME_S_PARTS))
 			continue;
-		if (have < 2 + (size_t)lv->blen ||
+		/* "--" and the boundary (p->dash only says the first byte is '-'). */
+		if (have < 2 + (size_t)lv->blen || p->pre[1] != '-' ||
 		    memcmp(p->pre + 2, mime_lv_boundary(p, i), lv->blen) != 0)
 			continue;
 		*close_r = have >= 4 + (size_t)lv->blen && p->pre[2 + lv->blen] == '-' &&

@@ -515,6 +515,22 @@ t_gen_parts(struct t_str *s, int n)
 	t_cat(s, "--many--\r\n");
 }
 
+/* Only "--" and the boundary delimit: "-xb" inside a part is text (found by fuzz_dsn). */
+static void
+test_mime_one_dash_is_text(void **state)
+{
+	static const char msg[] = "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+				  "--b\r\nContent-Type: text/plain\r\n\r\none\r\n-xb\r\n-bb\r\ntwo\r\n"
+				  "--b--\r\n";
+	struct mime *m;
+
+	(void)state;
+	m = t_all(msg, sizeof(msg) - 1, NULL);
+	assert_int_equal(m->nparts, 2);		/* the multipart and its one text part */
+	assert_int_equal(m->parts[1].body_lines, 3);	/* the CRLF before "--b--" is the boundary's */
+	mime_free(&m);
+}
+
 static void
 test_mime_corpus(void **state)
 {
@@ -1756,6 +1772,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_mime_one_dash_is_text),
 		cmocka_unit_test(test_mime_corpus),
 		cmocka_unit_test(test_mime_real_world),
 		cmocka_unit_test(test_mime_rfc3501_sections),
