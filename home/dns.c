@@ -376,6 +376,7 @@ struct dns {
 	pthread_cond_t cond;	/* an answer came in, or the reader left */
 	int reading;		/* a thread is polling ub_fd and running ub_process for everyone */
 	int broken;		/* ub_process failed: libunbound's thread is gone, no answer will come */
+	int stopping;		/* dns_stop: every wait ends now */
 };
 
 /* The queries of one call, waited for together. */
@@ -457,11 +458,13 @@ dns_wait_all(struct dns_wait *w, int64_t deadline)
 	struct dns *d = w->d;
 
 	pthread_mutex_lock(&d->lock);
-	while (w->pending > 0 && !d->broken) {
+	while (w->pending > 0 && !d->broken && !d->stopping) {
 		int64_t left = deadline - dns_now_ms();
 
 		if (left <= 0)
 			break;
+		if (left > DNS_STOP_SLICE_MS)
+			left = DNS_STOP_SLICE_MS;	/* the reader looks at stopping this often */
 		if (!d->reading) {
 			struct pollfd pfd = { .fd = ub_fd(d->ctx), .events = POLLIN };
 			int n, rc = 0, failed;
@@ -478,7 +481,8 @@ dns_wait_all(struct dns_wait *w, int64_t deadline)
 				d->broken = 1;
 			pthread_cond_broadcast(&d->cond);
 		} else {
-			struct timespec ts = { .tv_sec = deadline / 1000, .tv_nsec = (deadline % 1000) * 1000000 };
+			int64_t until = dns_now_ms() + left;
+			struct timespec ts = { .tv_sec = until / 1000, .tv_nsec = (until % 1000) * 1000000 };
 
 			pthread_cond_timedwait(&d->cond, &d->lock, &ts);
 		}
@@ -924,6 +928,15 @@ fail:
 		free(d);
 	}
 	return NULL;
+}
+
+void
+dns_stop(struct dns *d)
+{
+	pthread_mutex_lock(&d->lock);
+	d->stopping = 1;
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
 }
 
 void

@@ -29,6 +29,7 @@
 #define DNS_ERR_MAX 256		/* the plain-words reason in a result, with its NUL */
 #define DNS_TIMEOUT_DEFAULT 30000	/* ms one dns_mx or dns_tlsa call may take when the configuration says 0 */
 #define DNS_TIMEOUT_MAX 600000		/* ms, the longest timeout accepted */
+#define DNS_STOP_SLICE_MS 250		/* a waiting lookup notices dns_stop() within this */
 #define DNS_ROOT_ANCHOR_DEFAULT "/usr/share/dns/root.key"	/* Debian's dns-root-data */
 
 struct dns_conf {
@@ -164,6 +165,13 @@ struct dns *dns_new(const struct dns_conf *c, char *err, size_t errcap);
  * it; lookups libunbound still has going are dropped.
  */
 void dns_free(struct dns **dp);
+
+/*
+ * End every lookup in progress within DNS_STOP_SLICE_MS, and every later
+ * one at once, as not answered (DNS_TEMPFAIL): the daemon is stopping and
+ * its delivery threads must not wait out their timeouts. Thread-safe.
+ */
+void dns_stop(struct dns *d);
 
 /*
  * MX lookup for a mail domain with the A/AAAA of each host: CNAMEs

@@ -1337,14 +1337,16 @@ int store_queue_remove(struct store *st, int64_t id, struct store_err *err);
 /* ---- queue.c: the outbound queue's runner (deliveries: smtp_client.c) ---- */
 
 struct queue;
+struct dkim_keys;
 
 /*
- * Start running the queue of st on base with hc's [outbound]: DKIM keys
- * from STATE_DIR/keys/dkim, the resolver, the TLS client, the delivery
- * threads. Returns the runner, or NULL with err set.
+ * Start running the queue of st on base with hc's [outbound]: the
+ * resolver, the TLS client, the delivery threads, signing with keys
+ * (dkim_keys_load(); borrowed, outlives the runner). Returns the runner,
+ * or NULL with err set.
  */
 struct queue *queue_new(struct event_base *base, const struct home_conf *hc, struct store *st,
-			char *err, size_t errcap);
+			const struct dkim_keys *keys, char *err, size_t errcap);
 
 /* Start no more attempts; running ones give up their waits (their entries stay due). */
 void queue_stop(struct queue *q);

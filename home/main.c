@@ -3,11 +3,13 @@
  *
  * Start-up, in this order: configuration (with --check), the TLS identity
  * (read as root: the key is 0600), the SMTP listeners (bound as root:
- * ports under 1024), then privileges dropped to [home] user, then the store
- * opened (so that mail.db, its WAL and its shared memory belong to the
- * service user), then the loop. SIGHUP reloads the configuration and the
- * TLS identity (now read as the service user: it must be able to read the
- * key then); SIGTERM stops accepting, lets sessions in the middle of a
+ * ports under 1024), the DKIM keys (read as root too), then privileges
+ * dropped to [home] user, then the store opened (so that mail.db, its WAL
+ * and its shared memory belong to the service user), then the outbound
+ * queue's runner (resolver, delivery threads: queue.c), then the loop. SIGHUP reloads the
+ * configuration and the TLS identity (now read as the service user: it
+ * must be able to read the key then; [outbound] needs a restart); SIGTERM
+ * stops accepting and starts no delivery, lets sessions in the middle of a
  * message finish within [smtp] shutdown_grace, and cuts the rest.
  */
 #include <stdio.h>
@@ -19,6 +21,7 @@
 #include <openssl/ssl.h>
 
 #include "daemon.h"
+#include "dkim.h"
 #include "dnsname.h"
 #include "ev.h"
 #include "home.h"
@@ -35,7 +38,24 @@ struct homed {
 	struct server *srv;
 	struct store *st;
 	struct event *indexer;		/* the text index, behind deliveries */
+	struct queue *queue;		/* outbound deliveries */
+	struct dkim_keys *dkim;		/* read as root, like the TLS key */
 };
+
+/* STATE_DIR/keys/dkim/'s signing keys (0600, root's after homeport init). */
+static int
+homed_load_dkim(struct homed *d, char *err, size_t errcap)
+{
+	char dir[HOME_PATH_MAX];
+	int n = snprintf(dir, sizeof(dir), "%s/keys/dkim", d->conf.main->state_dir);
+
+	if (n < 0 || (size_t)n >= sizeof(dir)) {
+		snprintf(err, errcap, "state_dir too long");
+		return -1;
+	}
+	d->dkim = dkim_keys_load(dir, err, errcap);
+	return d->dkim != NULL ? 0 : -1;
+}
 
 /* Load the TLS identity named by conf into s (new server or reload). */
 static int
@@ -203,7 +223,7 @@ main(int argc, char **argv)
 			  log_escape(err, strlen(err), esc, sizeof(esc)));
 		goto out;
 	}
-	if (homed_drop(&d.conf, err, sizeof(err)) != 0 ||
+	if (homed_load_dkim(&d, err, sizeof(err)) != 0 || homed_drop(&d.conf, err, sizeof(err)) != 0 ||
 	    homed_open_store(&d, err, sizeof(err)) != 0) {
 		log_error(NULL, "start", "result=failed error=\"%s\"",
 			  log_escape(err, strlen(err), esc, sizeof(esc)));
@@ -215,13 +235,19 @@ main(int argc, char **argv)
 		goto out;
 	}
 	homed_index(-1, 0, &d);
+	if ((d.queue = queue_new(d.base, &d.conf, d.st, d.dkim, err, sizeof(err))) == NULL) {
+		log_error(NULL, "start", "result=failed error=\"%s\"",
+			  log_escape(err, strlen(err), esc, sizeof(esc)));
+		goto out;
+	}
 	X509_NAME_oneline(X509_get_subject_name(SSL_CTX_get0_certificate(tls_server_ctx(d.tls))),
 			  desc, sizeof(desc));
 	log_info(NULL, "start", "result=ok hostname=%s listeners=%zu certificate=\"%s\" uid=%ld pid=%ld",
 		 d.conf.main->hostname, d.conf.nlisteners, log_escape(desc, strlen(desc), esc, sizeof(esc)),
 		 (long)geteuid(), (long)getpid());
 	event_base_dispatch(d.base);
-	/* SIGTERM: let sessions finish their message, then go. */
+	/* SIGTERM: no new deliveries out; let sessions finish their message, then go. */
+	queue_stop(d.queue);
 	if (server_stop(d.srv) > 0)
 		event_base_dispatch(d.base);
 	log_info(NULL, "stop", "result=ok");
@@ -230,6 +256,8 @@ out:
 	if (d.indexer != NULL)
 		event_free(d.indexer);
 	server_free(&d.srv);
+	queue_free(&d.queue);
+	dkim_keys_free(&d.dkim);
 	store_close(&d.st);
 	sig_free(&sigs);
 	if (d.base != NULL)

@@ -83,7 +83,7 @@ class Message:
 
 class Home:
     def __init__(self, build, d, hostname="mx.home.test", user=None, log_level="debug",
-                 exe=None, smtp=None, auth=None):
+                 exe=None, smtp=None, auth=None, prefix=None, sections=None):
         self.build = pathlib.Path(build)
         self.exe = pathlib.Path(exe) if exe else self.build / "bin" / "homeportd"
         self.cli = self.build / "bin" / "homeport"
@@ -98,6 +98,12 @@ class Home:
         self.hostname = hostname
         self.user = user or ("nobody" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name)
         self.log_level = log_level
+        self.prefix = [str(p) for p in (prefix or [])]   # e.g. ip netns exec NS
+        self.sections = {k: dict(v) for k, v in (sections or {}).items()}  # [name]: {key: value}
+        # Outbound DNS stays on loopback (TESTING.md): a queued remote
+        # recipient is looked up at 127.0.0.1:1, where nothing answers, and
+        # deferred; never at the internet's root servers.
+        self.sections.setdefault("outbound", {}).setdefault("dns_forward", "127.0.0.1@1")
         self.smtp = dict(smtp or {})
         self.auth = dict(auth or {})
         self.listeners = {}         # name -> dict(mode, port, host, extra keys)
@@ -124,7 +130,7 @@ class Home:
     def write_conf(self):
         lines = ["[home]", f"hostname = {self.hostname}", f"state_dir = {self.state_dir}",
                  f"log_level = {self.log_level}", f"user = {self.user}", ""]
-        for section, keys in (("smtp", self.smtp), ("auth", self.auth)):
+        for section, keys in (("smtp", self.smtp), ("auth", self.auth), *self.sections.items()):
             if keys:
                 lines += [f"[{section}]"] + [f"{k} = {v}" for k, v in keys.items()] + [""]
         for name, l in self.listeners.items():
@@ -155,7 +161,8 @@ class Home:
         self.write_conf()
         self._own()
         log_file = open(self.log_path, "a")
-        self.proc = subprocess.Popen([str(self.exe), "-c", str(self.conf_path)], stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen([*self.prefix, str(self.exe), "-c", str(self.conf_path)],
+                                     stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.log = LogLines(self.proc, copy=log_file)
         if wait:

@@ -7,7 +7,8 @@
     postfix(bench)       Postfix in `peer` (198.51.100.25:25): MX for peer.test
                          (any user, into one maildir under bench.dir) and a
                          sending MTA that finds MX records through Knot; relays
-                         for 198.51.100.0/24 (mynetworks) only
+                         for 198.51.100.0/24 (mynetworks) only; STARTTLS with
+                         peer_cert(bench); RCPT reject-* 550, defer-* 451
     home_postfix(bench)  a second Postfix, in `home` on the tunnel address
                          (192.0.2.2:25): receives for alice.test behind the
                          edge, a PROXY header first (smtpd_upstream_proxy_protocol)
@@ -575,12 +576,51 @@ smtp_connect_timeout = 10s
         return self.process.stop()
 
 
+# What the peer's Postfix answers to RCPT TO, by local part: a permanent
+# and a temporary refusal that tests can ask for by address.
+PEER_RCPT_ACCESS = """\
+/^reject-[^@]*@/ 550 5.1.1 no such user here
+/^defer-[^@]*@/ 451 4.7.1 try again later
+"""
+
+
 def postfix(bench):
-    """The bench's Postfix in `peer` (started on first use, with Knot)."""
+    """The bench's Postfix in `peer` (started on first use, with Knot):
+    STARTTLS offered with peer_cert(bench) and logged; RCPT TO reject-*
+    answered 550 and defer-* 451 (PEER_RCPT_ACCESS; tests may rewrite
+    pf.rcpt_access and `postfix reload`)."""
     cached = _cached(bench, "postfix")
     if cached:
         return cached
-    return _remember(bench, "postfix", Postfix(bench, knot(bench)))
+    cert, key = peer_cert(bench)
+    access = bench.dir / "postfix-peer-rcpt_access"
+    access.write_text(PEER_RCPT_ACCESS)
+    access.chmod(0o644)
+    extra = (f"smtpd_tls_cert_file = {cert}\n"
+             f"smtpd_tls_key_file = {key}\n"
+             "smtpd_tls_security_level = may\n"
+             "smtpd_tls_loglevel = 1\n"
+             f"smtpd_recipient_restrictions = check_recipient_access regexp:{access}\n")
+    pf = Postfix(bench, knot(bench), extra_main_cf=extra)
+    pf.rcpt_access = access
+    return _remember(bench, "postfix", pf)
+
+
+def peer_cert(bench):
+    """A self-signed certificate (and key) for mx.peer.test, made once per
+    run: (cert path, key path). The key is readable by root only (Postfix's
+    smtpd reads it before dropping privileges)."""
+    d = bench.dir / "peer-cert"
+    cert, key = d / "cert.pem", d / "key.pem"
+    if not cert.exists():
+        d.mkdir(mode=0o755, exist_ok=True)
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
+                        f"/CN={PEER_HOSTNAME}", "-addext", f"subjectAltName=DNS:{PEER_HOSTNAME}",
+                        "-keyout", str(key), "-out", str(cert)],
+                       check=True, capture_output=True, timeout=30)
+        cert.chmod(0o644)
+    return cert, key
 
 
 def home_postfix(bench):
@@ -889,21 +929,31 @@ def tshark_fields(path, display_filter, *fields, options=()):
 # ---------------------------------------------------------------- smtplib in a namespace
 
 _SMTP_SEND = r"""
-import json, smtplib, sys
+import json, smtplib, ssl, sys
 a = json.loads(sys.argv[1])
 with smtplib.SMTP(a["addr"], a["port"], local_hostname=a["helo"], timeout=a["timeout"]) as s:
     s.ehlo()
+    if a.get("login"):
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        s.starttls(context=ctx)
+        s.ehlo()
+        s.login(*a["login"])
     refused = s.sendmail(a["from"], a["to"], a["message"].encode())
     print(json.dumps({"refused": refused}))
 """
 
 
 def smtp_send(host, addr, port, sender, recipients, message, helo="client.example.test",
-              timeout=20, check=True):
+              timeout=20, check=True, login=None):
     """Send message (str, CRLF or LF lines) with python smtplib from inside
-    host's namespace. Returns the CompletedProcess; raises if it fails and check."""
+    host's namespace; login=(user, password): STARTTLS (any certificate)
+    and AUTH first, as a submission client. Returns the CompletedProcess;
+    raises if it fails and check."""
     arg = json.dumps({"addr": addr, "port": port, "from": sender, "to": list(recipients),
-                      "message": message, "helo": helo, "timeout": timeout})
+                      "message": message, "helo": helo, "timeout": timeout,
+                      "login": list(login) if login else None})
     return host.run(PY, "-c", _SMTP_SEND, arg, check=check, timeout=timeout + 10)
 
 

@@ -1,0 +1,494 @@
+/*
+ * queue: the runner of the outbound queue, on homeportd's loop.
+ *
+ * Every QUEUE_SCAN_MS it reads the entries that are due (store_queue_due),
+ * groups them into attempts (one body, one sender, one recipient domain,
+ * at most SMTP_CLIENT_RCPTS_MAX recipients), and hands each attempt to a
+ * delivery thread (smtp_client.c) while [outbound] max_deliveries and
+ * max_per_domain allow. When an attempt is back, each recipient's entry
+ * is removed (sent, bounced) or deferred: the wait doubles from retry_min
+ * up to retry_max, and an entry older than expire bounces with its last
+ * error. A bounce puts a delivery status notification (dsn.c) into the
+ * sender's INBOX, when the sender is one of our users.
+ *
+ * Entries leave the queue only here, after the remote answer: a crash in
+ * between sends the message again (at least once, never lost).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+#include <sodium.h>
+
+#include "dkim.h"
+#include "dns.h"
+#include "dsn.h"
+#include "ev.h"
+#include "home.h"
+#include "log.h"
+#include "smtp_client.h"
+#include "tls.h"
+#include "worker.h"
+
+#define QUEUE_SCAN_MS 1000		/* how often the queue is read for due entries */
+#define QUEUE_SCAN_MAX 1000		/* entries read per scan */
+#define QUEUE_RESOLVE_MAX 64		/* users a bounce's sender may resolve to */
+
+struct queue_job {
+	struct worker_job base;		/* first: the pool hands it back */
+	struct queue *q;
+	struct queue_job *next;		/* in q->running */
+	int attempts[SMTP_CLIENT_RCPTS_MAX];	/* each entry's attempts before this one */
+	int64_t created[SMTP_CLIENT_RCPTS_MAX];
+	struct smtp_client_job cj;
+};
+
+struct queue {
+	struct event_base *base;
+	struct store *st;
+	struct home_outbound_conf conf;	/* a copy: reloads do not change running attempts */
+	char hostname[DNSNAME_MAX + 1];
+	char store_path[HOME_PATH_MAX];
+	struct smtp_client_env env;
+	struct dns *dns;
+	SSL_CTX *tls;
+	struct worker_pool *pool;
+	struct event *timer;
+	struct queue_job *running;
+	size_t nrunning;
+	int stopping;
+};
+
+/* ---- what runs ----------------------------------------------------------- */
+
+static int
+queue_in_flight(const struct queue *q, int64_t id)
+{
+	for (const struct queue_job *j = q->running; j != NULL; j = j->next)
+		for (size_t i = 0; i < j->cj.nrcpts; i++)
+			if (j->cj.rcpts[i].queue_id == id)
+				return 1;
+	return 0;
+}
+
+static size_t
+queue_domain_count(const struct queue *q, const char *domain)
+{
+	size_t n = 0;
+
+	for (const struct queue_job *j = q->running; j != NULL; j = j->next)
+		n += strcasecmp(j->cj.domain, domain) == 0;
+	return n;
+}
+
+/* The domain of an address (after its last '@'), or NULL. */
+static const char *
+queue_domain_of(const char *address)
+{
+	const char *at = strrchr(address, '@');
+
+	return at != NULL && at[1] != '\0' ? at + 1 : NULL;
+}
+
+/* The wait after a failed attempt, the attempts before it being attempts. */
+static int64_t
+queue_backoff_ms(const struct home_outbound_conf *c, int attempts)
+{
+	int64_t ms = c->retry_min;
+
+	for (int i = 0; i < attempts && ms < c->retry_max; i++)
+		ms *= 2;
+	return ms < c->retry_max ? ms : c->retry_max;
+}
+
+/* ---- bounces ------------------------------------------------------------- */
+
+/* The original message's header section (without its empty line), malloc()ed. */
+static uint8_t *
+queue_headers(struct queue *q, int64_t body_id, size_t *len_r)
+{
+	uint8_t *buf = malloc(DSN_HEADERS_MAX + 4);
+	struct store_err err;
+	size_t n = 0;
+
+	*len_r = 0;
+	if (buf == NULL ||
+	    store_body_read(q->st, body_id, 0, buf, DSN_HEADERS_MAX + 4, &n, &err) != 0) {
+		free(buf);
+		return NULL;
+	}
+	for (size_t i = 0; i + 3 < n; i++) {
+		if (memcmp(buf + i, "\r\n\r\n", 4) == 0) {
+			*len_r = i + 2;
+			return buf;
+		}
+	}
+	*len_r = n < DSN_HEADERS_MAX ? n : DSN_HEADERS_MAX;	/* no body, or a long header: dsn.c cuts */
+	return buf;
+}
+
+/*
+ * Tell the sender of job's message that rcpts[0..n) failed for good: a DSN
+ * into the INBOX of the users the sender's address delivers to. A null
+ * sender (a bounce itself) or one that is not ours gets nothing: logged.
+ */
+static void
+queue_bounce(struct queue *q, const struct smtp_client_job *cj, const struct smtp_client_rcpt *const *rcpts,
+	     size_t n)
+{
+	struct dsn_rcpt *dr = calloc(n, sizeof(*dr));
+	int64_t ids[QUEUE_RESOLVE_MAX];
+	char local[STORE_ADDRESS_MAX], unique[64], err[256];
+	const char *domain = queue_domain_of(cj->mail_from);
+	struct store_delivery *d = NULL;
+	struct store_err serr;
+	uint8_t *headers = NULL;
+	char *msg = NULL;
+	size_t nids = 0, hlen = 0, mlen = 0;
+	int64_t now = (int64_t)time(NULL);
+
+	if (dr == NULL)
+		goto fail_msg;
+	if (cj->mail_from[0] == '\0' || domain == NULL) {
+		log_info(cj->sid, "bounce", "result=dropped reason=\"null sender\" rcpts=%zu", n);
+		goto out;
+	}
+	snprintf(local, sizeof(local), "%.*s", (int)(domain - 1 - cj->mail_from), cj->mail_from);
+	if (store_resolve(q->st, local, domain, ids, QUEUE_RESOLVE_MAX, &nids, &serr) != 0 || nids == 0) {
+		log_warn(cj->sid, "bounce", "result=dropped reason=\"sender is not a local user\" rcpts=%zu",
+			 n);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct smtp_client_rcpt *r = rcpts[i];
+		dr[i] = (struct dsn_rcpt){
+			.address = r->address,
+			.action = DSN_FAILED,
+			.status = r->status,
+			.remote_mta = r->remote && cj->mx[0] != '\0' ? cj->mx : NULL,
+			.diagnostic = r->remote ? r->text : NULL,
+			.reason = r->remote ? NULL : r->text,
+			.last_attempt = now,
+		};
+	}
+	snprintf(unique, sizeof(unique), "dsn.%lld.%08x", (long long)now, randombytes_random());
+	headers = queue_headers(q, cj->body_id, &hlen);
+	struct dsn_info info = {
+		.reporting_mta = q->hostname,
+		.sender = cj->mail_from,
+		.arrival = cj->arrival,
+		.now = now,
+		.unique = unique,
+		.headers = headers,
+		.headers_len = hlen,
+		.rcpts = dr,
+		.nrcpts = n,
+	};
+	if (dsn_build(&info, &msg, &mlen, err, sizeof(err)) != 0) {
+		log_error(cj->sid, "bounce", "result=failed error=\"%s\"", err);
+		goto out;
+	}
+	if ((d = store_delivery_begin(q->st, "", &serr)) == NULL)
+		goto fail_store;
+	for (size_t i = 0; i < nids; i++)
+		if (store_delivery_add_user(d, ids[i], &serr) != 0)
+			goto fail_store;
+	if (store_delivery_write(d, msg, mlen, &serr) != 0 || store_delivery_commit(d, now, &serr) != 0)
+		goto fail_store;
+	log_info(cj->sid, "bounce", "result=ok to=\"%s\" rcpts=%zu dsn_body_id=%lld", local, n,
+		 (long long)store_delivery_body_id(d));
+	goto out;
+fail_store:
+	log_error(cj->sid, "bounce", "result=failed error=\"%s\"", serr.msg);
+	goto out;
+fail_msg:
+	log_error(cj->sid, "bounce", "result=failed error=\"out of memory\"");
+out:
+	store_delivery_free(&d);
+	free(msg);
+	free(headers);
+	free(dr);
+}
+
+/* ---- attempts ------------------------------------------------------------ */
+
+static void
+queue_job_run(struct worker_job *w)
+{
+	struct queue_job *j = (struct queue_job *)w;
+
+	smtp_client_deliver(&j->cj);
+}
+
+static void
+queue_unlink(struct queue *q, struct queue_job *j)
+{
+	for (struct queue_job **p = &q->running; *p != NULL; p = &(*p)->next) {
+		if (*p == j) {
+			*p = j->next;
+			q->nrunning--;
+			return;
+		}
+	}
+}
+
+/* An attempt is back: each entry removed, deferred or bounced. */
+static void
+queue_job_done(struct worker_job *w)
+{
+	struct queue_job *j = (struct queue_job *)w;
+	struct queue *q = j->q;
+	struct smtp_client_job *cj = &j->cj;
+	const struct smtp_client_rcpt *bounced[SMTP_CLIENT_RCPTS_MAX];
+	int64_t now = (int64_t)time(NULL);
+	struct store_err err;
+	size_t nb = 0;
+
+	queue_unlink(q, j);
+	if (!w->ran) {
+		free(j);	/* stopped before it ran: the entries wait in the queue */
+		return;
+	}
+	for (size_t i = 0; i < cj->nrcpts; i++) {
+		struct smtp_client_rcpt *r = &cj->rcpts[i];
+		int expired = r->result == SMTP_CLIENT_DEFER &&
+			      (now - j->created[i]) * 1000 >= q->conf.expire;
+		if (expired) {
+			char text[SMTP_CLIENT_TEXT_MAX];
+			snprintf(text, sizeof(text), "gave up after %lld hours: %s",
+				 (long long)((now - j->created[i]) / 3600), r->text);
+			snprintf(r->text, sizeof(r->text), "%s", text);
+			r->result = SMTP_CLIENT_BOUNCE;
+			if (r->status[0] == '4')
+				r->status[0] = '5';
+			r->remote = 0;
+		}
+		if (r->result == SMTP_CLIENT_DEFER && q->stopping)
+			continue;	/* cut short by the stop: due again at the next start */
+		if (r->result == SMTP_CLIENT_DEFER) {
+			int64_t wait = queue_backoff_ms(&q->conf, j->attempts[i]);
+			if (store_queue_defer(q->st, r->queue_id, now + (wait + 999) / 1000, r->text, &err) != 0)
+				log_error(cj->sid, "queue", "queue_id=%lld result=failed error=\"%s\"",
+					  (long long)r->queue_id, err.msg);
+			continue;
+		}
+		if (r->result == SMTP_CLIENT_BOUNCE)
+			bounced[nb++] = r;
+		if (store_queue_remove(q->st, r->queue_id, &err) != 0)
+			log_error(cj->sid, "queue", "queue_id=%lld result=failed error=\"%s\"",
+				  (long long)r->queue_id, err.msg);
+	}
+	if (nb > 0)
+		queue_bounce(q, cj, bounced, nb);
+	free(j);
+}
+
+/* Entries that waited longer than expire bounce without another attempt. */
+static int
+queue_expired(struct queue *q, const struct store_queue_entry *e, int64_t now)
+{
+	struct queue_job *j;
+	const struct smtp_client_rcpt *r;
+	struct store_err err;
+
+	if ((now - e->created) * 1000 < q->conf.expire)
+		return 0;
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return 0;
+	log_sid_new(j->cj.sid);
+	j->cj.body_id = e->body_id;
+	j->cj.arrival = e->created;
+	snprintf(j->cj.mail_from, sizeof(j->cj.mail_from), "%s", e->mail_from);
+	j->cj.nrcpts = 1;
+	j->cj.rcpts[0].queue_id = e->id;
+	snprintf(j->cj.rcpts[0].address, sizeof(j->cj.rcpts[0].address), "%s", e->rcpt);
+	snprintf(j->cj.rcpts[0].status, sizeof(j->cj.rcpts[0].status), "5.4.7");
+	snprintf(j->cj.rcpts[0].text, sizeof(j->cj.rcpts[0].text), "gave up after %lld hours: %s",
+		 (long long)((now - e->created) / 3600),
+		 e->last_error[0] != '\0' ? e->last_error : "never tried");
+	j->cj.rcpts[0].result = SMTP_CLIENT_BOUNCE;
+	r = &j->cj.rcpts[0];
+	log_info(j->cj.sid, "deliver", "queue_id=%lld result=bounced reply=\"%s\"", (long long)e->id,
+		 r->text);
+	if (store_queue_remove(q->st, e->id, &err) == 0)
+		queue_bounce(q, &j->cj, &r, 1);
+	free(j);
+	return 1;
+}
+
+/* Put entry e into an attempt: one being built for its body, sender and domain, or a new one. */
+static struct queue_job *
+queue_place(struct queue *q, struct queue_job **building, const struct store_queue_entry *e,
+	    size_t *nbuilding)
+{
+	const char *domain = queue_domain_of(e->rcpt);
+	struct queue_job *j;
+
+	if (domain == NULL || strlen(domain) > DNSNAME_MAX)
+		return NULL;
+	for (j = *building; j != NULL; j = j->next) {
+		if (j->cj.body_id == e->body_id && strcmp(j->cj.mail_from, e->mail_from) == 0 &&
+		    strcasecmp(j->cj.domain, domain) == 0 && j->cj.nrcpts < SMTP_CLIENT_RCPTS_MAX)
+			return j;
+	}
+	if (q->nrunning + *nbuilding >= (size_t)q->conf.max_deliveries)
+		return NULL;
+	size_t same = queue_domain_count(q, domain);
+	for (j = *building; j != NULL; j = j->next)
+		same += strcasecmp(j->cj.domain, domain) == 0;
+	if (same >= (size_t)q->conf.max_per_domain)
+		return NULL;
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return NULL;
+	j->q = q;
+	j->base.run = queue_job_run;
+	j->base.done = queue_job_done;
+	j->cj.env = &q->env;
+	log_sid_new(j->cj.sid);
+	j->cj.body_id = e->body_id;
+	j->cj.arrival = e->created;
+	snprintf(j->cj.mail_from, sizeof(j->cj.mail_from), "%s", e->mail_from);
+	snprintf(j->cj.domain, sizeof(j->cj.domain), "%s", domain);
+	j->next = *building;
+	*building = j;
+	(*nbuilding)++;
+	return j;
+}
+
+static void
+queue_scan(evutil_socket_t fd, short what, void *arg)
+{
+	struct queue *q = arg;
+	struct store_queue_entry *due = NULL;
+	struct queue_job *building = NULL, *j, *next;
+	struct store_err err;
+	struct timeval tv = ev_timeval_ms(QUEUE_SCAN_MS);
+	int64_t now = (int64_t)time(NULL);
+	size_t n = 0, nbuilding = 0;
+
+	(void)fd;
+	(void)what;
+	if (q->stopping)
+		return;
+	if (q->nrunning < (size_t)q->conf.max_deliveries &&
+	    store_queue_due(q->st, now, QUEUE_SCAN_MAX, &due, &n, &err) != 0)
+		log_error(NULL, "queue", "result=failed error=\"%s\"", err.msg);
+	for (size_t i = 0; i < n; i++) {
+		const struct store_queue_entry *e = &due[i];
+		if (queue_in_flight(q, e->id) || queue_expired(q, e, now))
+			continue;
+		if ((j = queue_place(q, &building, e, &nbuilding)) == NULL)
+			continue;
+		struct smtp_client_rcpt *r = &j->cj.rcpts[j->cj.nrcpts];
+		r->queue_id = e->id;
+		snprintf(r->address, sizeof(r->address), "%s", e->rcpt);
+		j->attempts[j->cj.nrcpts] = e->attempts;
+		j->created[j->cj.nrcpts] = e->created;
+		j->cj.nrcpts++;
+	}
+	free(due);
+	for (j = building; j != NULL; j = next) {
+		next = j->next;
+		j->next = q->running;
+		q->running = j;
+		q->nrunning++;
+		log_info(j->cj.sid, "deliver", "result=started body_id=%lld domain=%s rcpts=%zu",
+			 (long long)j->cj.body_id, j->cj.domain, j->cj.nrcpts);
+		if (worker_pool_submit(q->pool, &j->base) != 0) {
+			queue_unlink(q, j);
+			free(j);
+		}
+	}
+	evtimer_add(q->timer, &tv);
+}
+
+/* ---- life ---------------------------------------------------------------- */
+
+struct queue *
+queue_new(struct event_base *base, const struct home_conf *hc, struct store *st,
+	  const struct dkim_keys *keys, char *err, size_t errcap)
+{
+	struct queue *q = calloc(1, sizeof(*q));
+	struct dns_conf dc;
+
+	if (q == NULL) {
+		snprintf(err, errcap, "out of memory");
+		return NULL;
+	}
+	q->base = base;
+	q->st = st;
+	q->conf = *hc->outbound;
+	snprintf(q->hostname, sizeof(q->hostname), "%s", hc->main->hostname);
+	if (home_store_path(hc->main->state_dir, q->store_path, sizeof(q->store_path)) != 0) {
+		snprintf(err, errcap, "state_dir too long");
+		goto fail;
+	}
+	dc = (struct dns_conf){ .forward = hc->outbound->dns_forward,
+				.trust_anchor_file = hc->outbound->dns_trust_anchor };
+	if ((q->dns = dns_new(&dc, err, errcap)) == NULL)
+		goto fail;
+	if ((q->tls = tls_client_ctx_new(NULL, 0, err, errcap)) == NULL)
+		goto fail;
+	if (SSL_CTX_dane_enable(q->tls) <= 0) {
+		tls_error(err, errcap, "cannot enable DANE");
+		goto fail;
+	}
+	q->env.store_path = q->store_path;
+	q->env.hostname = q->hostname;
+	q->env.dns = q->dns;
+	q->env.tls = q->tls;
+	q->env.keys = keys;
+	q->env.transport = q->conf.transport;
+	q->env.egress = q->conf.egress;
+	q->env.port = SMTP_CLIENT_PORT;
+	q->env.connect_timeout = q->conf.connect_timeout;
+	atomic_init(&q->env.stopping, 0);
+	if ((q->pool = worker_pool_new(base, (unsigned)q->conf.max_deliveries, 0, err, errcap)) == NULL)
+		goto fail;
+	if ((q->timer = evtimer_new(base, queue_scan, q)) == NULL) {
+		snprintf(err, errcap, "out of memory");
+		goto fail;
+	}
+	log_info(NULL, "queue", "result=started transport=%s dkim_keys=%zu max_deliveries=%lld",
+		 q->conf.transport == HOME_TRANSPORT_EDGE ? "edge" : "direct", dkim_keys_count(keys),
+		 (long long)q->conf.max_deliveries);
+	queue_scan(-1, 0, q);
+	return q;
+fail:
+	queue_free(&q);
+	return NULL;
+}
+
+void
+queue_stop(struct queue *q)
+{
+	if (q == NULL)
+		return;
+	q->stopping = 1;
+	atomic_store(&q->env.stopping, 1);
+	if (q->dns != NULL)
+		dns_stop(q->dns);
+	if (q->timer != NULL)
+		evtimer_del(q->timer);
+}
+
+void
+queue_free(struct queue **qp)
+{
+	struct queue *q = *qp;
+
+	if (q == NULL)
+		return;
+	queue_stop(q);
+	/* Running attempts see stopping within a slice; their done() runs here. */
+	worker_pool_free(&q->pool);
+	if (q->timer != NULL)
+		event_free(q->timer);
+	dns_free(&q->dns);
+	SSL_CTX_free(q->tls);
+	free(q);
+	*qp = NULL;
+}

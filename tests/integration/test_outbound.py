@@ -1,0 +1,353 @@
+"""Outbound delivery on the bench, against real peers.
+
+homeportd runs in `home`, behind the ISP's CGNAT that drops TCP port 25,
+so that mail can leave only through homeport-edge's SOCKS5 egress
+(192.0.2.1:1080 in the tunnel). It finds MX records in the bench's Knot
+and delivers to Postfix in `peer` (MX of peer.test), which offers STARTTLS
+and logs its TLS sessions. A user submits with Python's smtplib on the
+home's submission port; the received file is checked with python3-dkim.
+
+Postfix answers RCPT TO reject-* with 550 and defer-* with 451
+(peers.PEER_RCPT_ACCESS). Retries are made fast here ([outbound]
+retry_min 1s); `homeport queue retry` makes an entry due at once.
+"""
+import email
+import email.policy
+import hashlib
+import json
+import re
+import secrets
+import subprocess
+import time
+
+import dkim
+import pytest
+
+import peers
+from daemon import Daemon
+from homed import Home
+
+PY = "/usr/bin/python3"
+HOME = "192.0.2.2"
+EDGE = "203.0.113.1"
+EDGE_TUNNEL = "192.0.2.1"
+EGRESS_PORT = 1080
+DOMAIN = "alice.test"
+HOSTNAME = "mail.alice.test"
+USER = f"alice@{DOMAIN}"
+PASSWORD = "outbound-password"
+SUBMISSION_PORT = 587
+DELIVERY_TIMEOUT = 60
+
+EDGE_CONF = f"""\
+[edge]
+name = relay.edge.test
+user = nobody
+log_level = info
+
+[egress]
+address = {EDGE_TUNNEL}:{EGRESS_PORT}
+
+[tenant alice]
+hostnames = {HOSTNAME}, {DOMAIN}
+tunnel_address = {HOME}
+"""
+
+
+@pytest.fixture(scope="module")
+def edge(bench, bindir, tmp_path_factory):
+    bench.tunnel()
+    host = bench.host("edge")
+    d = bench.dir / "outbound-edge"
+    d.mkdir(mode=0o755)
+    conf = d / "edge.conf"
+    conf.write_text(EDGE_CONF)
+    conf.chmod(0o644)
+    e = Daemon(["ip", "netns", "exec", host.ns, bindir / "homeport-edge", "-c", conf])
+    e.wait_for(r"event=start result=ok")
+    yield e
+    assert e.stop() == 0, "\n".join(e.lines[-30:])
+
+
+@pytest.fixture
+def postfix(bench):
+    """The peer's Postfix (a new one after a test stopped it)."""
+    return peers.postfix(bench)
+
+
+@pytest.fixture(scope="module")
+def home(bench, bindir, edge, tmp_path_factory):
+    """homeportd in `home`: submission on 127.0.0.1, DKIM keys for alice.test,
+    outbound through the edge; its DKIM records, for dkimpy, in .records."""
+    host = bench.host("home")
+    d = tmp_path_factory.mktemp("home")
+    anchors = d / "trust-anchors"
+    anchors.write_text(peers.knot(bench).trust_anchors())
+    anchors.chmod(0o644)
+    h = Home(bindir.parent, d, hostname=HOSTNAME, log_level="debug",
+             prefix=["ip", "netns", "exec", host.ns],
+             sections={"outbound": {"transport": "edge", "egress": f"{EDGE_TUNNEL}:{EGRESS_PORT}",
+                                    "dns_forward": peers.DNS_ADDR, "dns_trust_anchor": anchors,
+                                    "retry_min": "1s", "retry_max": "2s",
+                                    "connect_timeout": "5s"}})
+    h.listener("submission", "submission", host="127.0.0.1", port=SUBMISSION_PORT)
+    keydir = h.state_dir / "keys" / "dkim"     # root's, 0700, as homeport init makes it
+    keydir.mkdir(mode=0o700)
+    h.records = {}
+    for selector in ("ed25519", "rsa"):
+        path = keydir / f"{DOMAIN}.{selector}.key"
+        r = subprocess.run([str(h.cli), "keys", "dkim-genkey", "-a", selector, "-o", str(path)],
+                           capture_output=True, text=True, timeout=60, check=True)
+        h.records[f"{selector}._domainkey.{DOMAIN}.".encode()] = r.stdout.strip().encode()
+    h.start()
+    h.add_domain(DOMAIN)
+    h.add_user(USER, password=PASSWORD)
+    h.host = host
+    yield h
+    h.stop()
+
+
+def submit(home, rcpts, marker, subject="outbound test", check=True):
+    msg = (f"From: Alice <{USER}>\r\nTo: {', '.join(rcpts)}\r\nSubject: {subject}\r\n"
+           f"\r\nHello from the home. Marker: {marker}\r\n")
+    return peers.smtp_send(home.host, "127.0.0.1", SUBMISSION_PORT, USER, rcpts, msg,
+                           login=(USER, PASSWORD), check=check, timeout=30)
+
+
+def wait(what, check, timeout=DELIVERY_TIMEOUT, interval=0.2):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        got = check()
+        if got:
+            return got
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def cli(home, *args):
+    """homeport -c CONF ARGS: the CompletedProcess, whatever its exit status."""
+    return subprocess.run([str(home.cli), "-c", str(home.conf_path), *args], capture_output=True,
+                          text=True, timeout=60)
+
+
+def submit_many(home, items):
+    """Submit (rcpt, marker) pairs in one authenticated session, one message each."""
+    msgs = [(rcpt, f"From: <{USER}>\r\nTo: <{rcpt}>\r\nSubject: many\r\n\r\nMarker: {marker}\r\n")
+            for rcpt, marker in items]
+    script = (
+        "import json, smtplib, ssl, sys\n"
+        "a = json.loads(sys.argv[1])\n"
+        "ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE\n"
+        "with smtplib.SMTP('127.0.0.1', a['port'], timeout=30) as s:\n"
+        "    s.starttls(context=ctx); s.login(a['user'], a['password'])\n"
+        "    for rcpt, text in a['msgs']:\n"
+        "        s.sendmail(a['user'], [rcpt], text.encode())\n")
+    arg = json.dumps({"port": SUBMISSION_PORT, "user": USER, "password": PASSWORD, "msgs": msgs})
+    home.host.run(PY, "-c", script, arg, timeout=120)
+
+
+def queue_rows(home):
+    return home.query("SELECT id, rcpt, attempts, last_error FROM queue ORDER BY id")
+
+
+def dsn_messages(home):
+    """The DSNs in alice's INBOX, parsed."""
+    out = []
+    for m in home.messages(USER):
+        msg = email.message_from_bytes(m.body, policy=email.policy.compat32)
+        if msg.get_content_type() == "multipart/report":
+            out.append(msg)
+    return out
+
+
+def verify_dkim(home, raw):
+    """dkimpy's verdict on both signatures of a received message."""
+    d = dkim.DKIM(raw)
+    sigs = [line for line in raw.split(b"\n") if line.lower().startswith(b"dkim-signature:")]
+    assert len(sigs) == 2, raw[:2000]
+    algs = []
+    for idx in range(2):
+        assert d.verify(idx=idx, dnsfunc=lambda name, timeout=5: home.records.get(name)), idx
+        algs.append(d.signature_fields[b"a"])
+    return sorted(algs)
+
+
+def test_submitted_mail_leaves_signed_encrypted_through_the_edge(bench, home, edge, postfix):
+    marker = secrets.token_hex(16)
+    mark = len(postfix.log())
+    caps = [peers.capture(bench, bench.host("edge"), iface, "tcp") for iface in peers.interfaces(bench.host("edge"))]
+    submit(home, ["bob@peer.test"], marker)
+    path, raw = postfix.wait_delivered("bob", marker, timeout=DELIVERY_TIMEOUT)
+    pcaps = [c.stop() for c in caps]
+    log = postfix.log()[mark:]
+    # Postfix saw the edge's public address, and a TLS session.
+    assert re.search(rf"connect from unknown\[{re.escape(EDGE)}\]", log), log[-2000:]
+    assert re.search(rf"TLS connection established from unknown\[{re.escape(EDGE)}\]", log), log[-2000:]
+    # Both signatures verify with a verifier nobody here wrote.
+    assert verify_dkim(home, raw) == [b"ed25519-sha256", b"rsa-sha256"]
+    # Delivered: the queue is empty, and the log says how.
+    wait("the queue to empty", lambda: queue_rows(home) == [])
+    line = home.wait_for(r"event=deliver .*result=sent")
+    assert "mx=mx.peer.test" in line and "tls=\"version=TLSv1." in line, line
+    # No byte of the body crossed the edge in the clear.
+    for p in pcaps:
+        assert marker.encode() not in p.read_bytes(), p
+
+
+def test_a_550_bounces_with_a_dsn_to_the_sender(home, postfix):
+    marker = secrets.token_hex(16)
+    before = len(dsn_messages(home))
+    submit(home, ["reject-carol@peer.test"], marker)
+    dsns = wait("a DSN in the sender's INBOX", lambda: dsn_messages(home)[before:] or None)
+    report = dsns[0]
+    assert report["To"] == f"<{USER}>" or USER in report["To"]
+    parts = [p.get_content_type() for p in report.walk()]
+    assert "message/delivery-status" in parts, parts
+    status = next(p for p in report.walk() if p.get_content_type() == "message/delivery-status")
+    text = status.as_string()
+    assert "Final-Recipient: rfc822; reject-carol@peer.test" in text, text
+    assert "Action: failed" in text and "Status: 5.1.1" in text, text
+    assert re.search(r"Diagnostic-Code: smtp; 550 5\.1\.1", text), text
+    assert "Remote-MTA: dns; mx.peer.test" in text, text
+    # The original headers come back, so the sender knows which message.
+    assert marker not in text
+    assert queue_rows(home) == []
+
+
+def test_one_transaction_gives_each_recipient_its_own_result(home, postfix):
+    marker = secrets.token_hex(16)
+    before = len(dsn_messages(home))
+    mark = home.mark()
+    submit(home, ["henry@peer.test", "reject-ivy@peer.test", "defer-jack@peer.test"], marker)
+    line = home.wait_for(r"event=deliver result=started .*domain=peer\.test", start=mark)
+    assert "rcpts=3" in line, line
+    postfix.wait_delivered("henry", marker, timeout=DELIVERY_TIMEOUT)
+    dsns = wait("a DSN", lambda: dsn_messages(home)[before:] or None)
+    text = next(p for p in dsns[0].walk()
+                if p.get_content_type() == "message/delivery-status").as_string()
+    assert "reject-ivy@peer.test" in text and "defer-jack" not in text and "henry" not in text
+    rows = wait("the deferred one", lambda: [r for r in queue_rows(home) if r[2] >= 1])
+    assert [r[1] for r in rows] == ["defer-jack@peer.test"], rows
+    assert cli(home, "queue", "delete", str(rows[0][0])).returncode == 0
+    assert len(dsn_messages(home)) == before + 1
+
+
+def test_a_451_is_retried_until_the_peer_takes_it(home, postfix):
+    marker = secrets.token_hex(16)
+    rule = "/^later-[^@]*@/ 451 4.7.1 not now\n"
+    postfix.rcpt_access.write_text(postfix.rcpt_access.read_text() + rule)
+    postfix.postfix("reload")
+    try:
+        submit(home, ["later-dave@peer.test"], marker)
+        rows = wait("two deferrals", lambda: [r for r in queue_rows(home) if r[2] >= 2])
+        assert "451 4.7.1" in rows[0][3], rows
+    finally:
+        postfix.rcpt_access.write_text(postfix.rcpt_access.read_text().replace(rule, ""))
+        postfix.postfix("reload")
+    postfix.wait_delivered("later-dave", marker, timeout=DELIVERY_TIMEOUT)
+    wait("the queue to empty", lambda: queue_rows(home) == [])
+
+
+def test_peer_down_defers_and_delivers_after_it_returns(bench, home, postfix):
+    marker = secrets.token_hex(16)
+    postfix.stop()
+    try:
+        submit(home, ["erin@peer.test"], marker)
+        rows = wait("a deferral", lambda: [r for r in queue_rows(home) if r[2] >= 1])
+        assert "mx.peer.test" in rows[0][3] and "refused" in rows[0][3], rows
+        out = cli(home, "queue", "list")
+        assert "erin@peer.test" in out.stdout and "last error:" in out.stdout, out.stdout
+    finally:
+        pf = peers.postfix(bench)
+    assert pf.process.alive()
+    pf.wait_delivered("erin", marker, timeout=DELIVERY_TIMEOUT)
+    wait("the queue to empty", lambda: queue_rows(home) == [])
+
+
+def test_queue_command_shows_retries_and_deletes(home, postfix):
+    marker = secrets.token_hex(16)
+    submit(home, ["defer-frank@peer.test"], marker, subject="for the queue command")
+    rows = wait("a deferral", lambda: [r for r in queue_rows(home) if r[2] >= 1])
+    qid = rows[0][0]
+    show = cli(home, "queue", "show", str(qid))
+    assert show.returncode == 0, show.stderr
+    assert "to: <defer-frank@peer.test>" in show.stdout and "Subject: for the queue command" in show.stdout
+    assert "451 4.7.1" in show.stdout, show.stdout
+    retry = cli(home, "queue", "retry", str(qid))
+    assert retry.returncode == 0 and "1 queue entry is due now" in retry.stdout, retry.stdout
+    gone = cli(home, "queue", "delete", str(qid))
+    assert gone.returncode == 0, gone.stderr
+    assert all(r[0] != qid for r in queue_rows(home))
+    again = cli(home, "queue", "delete", str(qid))
+    assert again.returncode == 1 and "no queue entry" in again.stderr, again.stderr
+    bad = cli(home, "queue", "show", "x1")
+    assert bad.returncode == 2, bad.stderr
+
+
+def test_null_mx_and_missing_domain_bounce_at_once(bench, home, postfix):
+    knot = peers.knot(bench)
+    knot.set_record("nullmx.example.test", "MX", "0 .")
+    before = len(dsn_messages(home))
+    submit(home, ["x@nullmx.example.test", "y@nosuch.example.test"], secrets.token_hex(8))
+    dsns = wait("two DSNs", lambda: len(dsn_messages(home)) >= before + 2 and dsn_messages(home))
+    texts = [next(p for p in m.walk() if p.get_content_type() == "message/delivery-status").as_string()
+             for m in dsns[before:]]
+    joined = "\n".join(texts)
+    assert "Final-Recipient: rfc822; x@nullmx.example.test" in joined and "Status: 5.1.10" in joined
+    assert "Final-Recipient: rfc822; y@nosuch.example.test" in joined and "Status: 5.1.2" in joined
+    assert queue_rows(home) == []
+
+
+def spki_sha256(cert):
+    """The SHA-256 of a certificate's public key (SubjectPublicKeyInfo, DER): TLSA 3 1 1's data."""
+    pub = subprocess.run(["openssl", "x509", "-in", str(cert), "-noout", "-pubkey"],
+                         capture_output=True, check=True).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=pub,
+                         capture_output=True, check=True).stdout
+    return hashlib.sha256(der).hexdigest()
+
+
+def test_dane_mismatch_defers_and_a_matching_record_delivers(bench, home, postfix):
+    knot = peers.knot(bench)
+    cert, _ = peers.peer_cert(bench)
+    tlsa = "_25._tcp.mx.peer.test"
+    wrong = secrets.token_hex(32)
+    knot.set_record(tlsa, "TLSA", f"3 1 1 {wrong}", ttl=1)
+    # A fresh resolver cache: earlier deliveries cached "no TLSA record".
+    home.stop()
+    home.start()
+    try:
+        marker = secrets.token_hex(16)
+        caps = [peers.capture(bench, bench.host("edge"), i, "tcp") for i in peers.interfaces(bench.host("edge"))]
+        submit(home, ["grace@peer.test"], marker)
+        rows = wait("a DANE deferral", lambda: [r for r in queue_rows(home) if r[2] >= 1])
+        assert "DANE" in rows[0][3] and "mx.peer.test" in rows[0][3], rows
+        pcaps = [c.stop() for c in caps]
+        # Neither sent to the wrong key nor in the clear.
+        assert not [m for m in postfix.delivered("grace") if marker.encode() in m[1]]
+        for p in pcaps:
+            assert marker.encode() not in p.read_bytes(), p
+        # The right record: delivered, the certificate checked against it.
+        mark = home.mark()
+        knot.set_record(tlsa, "TLSA", f"3 1 1 {spki_sha256(cert)}", ttl=1)
+        time.sleep(1.5)     # the wrong record's TTL
+        assert cli(home, "queue", "retry").returncode == 0
+        postfix.wait_delivered("grace", marker, timeout=DELIVERY_TIMEOUT)
+        line = home.wait_for(r"event=deliver .*to=\"grace@peer.test\" result=sent", start=mark)
+        assert "dane=verified" in line, line
+    finally:
+        knot.delete_record(tlsa, "TLSA")
+
+
+def test_sigkill_during_deliveries_loses_nothing(home, postfix):
+    markers = [secrets.token_hex(12) for _ in range(50)]
+    mark = home.mark()
+    submit_many(home, [(f"kill{n}@peer.test", m) for n, m in enumerate(markers)])
+    home.wait_for(r"event=deliver .*result=sent", start=mark)
+    left = len(queue_rows(home))
+    home.kill()
+    assert left > 0, "every message was delivered before the kill: the test proves nothing"
+    home.start()
+    for n, marker in enumerate(markers):
+        postfix.wait_delivered(f"kill{n}", marker, timeout=DELIVERY_TIMEOUT)
+    wait("the queue to empty", lambda: queue_rows(home) == [])
