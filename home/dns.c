@@ -54,6 +54,7 @@
 #define DNS_TYPE_MX 15
 #define DNS_TYPE_AAAA 28
 #define DNS_TYPE_TLSA 52
+#define DNS_TYPE_TXT 16
 #define DNS_RCODE_NOERROR 0
 #define DNS_RCODE_NXDOMAIN 3
 #define DNS_REASON_MAX 160	/* one lookup's reason, before it goes into a result's err */
@@ -216,6 +217,32 @@ dns_rdata_tlsa(const uint8_t *p, size_t len, struct dns_tlsa_rr *rr_r, const cha
 	}
 	rr_r->len = c.left;
 	(void)cursor_copy(&c, rr_r->data, rr_r->len);
+	return 0;
+}
+
+int
+dns_rdata_txt(const uint8_t *p, size_t len, struct dns_txt_rr *rr_r, const char **why_r)
+{
+	struct cursor c = cursor_init(p, len);
+	uint8_t n;
+
+	rr_r->len = 0;
+	if (len == 0) {
+		*why_r = "a TXT record without a string";
+		return -1;
+	}
+	while (c.left > 0) {
+		if (cursor_u8(&c, &n) != 0 || c.left < n) {
+			*why_r = "a TXT string longer than its record";
+			return -1;
+		}
+		if (n > DNS_TXT_LEN_MAX - rr_r->len) {
+			*why_r = "a TXT record longer than 1024 bytes";
+			return -1;
+		}
+		(void)cursor_copy(&c, rr_r->data + rr_r->len, n);
+		rr_r->len += n;
+	}
 	return 0;
 }
 
@@ -808,6 +835,61 @@ dns_tlsa(struct dns *d, const char *host, uint16_t port, struct dns_tlsa *r)
 			    bad != NULL ? bad : "a negative length");
 	if (dropped > 0)
 		dns_err_add(r->err, sizeof(r->err), "%zu TLSA records past the %d kept", dropped, DNS_TLSA_MAX);
+done:
+	dns_query_free(&q);
+	return 0;
+}
+
+int
+dns_txt(struct dns *d, const char *label, const char *domain, struct dns_txt *r)
+{
+	char name[DNSNAME_MAX + 1], qname[DNSNAME_MAX + 1], why[DNS_REASON_MAX];
+	struct dns_wait w = { .d = d, .pending = 0 };
+	const char *bad = NULL;
+	size_t skipped = 0, dropped = 0, n;
+	struct dns_query q;
+	int len;
+
+	memset(r, 0, sizeof(*r));
+	r->status = DNS_TEMPFAIL;
+	if (dns_name_arg(domain, name) != 0 ||
+	    (label != NULL && (label[0] == '\0' || strchr(label, '.') != NULL || strlen(label) > 63))) {
+		dns_err_add(r->err, sizeof(r->err), "%s", "the name is not a host name");
+		return -1;
+	}
+	len = label != NULL ? snprintf(qname, sizeof(qname), "%s.%s", label, name)
+			    : snprintf(qname, sizeof(qname), "%s", name);
+	if (len < 0 || (size_t)len >= sizeof(qname)) {
+		dns_err_add(r->err, sizeof(r->err), "the TXT name is longer than %d bytes", DNSNAME_MAX);
+		return -1;
+	}
+	dns_query_start(&w, &q, qname, DNS_TYPE_TXT);
+	dns_wait_all(&w, dns_now_ms() + d->timeout_ms);
+	dns_wait_end(&w, &q, 1);
+	r->status = dns_answer(d, &q, why);
+	r->secure = dns_secure(&q);
+	if (r->status != DNS_OK) {
+		dns_err_add(r->err, sizeof(r->err), "%s TXT: %s", qname, why);
+		goto done;
+	}
+	n = dns_count(q.res);
+	for (size_t i = 0; i < n; i++) {
+		if (r->n == DNS_TXT_MAX) {
+			dropped++;
+			continue;
+		}
+		if (q.res->len[i] < 0 ||
+		    dns_rdata_txt((const uint8_t *)q.res->data[i], (size_t)q.res->len[i], &r->rr[r->n], &bad) != 0) {
+			skipped++;
+			continue;
+		}
+		r->n++;
+	}
+	if (skipped > 0)
+		dns_err_add(r->err, sizeof(r->err), "%zu of %zu TXT records skipped: %s", skipped, n,
+			    bad != NULL ? bad : "a negative length");
+	if (dropped > 0)
+		dns_err_add(r->err, sizeof(r->err), "%zu TXT records past the %d kept", dropped, DNS_TXT_MAX);
 done:
 	dns_query_free(&q);
 	return 0;

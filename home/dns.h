@@ -95,6 +95,23 @@ struct dns_tlsa {
 	char err[DNS_ERR_MAX];		/* why, when status is not OK or records were skipped */
 };
 
+#define DNS_TXT_MAX 8		/* TXT records kept */
+#define DNS_TXT_LEN_MAX 1024	/* bytes of one TXT record's text, its strings joined */
+
+/* One TXT record: its character-strings joined (RFC 7208 3.3, RFC 8461 3.1). */
+struct dns_txt_rr {
+	size_t len;
+	uint8_t data[DNS_TXT_LEN_MAX];	/* not NUL-terminated: a TXT record may hold any byte */
+};
+
+struct dns_txt {
+	enum dns_status status;
+	int secure;
+	size_t n;
+	struct dns_txt_rr rr[DNS_TXT_MAX];	/* in the order of the answer */
+	char err[DNS_ERR_MAX];
+};
+
 /* ---- record data (pure) ---- */
 
 /*
@@ -126,6 +143,13 @@ int dns_rdata_addr(const uint8_t *p, size_t len, int family, struct addr *a_r, c
  * *why_r.
  */
 int dns_rdata_tlsa(const uint8_t *p, size_t len, struct dns_tlsa_rr *rr_r, const char **why_r);
+
+/*
+ * TXT rdata (RFC 1035 3.3.14): one or more character-strings, each a
+ * length byte and that many bytes, ending exactly at len; joined into
+ * *rr_r (at most DNS_TXT_LEN_MAX bytes). Returns 0, or -1 with *why_r.
+ */
+int dns_rdata_txt(const uint8_t *p, size_t len, struct dns_txt_rr *rr_r, const char **why_r);
 
 /*
  * The MX hosts of an answer's n rdata (data[i], len[i] as libunbound's
@@ -165,6 +189,15 @@ struct dns *dns_new(const struct dns_conf *c, char *err, size_t errcap);
  * it; lookups libunbound still has going are dropped.
  */
 void dns_free(struct dns **dp);
+
+/*
+ * TXT records at LABEL.DOMAIN (label: one label such as "_mta-sts", or
+ * NULL for DOMAIN itself), with the answer's DNSSEC status. Records that
+ * do not decode or are longer than DNS_TXT_LEN_MAX are skipped (said in
+ * err). Returns 0 (see r->status), or -1 when domain is not a host name
+ * or label not one label.
+ */
+int dns_txt(struct dns *d, const char *label, const char *domain, struct dns_txt *r);
 
 /*
  * End every lookup in progress within DNS_STOP_SLICE_MS, and every later

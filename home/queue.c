@@ -106,6 +106,31 @@ queue_backoff_ms(const struct home_outbound_conf *c, int attempts)
 
 /* ---- bounces ------------------------------------------------------------- */
 
+/*
+ * r waited age seconds, longer than expire: it fails for good with 4.4.7
+ * ("delivery time expired", RFC 3463; a failed action may carry a 4.x.x
+ * status, RFC 3464 2.3.4) and our words, the last error in them.
+ */
+static void
+queue_give_up(struct smtp_client_rcpt *r, int64_t age, const char *last)
+{
+	char text[SMTP_CLIENT_TEXT_MAX];
+
+	if (age >= 2 * 86400)
+		snprintf(text, sizeof(text), "gave up after %lld days; the last attempt: %s",
+			 (long long)(age / 86400), last);
+	else if (age >= 2 * 3600)
+		snprintf(text, sizeof(text), "gave up after %lld hours; the last attempt: %s",
+			 (long long)(age / 3600), last);
+	else
+		snprintf(text, sizeof(text), "gave up after %lld seconds; the last attempt: %s",
+			 (long long)age, last);
+	snprintf(r->text, sizeof(r->text), "%s", text);
+	snprintf(r->status, sizeof(r->status), "4.4.7");
+	r->result = SMTP_CLIENT_BOUNCE;
+	r->remote = 0;
+}
+
 /* The original message's header section (without its empty line), malloc()ed. */
 static uint8_t *
 queue_headers(struct queue *q, int64_t body_id, size_t *len_r)
@@ -256,16 +281,8 @@ queue_job_done(struct worker_job *w)
 		struct smtp_client_rcpt *r = &cj->rcpts[i];
 		int expired = r->result == SMTP_CLIENT_DEFER &&
 			      (now - j->created[i]) * 1000 >= q->conf.expire;
-		if (expired) {
-			char text[SMTP_CLIENT_TEXT_MAX];
-			snprintf(text, sizeof(text), "gave up after %lld hours: %s",
-				 (long long)((now - j->created[i]) / 3600), r->text);
-			snprintf(r->text, sizeof(r->text), "%s", text);
-			r->result = SMTP_CLIENT_BOUNCE;
-			if (r->status[0] == '4')
-				r->status[0] = '5';
-			r->remote = 0;
-		}
+		if (expired)
+			queue_give_up(r, now - j->created[i], r->text);
 		if (r->result == SMTP_CLIENT_DEFER && q->stopping)
 			continue;	/* cut short by the stop: due again at the next start */
 		if (r->result == SMTP_CLIENT_DEFER) {
@@ -305,11 +322,8 @@ queue_expired(struct queue *q, const struct store_queue_entry *e, int64_t now)
 	j->cj.nrcpts = 1;
 	j->cj.rcpts[0].queue_id = e->id;
 	snprintf(j->cj.rcpts[0].address, sizeof(j->cj.rcpts[0].address), "%s", e->rcpt);
-	snprintf(j->cj.rcpts[0].status, sizeof(j->cj.rcpts[0].status), "5.4.7");
-	snprintf(j->cj.rcpts[0].text, sizeof(j->cj.rcpts[0].text), "gave up after %lld hours: %s",
-		 (long long)((now - e->created) / 3600),
-		 e->last_error[0] != '\0' ? e->last_error : "never tried");
-	j->cj.rcpts[0].result = SMTP_CLIENT_BOUNCE;
+	queue_give_up(&j->cj.rcpts[0], now - e->created,
+		      e->last_error[0] != '\0' ? e->last_error : "never tried");
 	r = &j->cj.rcpts[0];
 	log_info(j->cj.sid, "deliver", "queue_id=%lld result=bounced reply=\"%s\"", (long long)e->id,
 		 r->text);

@@ -260,6 +260,17 @@ def test_tlsa_signed_and_seen_secure(knot, dnsq, anchor):
     assert (r["status"], r["secure"], r["records"]) == ("NXDOMAIN", True, []), r
 
 
+def test_txt_signed_joined_and_missing(knot, dnsq, anchor):
+    sid = secrets.token_hex(8)
+    knot.set_record(f"_mta-sts.{peers.PEER_DOMAIN}", "TXT", f'"v=STSv1; " "id={sid};"')
+    (r,) = dnsq("txt", "_mta-sts", peers.PEER_DOMAIN, anchor=anchor)
+    assert (r["status"], r["secure"]) == ("OK", True), r
+    assert r["records"] == [f"v=STSv1; id={sid};"], r
+    (r,) = dnsq("txt", "_mta-sts", "example.test", anchor=anchor)
+    assert (r["status"], r["secure"], r["records"]) == ("NXDOMAIN", False, []), r
+    knot.delete_record(f"_mta-sts.{peers.PEER_DOMAIN}", "TXT")
+
+
 def test_tlsa_in_an_unsigned_zone_is_insecure(knot, dnsq, anchor):
     host = f"{label('tlsa')}.example.test"
     digest = secrets.token_hex(32)

@@ -75,15 +75,21 @@ def postfix(bench):
     return peers.postfix(bench)
 
 
+def trust_anchors(bench, d):
+    """The bench's DNSSEC trust anchors (Knot's signed zones) in a file under d."""
+    anchors = d / "trust-anchors"
+    anchors.write_text(peers.knot(bench).trust_anchors())
+    anchors.chmod(0o644)
+    return anchors
+
+
 @pytest.fixture(scope="module")
 def home(bench, bindir, edge, tmp_path_factory):
     """homeportd in `home`: submission on 127.0.0.1, DKIM keys for alice.test,
     outbound through the edge; its DKIM records, for dkimpy, in .records."""
     host = bench.host("home")
     d = tmp_path_factory.mktemp("home")
-    anchors = d / "trust-anchors"
-    anchors.write_text(peers.knot(bench).trust_anchors())
-    anchors.chmod(0o644)
+    anchors = trust_anchors(bench, d)
     h = Home(bindir.parent, d, hostname=HOSTNAME, log_level="debug",
              prefix=["ip", "netns", "exec", host.ns],
              sections={"outbound": {"transport": "edge", "egress": f"{EDGE_TUNNEL}:{EGRESS_PORT}",
@@ -107,11 +113,31 @@ def home(bench, bindir, edge, tmp_path_factory):
     h.stop()
 
 
-def submit(home, rcpts, marker, subject="outbound test", check=True):
-    msg = (f"From: Alice <{USER}>\r\nTo: {', '.join(rcpts)}\r\nSubject: {subject}\r\n"
+@pytest.fixture(scope="module")
+def direct_home(bench, bindir, tmp_path_factory):
+    """A second homeportd, in `client` (a public address, no port-25 block),
+    delivering directly, giving up after 4 seconds."""
+    host = bench.host("client")
+    d = tmp_path_factory.mktemp("direct")
+    h = Home(bindir.parent, d, hostname="mail.direct.test",
+             log_level="debug", prefix=["ip", "netns", "exec", host.ns],
+             sections={"outbound": {"transport": "direct", "dns_forward": peers.DNS_ADDR,
+                                    "dns_trust_anchor": trust_anchors(bench, d), "retry_min": "1s", "retry_max": "1s", "expire": "4s",
+                                    "connect_timeout": "5s"}})
+    h.listener("submission", "submission", host="127.0.0.1", port=SUBMISSION_PORT)
+    h.start()
+    h.add_domain("direct.test")
+    h.add_user("dora@direct.test", password=PASSWORD)
+    h.host = host
+    yield h
+    h.stop()
+
+
+def submit(home, rcpts, marker, subject="outbound test", check=True, sender=USER):
+    msg = (f"From: <{sender}>\r\nTo: {', '.join(rcpts)}\r\nSubject: {subject}\r\n"
            f"\r\nHello from the home. Marker: {marker}\r\n")
-    return peers.smtp_send(home.host, "127.0.0.1", SUBMISSION_PORT, USER, rcpts, msg,
-                           login=(USER, PASSWORD), check=check, timeout=30)
+    return peers.smtp_send(home.host, "127.0.0.1", SUBMISSION_PORT, sender, rcpts, msg,
+                           login=(sender, PASSWORD), check=check, timeout=30)
 
 
 def wait(what, check, timeout=DELIVERY_TIMEOUT, interval=0.2):
@@ -150,10 +176,10 @@ def queue_rows(home):
     return home.query("SELECT id, rcpt, attempts, last_error FROM queue ORDER BY id")
 
 
-def dsn_messages(home):
-    """The DSNs in alice's INBOX, parsed."""
+def dsn_messages(home, user=USER):
+    """The DSNs in user's INBOX, parsed."""
     out = []
-    for m in home.messages(USER):
+    for m in home.messages(user):
         msg = email.message_from_bytes(m.body, policy=email.policy.compat32)
         if msg.get_content_type() == "multipart/report":
             out.append(msg)
@@ -351,3 +377,64 @@ def test_sigkill_during_deliveries_loses_nothing(home, postfix):
     for n, marker in enumerate(markers):
         postfix.wait_delivered(f"kill{n}", marker, timeout=DELIVERY_TIMEOUT)
     wait("the queue to empty", lambda: queue_rows(home) == [])
+
+
+def delivery_status(report):
+    return next(p for p in report.walk()
+                if p.get_content_type() in ("message/delivery-status",
+                                            "message/global-delivery-status")).as_string()
+
+
+def test_direct_mode_delivers_from_the_home_s_own_address(direct_home, postfix):
+    marker = secrets.token_hex(16)
+    mark = len(postfix.log())
+    submit(direct_home, ["lena@peer.test"], marker, sender="dora@direct.test")
+    postfix.wait_delivered("lena", marker, timeout=DELIVERY_TIMEOUT)
+    log = postfix.log()[mark:]
+    assert re.search(rf"connect from unknown\[{re.escape(peers.CLIENT_ADDR)}\]", log), log[-2000:]
+    assert not re.search(rf"connect from unknown\[{re.escape(EDGE)}\]", log), log[-2000:]
+
+
+def test_expired_entries_bounce_with_the_last_error(direct_home, postfix):
+    before = len(dsn_messages(direct_home, "dora@direct.test"))
+    submit(direct_home, ["defer-mona@peer.test"], secrets.token_hex(8), sender="dora@direct.test")
+    dsns = wait("a DSN after expiry",
+                lambda: dsn_messages(direct_home, "dora@direct.test")[before:] or None)
+    text = delivery_status(dsns[0])
+    assert "Final-Recipient: rfc822; defer-mona@peer.test" in text, text
+    assert "Action: failed" in text and "Status: 4.4.7" in text, text
+    human = dsns[0].get_payload()[0].get_payload(decode=True).decode()
+    assert "gave up after" in human and "451 4.7.1" in human, human
+    assert direct_home.query("SELECT count(*) FROM queue")[0][0] == 0
+
+
+def test_plaintext_when_no_starttls_and_smtputf8_refused_when_missing(bench, home):
+    """The sink in `client` (MX of sink.example.test) offers neither
+    STARTTLS nor SMTPUTF8: an ASCII message goes in the clear
+    (opportunistic TLS), one to a UTF-8 address bounces with 5.6.7."""
+    sink = peers.smtp_sink(bench)
+    marker = secrets.token_hex(16)
+    mark = home.mark()
+    submit(home, [f"nina@{peers.SINK_DOMAIN}"], marker)
+    sink.wait_for(marker)
+    line = home.wait_for(r'event=deliver .*to="nina@sink.example.test" result=sent', start=mark)
+    assert 'tls="none"' in line, line
+    before = len(dsn_messages(home))
+    rcpt = f"jos\u00e9@{peers.SINK_DOMAIN}"
+    script = (
+        "import json, smtplib, ssl, sys\n"
+        "a = json.loads(sys.argv[1])\n"
+        "ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE\n"
+        "with smtplib.SMTP('127.0.0.1', a['port'], timeout=30) as s:\n"
+        "    s.starttls(context=ctx); s.login(a['user'], a['password'])\n"
+        "    s.sendmail(a['user'], [a['rcpt']], a['text'].encode(), mail_options=['SMTPUTF8'])\n")
+    text = f"From: <{USER}>\r\nTo: <{rcpt}>\r\nSubject: utf8\r\n\r\nhola\r\n"
+    home.host.run(PY, "-c", script, json.dumps({"port": SUBMISSION_PORT, "user": USER,
+                                                 "password": PASSWORD, "rcpt": rcpt,
+                                                 "text": text}), timeout=60)
+    dsns = wait("a DSN for the UTF-8 address", lambda: dsn_messages(home)[before:] or None)
+    status = delivery_status(dsns[0])
+    assert "Status: 5.6.7" in status, status
+    human = dsns[0].get_payload()[0].get_payload(decode=True).decode()
+    assert "does not support SMTPUTF8" in human, human
+    assert queue_rows(home) == []

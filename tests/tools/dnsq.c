@@ -4,6 +4,7 @@
  *
  *   dnsq [-f FORWARD] [-a ANCHORFILE] [-t TIMEOUT_MS] mx DOMAIN...
  *   dnsq [-f FORWARD] [-a ANCHORFILE] [-t TIMEOUT_MS] tlsa HOST PORT
+ *   dnsq [-f FORWARD] [-a ANCHORFILE] [-t TIMEOUT_MS] txt LABEL|- DOMAIN
  *
  * Several DOMAINs are looked up at once, each by a thread of its own on
  * one struct dns (as homeportd's delivery threads do), and printed in the
@@ -44,7 +45,8 @@ static int
 dnsq_usage(void)
 {
 	fprintf(stderr, "usage: dnsq [-f FORWARD] [-a ANCHORFILE] [-t TIMEOUT_MS] mx DOMAIN...\n"
-			"       dnsq [-f FORWARD] [-a ANCHORFILE] [-t TIMEOUT_MS] tlsa HOST PORT\n");
+			"       dnsq [-f FORWARD] [-a ANCHORFILE] [-t TIMEOUT_MS] tlsa HOST PORT\n"
+			"       dnsq [-f FORWARD] [-a ANCHORFILE] [-t TIMEOUT_MS] txt LABEL|- DOMAIN\n");
 	return 2;
 }
 
@@ -201,6 +203,44 @@ done:
 	return rc;
 }
 
+/* txt LABEL DOMAIN ("-" for no label): the records as JSON strings, bytes outside ASCII escaped. */
+static int
+dnsq_txt(struct dns *d, const char *label, const char *domain)
+{
+	struct dns_txt *r = malloc(sizeof(*r));
+	char text[DNS_TXT_LEN_MAX + 1];
+	int64_t t0;
+	int rc = 0;
+
+	if (r == NULL) {
+		fprintf(stderr, "dnsq: out of memory\n");
+		return 1;
+	}
+	t0 = dnsq_now_ms();
+	if (dns_txt(d, strcmp(label, "-") == 0 ? NULL : label, domain, r) != 0) {
+		fprintf(stderr, "dnsq: %s: %s\n", domain, r->err);
+		rc = 2;
+		goto done;
+	}
+	printf("{\"domain\":");
+	dnsq_json_str(domain);
+	printf(",\"status\":\"%s\",\"secure\":%s,\"ms\":%lld,\"records\":[", dns_status_name(r->status),
+	       dnsq_bool(r->secure), (long long)(dnsq_now_ms() - t0));
+	for (size_t i = 0; i < r->n; i++) {
+		for (size_t k = 0; k < r->rr[i].len; k++)
+			text[k] = r->rr[i].data[k] >= 0x20 && r->rr[i].data[k] < 0x7f ? (char)r->rr[i].data[k] : '?';
+		text[r->rr[i].len] = '\0';
+		printf("%s", i > 0 ? "," : "");
+		dnsq_json_str(text);
+	}
+	printf("],\"err\":");
+	dnsq_json_str(r->err);
+	printf("}\n");
+done:
+	free(r);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -231,7 +271,8 @@ main(int argc, char **argv)
 	if (strcmp(argv[optind], "mx") == 0) {
 		if (nargs - 1 > DNSQ_DOMAINS_MAX)
 			return dnsq_usage();
-	} else if (strcmp(argv[optind], "tlsa") != 0 || nargs != 3) {
+	} else if ((strcmp(argv[optind], "tlsa") != 0 && strcmp(argv[optind], "txt") != 0) ||
+		   nargs != 3) {
 		return dnsq_usage();
 	}
 	d = dns_new(&conf, err, sizeof(err));
@@ -241,6 +282,8 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[optind], "mx") == 0)
 		rc = dnsq_mx(d, argv + optind + 1, nargs - 1);
+	else if (strcmp(argv[optind], "txt") == 0)
+		rc = dnsq_txt(d, argv[optind + 1], argv[optind + 2]);
 	else
 		rc = dnsq_tlsa(d, argv[optind + 1], argv[optind + 2]);
 	dns_free(&d);

@@ -291,6 +291,46 @@ t_tlsa(uint8_t usage, uint8_t selector, uint8_t mtype, size_t dlen, int rc, cons
 }
 
 static void
+test_dns_rdata_txt(void **state)
+{
+	struct dns_txt_rr rr;
+	const char *why = NULL;
+	uint8_t big[2 * 256 * 5];
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(dns_rdata_txt(B("\x0e" "v=STSv1; id=1;"), &rr, &why), 0);
+	assert_int_equal(rr.len, 14);
+	assert_memory_equal(rr.data, "v=STSv1; id=1;", 14);
+	/* Several strings are joined with nothing between them (RFC 7208 3.3). */
+	assert_int_equal(dns_rdata_txt(B("\x03" "v=s" "\x04" "pf1 "), &rr, &why), 0);
+	assert_int_equal(rr.len, 7);
+	assert_memory_equal(rr.data, "v=spf1 ", 7);
+	/* Any byte, NUL included, is kept as it is. */
+	assert_int_equal(dns_rdata_txt(B("\x02\x00\xff"), &rr, &why), 0);
+	assert_int_equal(rr.len, 2);
+	assert_int_equal(dns_rdata_txt(B("\x05" "abc"), &rr, &why), -1);
+	assert_string_equal(why, "a TXT string longer than its record");
+	assert_int_equal(dns_rdata_txt(NULL, 0, &rr, &why), -1);
+	assert_string_equal(why, "a TXT record without a string");
+	/* 1024 bytes fit; one more does not. */
+	for (int i = 0; i < 4; i++) {
+		big[n++] = 255;
+		memset(big + n, 'a', 255);
+		n += 255;
+	}
+	big[n++] = 4;
+	memset(big + n, 'b', 4);
+	n += 4;
+	assert_int_equal(dns_rdata_txt(big, n, &rr, &why), 0);
+	assert_int_equal(rr.len, DNS_TXT_LEN_MAX);
+	big[n - 5] = 5;
+	big[n++] = 'b';
+	assert_int_equal(dns_rdata_txt(big, n, &rr, &why), -1);
+	assert_string_equal(why, "a TXT record longer than 1024 bytes");
+}
+
+static void
 test_dns_rdata_tlsa(void **state)
 {
 	static const char *const none = "a TLSA record without association data";
@@ -887,6 +927,7 @@ main(void)
 		cmocka_unit_test(test_dns_rdata_mx_name_max),
 		cmocka_unit_test(test_dns_rdata_addr),
 		cmocka_unit_test(test_dns_rdata_tlsa),
+		cmocka_unit_test(test_dns_rdata_txt),
 		cmocka_unit_test(test_dns_mx_records_null),
 		cmocka_unit_test(test_dns_mx_records_order),
 		cmocka_unit_test(test_dns_mx_records_ties),
