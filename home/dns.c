@@ -786,6 +786,32 @@ done:
 }
 
 int
+dns_addrs(struct dns *d, const char *host, struct dns_host *h, char *err, size_t errcap)
+{
+	struct dns_query qs[2];
+	struct dns_wait w = { .d = d, .pending = 0 };
+	char name[DNSNAME_MAX + 1];
+
+	memset(h, 0, sizeof(*h));
+	h->status = DNS_TEMPFAIL;
+	if (errcap > 0)
+		err[0] = '\0';
+	if (dns_name_arg(host, name) != 0) {
+		dns_err_add(err, errcap, "%s", "the host is not a host name");
+		return -1;
+	}
+	memcpy(h->name, name, sizeof(h->name));
+	dns_query_start(&w, &qs[0], h->name, DNS_TYPE_A);
+	dns_query_start(&w, &qs[1], h->name, DNS_TYPE_AAAA);
+	dns_wait_all(&w, dns_now_ms() + d->timeout_ms);
+	dns_wait_end(&w, qs, 2);
+	dns_host_fill(d, h, &qs[0], &qs[1], err, errcap);
+	dns_query_free(&qs[0]);
+	dns_query_free(&qs[1]);
+	return 0;
+}
+
+int
 dns_tlsa(struct dns *d, const char *host, uint16_t port, struct dns_tlsa *r)
 {
 	char name[DNSNAME_MAX + 1], qname[DNSNAME_MAX + 1], why[DNS_REASON_MAX];

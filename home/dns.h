@@ -218,6 +218,14 @@ void dns_stop(struct dns *d);
 int dns_mx(struct dns *d, const char *domain, struct dns_mx *r);
 
 /*
+ * The A and AAAA records of host into *h (its name, addresses, status,
+ * secure: as an MX host's), with reasons appended to err. For names that
+ * are not MX hosts, such as MTA-STS's mta-sts.DOMAIN. Returns 0 (see
+ * h->status), or -1 when host is not a host name.
+ */
+int dns_addrs(struct dns *d, const char *host, struct dns_host *h, char *err, size_t errcap);
+
+/*
  * TLSA at _PORT._tcp.HOST (RFC 6698/7672), with its DNSSEC status.
  * Blocks for at most the configured timeout. Returns 0 (see r->status),
  * or -1 (r->err) for a host that is not a host name, port 0, or a TLSA

@@ -87,6 +87,7 @@ struct home_outbound_conf {
 	struct addr egress;		/* the edge's SOCKS5 egress, with its port (transport = edge) */
 	char *dns_forward;		/* ask this DNS server ("ADDR" or "ADDR@PORT"); unset: recurse */
 	char *dns_trust_anchor;		/* DNSSEC trust anchors (zone-file DS/DNSKEY); unset: the root's */
+	char *tls_ca_file;		/* CAs trusted for MTA-STS (policy fetch, MX certificates); unset: the system's */
 	int64_t retry_min;		/* ms after the first failed attempt; doubles after each */
 	int64_t retry_max;		/* ms: the longest wait between attempts */
 	int64_t expire;			/* ms a message may wait before it bounces */

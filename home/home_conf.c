@@ -88,6 +88,7 @@ static const struct conf_key home_outbound_keys[] = {
 	OUT_KEY("egress", CONF_ADDR, egress, .flags = CONF_PORT_REQUIRED),
 	OUT_KEY("dns_forward", CONF_STRING, dns_forward),
 	OUT_KEY("dns_trust_anchor", CONF_STRING, dns_trust_anchor),
+	OUT_KEY("tls_ca_file", CONF_STRING, tls_ca_file),
 	OUT_KEY("retry_min", CONF_DURATION, retry_min, .min = 1000, .max = HOME_TIMEOUT_MAX),
 	OUT_KEY("retry_max", CONF_DURATION, retry_max, .min = 1000, .max = HOME_TIMEOUT_MAX),
 	OUT_KEY("expire", CONF_DURATION, expire, .min = 1000, .max = HOME_EXPIRE_MAX),

@@ -29,6 +29,7 @@
 #include "ev.h"
 #include "home.h"
 #include "log.h"
+#include "mtasts.h"
 #include "smtp_client.h"
 #include "tls.h"
 #include "worker.h"
@@ -54,7 +55,10 @@ struct queue {
 	char store_path[HOME_PATH_MAX];
 	struct smtp_client_env env;
 	struct dns *dns;
-	SSL_CTX *tls;
+	SSL_CTX *tls, *tls_verify;
+	struct mtasts_cache *sts;
+	char *ca_file;
+	int curl;			/* mtasts_global_init() ran */
 	struct worker_pool *pool;
 	struct event *timer;
 	struct queue_job *running;
@@ -450,10 +454,29 @@ queue_new(struct event_base *base, const struct home_conf *hc, struct store *st,
 		tls_error(err, errcap, "cannot enable DANE");
 		goto fail;
 	}
+	if (hc->outbound->tls_ca_file != NULL && (q->ca_file = strdup(hc->outbound->tls_ca_file)) == NULL) {
+		snprintf(err, errcap, "out of memory");
+		goto fail;
+	}
+	if ((q->tls_verify = tls_client_ctx_new(q->ca_file, 1, err, errcap)) == NULL)
+		goto fail;
+	/* Before any delivery thread: curl_global_init is not thread-safe. */
+	if (mtasts_global_init() != 0) {
+		snprintf(err, errcap, "cannot start libcurl");
+		goto fail;
+	}
+	q->curl = 1;
+	if ((q->sts = mtasts_cache_new()) == NULL) {
+		snprintf(err, errcap, "out of memory");
+		goto fail;
+	}
 	q->env.store_path = q->store_path;
 	q->env.hostname = q->hostname;
 	q->env.dns = q->dns;
 	q->env.tls = q->tls;
+	q->env.tls_verify = q->tls_verify;
+	q->env.ca_file = q->ca_file;
+	q->env.sts_cache = q->sts;
 	q->env.keys = keys;
 	q->env.transport = q->conf.transport;
 	q->env.egress = q->conf.egress;
@@ -503,6 +526,11 @@ queue_free(struct queue **qp)
 		event_free(q->timer);
 	dns_free(&q->dns);
 	SSL_CTX_free(q->tls);
+	SSL_CTX_free(q->tls_verify);
+	mtasts_cache_free(&q->sts);
+	if (q->curl)
+		mtasts_global_cleanup();
+	free(q->ca_file);
 	free(q);
 	*qp = NULL;
 }

@@ -18,6 +18,7 @@
 #include "dkim.h"
 #include "dns.h"
 #include "ev.h"
+#include "mtasts.h"
 #include "smtp_client.h"
 #include "smtp_reply.h"
 #include "socks5.h"
@@ -47,6 +48,7 @@ struct sc_conn {
 	char err[SC_ERR_MAX];		/* why the connection failed */
 	char tls_desc[128];		/* "version=... cipher=..." once TLS is up */
 	int dane;			/* TLSA records apply to this host */
+	int sts;			/* the domain's MTA-STS policy (enforce) applies to this host */
 	int64_t deadline;
 };
 
@@ -414,10 +416,15 @@ sc_tls(struct sc_conn *c, const struct dns_tlsa *t)
 
 	if (c->inlen != 0)
 		return sc_fail(c, "bytes after the answer to STARTTLS (a man in the middle?)");
-	if ((c->ssl = SSL_new(c->job->env->tls)) == NULL || SSL_set_fd(c->ssl, c->fd) != 1 ||
-	    SSL_set_tlsext_host_name(c->ssl, c->host) != 1)
+	if ((c->ssl = SSL_new(c->sts ? c->job->env->tls_verify : c->job->env->tls)) == NULL ||
+	    SSL_set_fd(c->ssl, c->fd) != 1 || SSL_set_tlsext_host_name(c->ssl, c->host) != 1)
 		return sc_fail(c, "%s", tls_error(c->err, sizeof(c->err), "TLS setup"));
-	if (t != NULL) {
+	if (c->sts) {
+		/* MTA-STS (RFC 8461 4.2): a chain to a trusted CA, valid for the MX host's name. */
+		if (SSL_set1_host(c->ssl, c->host) != 1)
+			return sc_fail(c, "%s", tls_error(c->err, sizeof(c->err), "TLS setup"));
+		SSL_set_verify(c->ssl, SSL_VERIFY_PEER, NULL);
+	} else if (t != NULL) {
 		if (SSL_dane_enable(c->ssl, c->host) <= 0)
 			return sc_fail(c, "%s", tls_error(c->err, sizeof(c->err), "DANE setup"));
 		for (size_t i = 0; i < t->n; i++) {
@@ -439,6 +446,12 @@ sc_tls(struct sc_conn *c, const struct dns_tlsa *t)
 	while ((rc = SSL_connect(c->ssl)) != 1) {
 		if (sc_ssl_wait(c, rc, "TLS handshake") != 0) {
 			verify = SSL_get_verify_result(c->ssl);
+			if (c->sts && verify != X509_V_OK) {
+				char why[SC_ERR_MAX];
+				snprintf(why, sizeof(why), "%s", X509_verify_cert_error_string(verify));
+				return sc_fail(c, "MTA-STS: %s's certificate is not valid for it (%s)",
+					       c->host, why);
+			}
 			if (c->dane && verify != X509_V_OK) {
 				char why[SC_ERR_MAX];
 				snprintf(why, sizeof(why), "%s", X509_verify_cert_error_string(verify));
@@ -671,7 +684,7 @@ mail_refused:
 
 /* One session with one address of host h. */
 static enum sc_outcome
-sc_session(struct sc_conn *c, struct sc_message *m, int mx_secure, const struct dns_host *h,
+sc_session(struct sc_conn *c, struct sc_message *m, int mx_secure, int sts, const struct dns_host *h,
 	   const struct addr *dst)
 {
 	struct smtp_client_job *job = c->job;
@@ -686,6 +699,7 @@ sc_session(struct sc_conn *c, struct sc_message *m, int mx_secure, const struct 
 	}
 	if ((dane = sc_tlsa(c, mx_secure, h, tlsa)) < 0)
 		goto done;
+	c->sts = sts && !dane;		/* DANE, where it applies, wins (RFC 8461 2) */
 	if (sc_connect(c, dst) != 0)
 		goto done;
 	if (sc_reply(c, &r, SMTP_CLIENT_GREETING_TIMEOUT) != 0)
@@ -705,8 +719,9 @@ sc_session(struct sc_conn *c, struct sc_message *m, int mx_secure, const struct 
 		if (sc_command(c, "STARTTLS") != 0 || sc_reply(c, &r, SMTP_CLIENT_COMMAND_TIMEOUT) != 0)
 			goto done;
 		if (r.code != 220) {
-			if (dane) {
-				out = sc_refused(c, "DANE: STARTTLS refused", &r);
+			if (dane || c->sts) {
+				out = sc_refused(c, dane ? "DANE: STARTTLS refused" : "MTA-STS: STARTTLS refused",
+						 &r);
 				goto done;
 			}
 			/* Opportunistic: the session goes on without TLS. */
@@ -724,6 +739,10 @@ sc_session(struct sc_conn *c, struct sc_message *m, int mx_secure, const struct 
 		}
 	} else if (dane) {
 		sc_fail(c, "DANE: %s publishes TLSA records but does not offer STARTTLS", c->host);
+		goto done;
+	} else if (c->sts) {
+		sc_fail(c, "MTA-STS: %s does not offer STARTTLS, which %s's policy requires", c->host,
+			job->domain);
 		goto done;
 	}
 	if (m->utf8_envelope && !(r.ext & SMTP_EXT_SMTPUTF8)) {
@@ -763,6 +782,7 @@ sc_close(struct sc_conn *c)
 	}
 	c->inlen = 0;
 	c->dane = 0;
+	c->sts = 0;
 	c->tls_desc[0] = '\0';
 	c->err[0] = '\0';
 }
@@ -777,13 +797,84 @@ sc_log_results(struct smtp_client_job *job, const struct sc_conn *c)
 	for (size_t i = 0; i < job->nrcpts; i++) {
 		const struct smtp_client_rcpt *r = &job->rcpts[i];
 		log_info(job->sid, "deliver", "queue_id=%lld to=\"%s\" result=%s mx=%s tls=\"%s\" "
-			 "dane=%s reply=\"%s\"", (long long)r->queue_id,
+			 "dane=%s mta_sts=%s reply=\"%s\"", (long long)r->queue_id,
 			 log_escape(r->address, strlen(r->address), to, sizeof(to)), words[r->result],
 			 job->mx[0] != '\0' ? job->mx : "none",
 			 c != NULL && c->tls_desc[0] != '\0' ? c->tls_desc : "none",
 			 c != NULL && c->dane ? "verified" : "no",
+			 c != NULL && c->sts ? "verified" : "no",
 			 log_escape(r->text, strlen(r->text), esc, sizeof(esc)));
 	}
+}
+
+/*
+ * The destination's MTA-STS policy (RFC 8461 5.1): the TXT record's id,
+ * the cached policy of that id or a fresh fetch (pinned to the address our
+ * validating resolver gave for mta-sts.DOMAIN), else a cached policy that
+ * has not expired. Returns 1 with *p when it is in enforce mode, else 0
+ * (no policy, testing or none: delivered as without one, and logged).
+ */
+static int
+sc_sts_policy(struct smtp_client_job *job, struct mtasts_policy *p)
+{
+	static const char *const modes[] = { "none", "testing", "enforce" };
+	const struct smtp_client_env *env = job->env;
+	struct dns_txt *txt = malloc(sizeof(*txt));
+	struct dns_host *h = malloc(sizeof(*h));
+	char id[MTASTS_ID_MAX + 1], err[MTASTS_ERR_MAX], esc[2 * MTASTS_ERR_MAX];
+	char host[DNSNAME_MAX + 16], pin[DNSNAME_MAX + ADDR_TEXT_MAX + 32], ip[ADDR_TEXT_MAX];
+	const struct dns_txt_rr *rr = NULL;
+	int64_t now = (int64_t)time(NULL);
+	const char *why = NULL;
+	size_t nsts = 0;
+	int have = 0;
+
+	if (txt == NULL || h == NULL || env->sts_cache == NULL)
+		goto out;
+	dns_txt(env->dns, "_mta-sts", job->domain, txt);
+	for (size_t i = 0; txt->status == DNS_OK && i < txt->n; i++) {
+		if (mtasts_txt_is_sts(txt->rr[i].data, txt->rr[i].len)) {
+			rr = &txt->rr[i];
+			nsts++;
+		}
+	}
+	if (nsts != 1 || mtasts_parse_txt(rr->data, rr->len, id, &why) != 0) {
+		/* No (valid) record: a policy seen before still holds until it expires. */
+		have = mtasts_cache_get_any(env->sts_cache, job->domain, now, p);
+		goto out;
+	}
+	if ((have = mtasts_cache_get(env->sts_cache, job->domain, id, now, p)) != 0)
+		goto out;
+	snprintf(host, sizeof(host), "mta-sts.%s", job->domain);
+	pin[0] = '\0';
+	if (dns_addrs(env->dns, host, h, err, sizeof(err)) == 0 && h->naddrs > 0) {
+		addr_format(&h->addrs[0], ip, sizeof(ip));
+		snprintf(pin, sizeof(pin), addr_family(&h->addrs[0]) == AF_INET6 ? "%s:443:[%s]" : "%s:443:%s",
+			 host, ip);
+	}
+	if (pin[0] == '\0') {
+		log_warn(job->sid, "mta_sts", "domain=%s result=unreachable error=\"%s\"", job->domain,
+			 log_escape(err, strlen(err), esc, sizeof(esc)));
+	} else if (mtasts_fetch(job->domain, env->ca_file, pin, 0, p, err, sizeof(err)) == 0) {
+		have = 1;
+		if (mtasts_cache_put(env->sts_cache, job->domain, id, now, p) != 0)
+			log_warn(job->sid, "mta_sts", "domain=%s result=not_cached", job->domain);
+		log_info(job->sid, "mta_sts", "domain=%s result=fetched id=%s mode=%s max_age=%u mx=%zu",
+			 job->domain, id, modes[p->mode], p->max_age, p->nmx);
+		goto out;
+	} else {
+		log_warn(job->sid, "mta_sts", "domain=%s result=fetch_failed error=\"%s\"", job->domain,
+			 log_escape(err, strlen(err), esc, sizeof(esc)));
+	}
+	have = mtasts_cache_get_any(env->sts_cache, job->domain, now, p);
+out:
+	free(txt);
+	free(h);
+	if (!have)
+		return 0;
+	if (p->mode == MTASTS_MODE_TESTING)
+		log_info(job->sid, "mta_sts", "domain=%s mode=testing result=not_enforced", job->domain);
+	return p->mode == MTASTS_MODE_ENFORCE;
 }
 
 void
@@ -795,6 +886,8 @@ smtp_client_deliver(struct smtp_client_job *job)
 	struct store_err serr;
 	char err[SC_ERR_MAX + DNSNAME_MAX + ADDR_TEXT_MAX + 8], esc[2 * SC_ERR_MAX];
 	enum sc_outcome out = SC_NEXT;
+	struct mtasts_policy policy;
+	int sts;
 
 	job->mx[0] = '\0';
 	if (c == NULL || mx == NULL) {
@@ -830,9 +923,17 @@ smtp_client_deliver(struct smtp_client_job *job)
 			   mx->err);
 		goto out;
 	}
-	snprintf(err, sizeof(err), "no address for any MX host of %s", job->domain);
+	if ((sts = sc_sts_policy(job, &policy)) != 0)
+		snprintf(err, sizeof(err), "MTA-STS: no MX host of %s matches its policy", job->domain);
+	else
+		snprintf(err, sizeof(err), "no address for any MX host of %s", job->domain);
 	for (size_t h = 0; h < mx->nhosts && out == SC_NEXT; h++) {
 		const struct dns_host *host = &mx->hosts[h];
+		if (sts && !mtasts_mx_match(&policy, host->name)) {
+			log_info(job->sid, "deliver", "result=next_host mx=%s error=\"MTA-STS: not in %s's "
+				 "policy\"", host->name, job->domain);
+			continue;
+		}
 		if (host->naddrs == 0)
 			continue;
 		for (size_t a = 0; a < host->naddrs && out == SC_NEXT; a++) {
@@ -840,7 +941,7 @@ smtp_client_deliver(struct smtp_client_job *job)
 			addr_set_port(&dst, job->env->port);
 			c->host = host->name;
 			addr_format(&dst, c->addr_text, sizeof(c->addr_text));
-			out = sc_session(c, &m, mx->secure, host, &dst);
+			out = sc_session(c, &m, mx->secure, sts, host, &dst);
 			if (out == SC_NEXT) {
 				snprintf(err, sizeof(err), "%s[%s]: %s", host->name, c->addr_text, c->err);
 				log_info(job->sid, "deliver", "result=next_host mx=%s error=\"%s\"",

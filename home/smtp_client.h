@@ -10,7 +10,9 @@
  * and each of its addresses: a TCP connection, directly or through the
  * edge's SOCKS5 egress; EHLO; STARTTLS when offered (required, and the
  * certificate checked against DNSSEC-secure TLSA records, when the host
- * has them: DANE, RFC 7672); MAIL, the RCPTs and DATA, pipelined when the
+ * has them: DANE, RFC 7672; else required and checked against trusted CAs
+ * for the MX name when the domain's MTA-STS policy enforces it, RFC 8461,
+ * which also limits the MX hosts); MAIL, the RCPTs and DATA, pipelined when the
  * server offers PIPELINING; the signatures and the body, dot-stuffed. A
  * host that cannot be reached or fails before the transaction gives way to
  * the next; a transaction's answers are final for this attempt.
@@ -68,7 +70,10 @@ struct smtp_client_env {
 	const char *store_path;		/* mail.db, opened per attempt */
 	const char *hostname;		/* EHLO name */
 	struct dns *dns;
-	SSL_CTX *tls;			/* client context, DANE enabled */
+	SSL_CTX *tls;			/* client context, DANE enabled, no CA check (opportunistic) */
+	SSL_CTX *tls_verify;		/* client context checking chains against ca_file (MTA-STS) */
+	const char *ca_file;		/* CAs for MTA-STS, NULL: the system's */
+	struct mtasts_cache *sts_cache;	/* MTA-STS policies seen (thread-safe) */
 	const struct dkim_keys *keys;
 	int transport;			/* enum home_transport */
 	struct addr egress;		/* transport = edge */
@@ -78,6 +83,8 @@ struct smtp_client_env {
 };
 
 /* One attempt: one body, one sender, one domain's recipients. */
+struct mtasts_cache;
+
 struct smtp_client_job {
 	const struct smtp_client_env *env;
 	char sid[LOG_SID_LEN];		/* for the log (log_sid_new on the loop) */

@@ -438,3 +438,80 @@ def test_plaintext_when_no_starttls_and_smtputf8_refused_when_missing(bench, hom
     human = dsns[0].get_payload()[0].get_payload(decode=True).decode()
     assert "does not support SMTPUTF8" in human, human
     assert queue_rows(home) == []
+
+
+def restart(home, **outbound):
+    """Restart homeportd with [outbound] keys changed (None: removed); its
+    resolver cache and MTA-STS policies start empty."""
+    home.stop()
+    for k, v in outbound.items():
+        if v is None:
+            home.sections["outbound"].pop(k, None)
+        else:
+            home.sections["outbound"][k] = v
+    home.start()
+
+
+def test_mta_sts_enforce_limits_hosts_and_checks_certificates(bench, home, postfix, tmp_path):
+    """peer.test publishes an MTA-STS policy (nginx in `peer` serves it for
+    mta-sts.peer.test, with a certificate from a test CA): in enforce mode
+    the MX must be listed and its certificate valid for its name."""
+    import https_peer
+    knot = peers.knot(bench)
+    d = bench.dir / "outbound-mtasts"
+    d.mkdir(mode=0o755, exist_ok=True)
+    ca = https_peer.TestCA(d / "ca", "Homeport outbound test CA")
+    cert, key = ca.issue("mta-sts", ["mta-sts.peer.test"])
+    policy = d / "policy.txt"
+    policy.write_text("version: STSv1\nmode: enforce\nmx: mx.peer.test\nmax_age: 86400\n")
+    policy.chmod(0o644)
+    nginx = https_peer.Nginx(bench, bench.host("peer"), peers.PEER_ADDR, [
+        ("mta-sts.peer.test", cert, key,
+         f"        location = /.well-known/mta-sts.txt {{ default_type text/plain; alias {policy}; }}")],
+        name="outbound-nginx")
+    # Trusted: the test CA (the policy's host) and the peer's own certificate (its MX).
+    trusted = d / "trusted.pem"
+    trusted.write_text(ca.cert.read_text() + peers.peer_cert(bench)[0].read_text())
+    knot.set_record("mta-sts.peer.test", "A", peers.PEER_ADDR)
+    knot.set_record("_mta-sts.peer.test", "TXT", '"v=STSv1; id=one;"', ttl=1)
+    try:
+        # 1. Enforced, listed, valid: delivered, and the log says it was checked.
+        restart(home, tls_ca_file=trusted)
+        marker = secrets.token_hex(16)
+        mark = home.mark()
+        submit(home, ["olga@peer.test"], marker)
+        postfix.wait_delivered("olga", marker, timeout=DELIVERY_TIMEOUT)
+        assert "result=fetched id=one mode=enforce" in home.wait_for(r"event=mta_sts ", start=mark)
+        line = home.wait_for(r'event=deliver .*to="olga@peer.test" result=sent', start=mark)
+        assert "mta_sts=verified" in line, line
+        assert ("mta-sts.peer.test", "/.well-known/mta-sts.txt", "200") in nginx.requests()
+        # 2. A new policy (new id) that lists another MX: nothing is sent, the entry waits.
+        policy.write_text("version: STSv1\nmode: enforce\nmx: mx2.peer.test\nmax_age: 86400\n")
+        knot.set_record("_mta-sts.peer.test", "TXT", '"v=STSv1; id=two;"', ttl=1)
+        time.sleep(1.5)
+        marker = secrets.token_hex(16)
+        submit(home, ["pia@peer.test"], marker)
+        rows = wait("an MTA-STS deferral", lambda: [r for r in queue_rows(home) if r[2] >= 1])
+        assert "MTA-STS: no MX host of peer.test matches its policy" in rows[0][3], rows
+        assert not [m for m in postfix.delivered("pia") if marker.encode() in m[1]]
+        # 3. Listed again, but the MX's certificate is not trusted: deferred with why.
+        policy.write_text("version: STSv1\nmode: enforce\nmx: *.peer.test\nmax_age: 86400\n")
+        knot.set_record("_mta-sts.peer.test", "TXT", '"v=STSv1; id=three;"', ttl=1)
+        only_ca = d / "only-ca.pem"
+        only_ca.write_text(ca.cert.read_text())
+        restart(home, tls_ca_file=only_ca)
+        assert cli(home, "queue", "retry").returncode == 0
+        rows = wait("a certificate deferral",
+                    lambda: [r for r in queue_rows(home) if "certificate" in r[3]])
+        assert "MTA-STS: mx.peer.test's certificate is not valid for it" in rows[0][3], rows
+        assert not [m for m in postfix.delivered("pia") if marker.encode() in m[1]]
+        # 4. Trusted again: the waiting message goes.
+        restart(home, tls_ca_file=trusted)
+        assert cli(home, "queue", "retry").returncode == 0
+        postfix.wait_delivered("pia", marker, timeout=DELIVERY_TIMEOUT)
+        wait("the queue to empty", lambda: queue_rows(home) == [])
+    finally:
+        knot.delete_record("_mta-sts.peer.test", "TXT")
+        knot.delete_record("mta-sts.peer.test", "A")
+        nginx.stop()
+        restart(home, tls_ca_file=None)     # and no policy cached
