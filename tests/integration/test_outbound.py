@@ -440,6 +440,49 @@ def test_plaintext_when_no_starttls_and_smtputf8_refused_when_missing(bench, hom
     assert queue_rows(home) == []
 
 
+def test_next_mx_after_a_refused_connection_and_two_at_a_time_per_domain(bench, home, postfix):
+    """peer.test gets a better MX whose port 25 is closed (the DNS host):
+    every attempt is refused there and goes on to mx.peer.test. Six
+    messages kept failing (451) and made due together run at most
+    max_per_domain (2) at a time: counted from the log, in order."""
+    knot = peers.knot(bench)
+    knot.add_record("peer.test", "MX", "5 mx0.peer.test.", ttl=1)
+    knot.set_record("mx0.peer.test", "A", peers.DNS_ADDR, ttl=1)
+    restart(home)       # no cached MX RRset
+    try:
+        marker = secrets.token_hex(16)
+        mark = home.mark()
+        submit(home, ["quinn@peer.test"], marker)
+        postfix.wait_delivered("quinn", marker, timeout=DELIVERY_TIMEOUT)
+        line = home.wait_for(r"event=deliver result=next_host mx=mx0\.peer\.test ", start=mark)
+        assert "refused" in line, line
+        line = home.wait_for(r'event=deliver .*to="quinn@peer.test" result=sent', start=mark)
+        assert "mx=mx.peer.test" in line, line
+    finally:
+        knot.delete_record("mx0.peer.test", "A")
+        knot.update("peer.test", "update delete peer.test. MX 5 mx0.peer.test.")
+    restart(home)
+    submit_many(home, [(f"defer-r{i}@peer.test", secrets.token_hex(8)) for i in range(6)])
+    wait("six deferrals", lambda: len([r for r in queue_rows(home) if r[2] >= 1]) == 6)
+    mark = home.mark()
+    for _ in range(3):
+        assert cli(home, "queue", "retry").returncode == 0
+        time.sleep(1.5)
+    running, most = set(), 0
+    for line in home.lines[mark:]:
+        m = re.search(r"sid=(\S+) event=deliver (result=started .*domain=peer\.test|.*result=)", line)
+        if not m:
+            continue
+        if "result=started" in line:
+            running.add(m.group(1))
+            most = max(most, len(running))
+        else:
+            running.discard(m.group(1))
+    assert most == 2, most
+    for qid, *_ in queue_rows(home):
+        assert cli(home, "queue", "delete", str(qid)).returncode == 0
+
+
 def restart(home, **outbound):
     """Restart homeportd with [outbound] keys changed (None: removed); its
     resolver cache and MTA-STS policies start empty."""
