@@ -483,6 +483,63 @@ def test_next_mx_after_a_refused_connection_and_two_at_a_time_per_domain(bench, 
         assert cli(home, "queue", "delete", str(qid)).returncode == 0
 
 
+ODD_ADDR = "198.51.100.54"     # a second address of the `dns` host: the scripted MX
+ODD_DOMAIN = "odd.example.test"
+
+
+@pytest.fixture(scope="module")
+def scripted_mx(bench):
+    """The scripted MX (scripted_mx.py) on 198.51.100.54:25, MX of odd.example.test."""
+    from scripted_mx import ScriptedMx
+    host = bench.host("dns")
+    if ODD_ADDR not in host.run("ip", "-4", "-o", "addr").stdout:
+        host.run("ip", "addr", "add", f"{ODD_ADDR}/24", "dev", peers.interfaces(host)[0])
+    knot = peers.knot(bench)
+    knot.set_record(f"oddmx.{ODD_DOMAIN}", "A", ODD_ADDR)
+    knot.set_record(ODD_DOMAIN, "MX", f"10 oddmx.{ODD_DOMAIN}.")
+    mx = ScriptedMx(bench, host, ODD_ADDR)
+    yield mx
+    mx.stop()
+
+
+@pytest.mark.parametrize("scenario, error", [
+    ("injection", "bytes after the answer to STARTTLS"),
+    ("garbage", "bad reply: bad reply code"),
+    ("greeting421", "greeting: 421 4.3.2 scripted: busy, try later"),
+    ("longline", "bad reply: reply line too long"),
+    ("mismatch", "bad reply: reply code differs between lines"),
+    ("dropafterdata", "connection closed by the server"),
+])
+def test_a_misbehaving_server_defers_with_the_reason(home, scripted_mx, scenario, error):
+    """Each misbehaviour defers the message with a clear reason; nothing is
+    lost, homeportd keeps running."""
+    scripted_mx.play(scenario)
+    before = len(scripted_mx.connections())
+    submit(home, [f"una@{ODD_DOMAIN}"], secrets.token_hex(8))
+    rows = wait(f"a deferral ({scenario})", lambda: [r for r in queue_rows(home) if r[2] >= 1])
+    assert error in rows[0][3], rows
+    assert len(scripted_mx.connections()) > before
+    assert home.alive()
+    if scenario == "dropafterdata":
+        # The message was taken, but no answer came: it will be sent again (never lost).
+        assert scripted_mx.connections()[-1]["message"] is not None
+    for qid, *_ in queue_rows(home):
+        assert cli(home, "queue", "delete", str(qid)).returncode == 0
+
+
+def test_a_server_without_pipelining_gets_one_command_at_a_time(home, scripted_mx):
+    scripted_mx.play("nopipelining")
+    before = len(scripted_mx.connections())
+    marker = secrets.token_hex(16)
+    submit(home, [f"vera@{ODD_DOMAIN}", f"walt@{ODD_DOMAIN}"], marker)
+    conn = wait("the scripted MX's transcript",
+                lambda: [c for c in scripted_mx.connections()[before:] if c.get("message")])[0]
+    assert marker in conn["message"], conn
+    assert conn["commands"][:5] == ["EHLO", "MAIL", "RCPT", "RCPT", "DATA"], conn
+    assert conn["early"] == [False, False, False], conn
+    wait("the queue to empty", lambda: queue_rows(home) == [])
+
+
 def restart(home, **outbound):
     """Restart homeportd with [outbound] keys changed (None: removed); its
     resolver cache and MTA-STS policies start empty."""
