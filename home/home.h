@@ -750,7 +750,7 @@ void server_free(struct server **srvp);
 /* ---- store.c, store_sql.c, store_text.c: mail.db, the only code that speaks SQL (docs/store.md) ---- */
 
 #define STORE_FILE "mail.db"		/* in the state directory */
-#define STORE_SCHEMA_VERSION 3		/* PRAGMA user_version after the last migration */
+#define STORE_SCHEMA_VERSION 4		/* PRAGMA user_version after the last migration */
 #define STORE_BUSY_TIMEOUT 5000		/* ms to wait for another process's write lock */
 #define STORE_WAL_LIMIT (64 * 1024 * 1024) /* bytes the WAL is cut back to after a checkpoint */
 #define STORE_CHUNK_MAX (64 * 1024)	/* bytes of a body in one row (and in RAM per delivery) */
@@ -1334,6 +1334,33 @@ int store_queue_retry(struct store *st, int64_t id, int64_t now, size_t *n_r, st
  * body goes if nothing else refers to it. Returns 0, or -1 (STORE_E_NOTFOUND).
  */
 int store_queue_remove(struct store *st, int64_t id, struct store_err *err);
+
+/* ---- store_sts.c: MTA-STS policies seen, kept across restarts ---- */
+
+#define STORE_STS_ID_MAX 33		/* an MTA-STS id (1 to 32 letters and digits) with its NUL */
+#define STORE_STS_POLICY_MAX 16384	/* a policy as kept, with its NUL */
+
+struct store_sts {
+	char id[STORE_STS_ID_MAX];
+	int64_t fetched;			/* Unix seconds */
+	int64_t expires;			/* fetched + max_age */
+	char policy[STORE_STS_POLICY_MAX];	/* the policy's text */
+};
+
+/*
+ * The policy kept for domain (any case) that has not expired at now.
+ * Returns 0 with *s_r, or -1 (STORE_E_NOTFOUND: none, or expired).
+ */
+int store_sts_get(struct store *st, const char *domain, int64_t now, struct store_sts *s_r,
+		  struct store_err *err);
+
+/*
+ * Keep s for domain, replacing what it had; rows expired before s->fetched
+ * go. Returns 0, or -1 (STORE_E_INVALID: a domain or id that is not one,
+ * a policy that does not fit).
+ */
+int store_sts_put(struct store *st, const char *domain, const struct store_sts *s,
+		  struct store_err *err);
 
 /* ---- queue.c: the outbound queue's runner (deliveries: smtp_client.c) ---- */
 

@@ -5,6 +5,7 @@
  */
 #include "mtasts.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "cursor.h"
@@ -423,4 +424,27 @@ mtasts_mx_match(const struct mtasts_policy *p, const char *host)
 		}
 	}
 	return 0;
+}
+
+int
+mtasts_format_policy(const struct mtasts_policy *p, char *out, size_t cap)
+{
+	static const char *const modes[] = { "none", "testing", "enforce" };
+	size_t len;
+	int n;
+
+	if ((unsigned)p->mode > MTASTS_MODE_ENFORCE || p->nmx > MTASTS_MX_MAX)
+		return -1;
+	n = snprintf(out, cap, "version: STSv1\nmode: %s\nmax_age: %u\n", modes[p->mode],
+		     (unsigned)p->max_age);
+	if (n < 0 || (size_t)n >= cap)
+		return -1;
+	len = (size_t)n;
+	for (size_t i = 0; i < p->nmx; i++) {
+		n = snprintf(out + len, cap - len, "mx: %s\n", p->mx[i]);
+		if (n < 0 || (size_t)n >= cap - len)
+			return -1;
+		len += (size_t)n;
+	}
+	return (int)len;
 }

@@ -94,6 +94,16 @@ int mtasts_parse_policy(const uint8_t *in, size_t len, struct mtasts_policy *p_r
  */
 int mtasts_mx_match(const struct mtasts_policy *p, const char *host);
 
+/*
+ * The policy p as text that mtasts_parse_policy() reads back into the
+ * same policy ("version: STSv1", mode, max_age, one mx line each; LF),
+ * into out[0..cap) with a NUL: how a policy is kept in the store. Returns
+ * its length, or -1 when cap is too small (MTASTS_FORMAT_MAX always
+ * fits). Pure.
+ */
+#define MTASTS_FORMAT_MAX (64 + MTASTS_MX_MAX * (DNSNAME_MAX + 6))
+int mtasts_format_policy(const struct mtasts_policy *p, char *out, size_t cap);
+
 /* ---- fetching over HTTPS: blocking ---- */
 
 /*

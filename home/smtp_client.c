@@ -808,14 +808,62 @@ sc_log_results(struct smtp_client_job *job, const struct sc_conn *c)
 }
 
 /*
- * The destination's MTA-STS policy (RFC 8461 5.1): the TXT record's id,
- * the cached policy of that id or a fresh fetch (pinned to the address our
- * validating resolver gave for mta-sts.DOMAIN), else a cached policy that
- * has not expired. Returns 1 with *p when it is in enforce mode, else 0
- * (no policy, testing or none: delivered as without one, and logged).
+ * The policy mail.db keeps for job's domain (under id, or any id when id
+ * is NULL), unexpired: 1 with *p (and back in the memory cache), else 0.
  */
 static int
-sc_sts_policy(struct smtp_client_job *job, struct mtasts_policy *p)
+sc_sts_kept(struct smtp_client_job *job, struct store *st, const char *id, int64_t now,
+	    struct mtasts_policy *p)
+{
+	struct store_sts *k = malloc(sizeof(*k));
+	struct store_err serr;
+	const char *why = NULL;
+	int have = 0;
+
+	if (k == NULL || store_sts_get(st, job->domain, now, k, &serr) != 0 ||
+	    (id != NULL && strcmp(k->id, id) != 0))
+		goto out;
+	if (mtasts_parse_policy((const uint8_t *)k->policy, strlen(k->policy), p, &why) != 0) {
+		log_warn(job->sid, "mta_sts", "domain=%s result=kept_unreadable error=\"%s\"", job->domain,
+			 why);
+		goto out;
+	}
+	(void)mtasts_cache_put(job->env->sts_cache, job->domain, k->id, k->fetched, p);
+	have = 1;
+out:
+	free(k);
+	return have;
+}
+
+/* A fetched policy into mail.db, for the next start. */
+static void
+sc_sts_keep(struct smtp_client_job *job, struct store *st, const char *id, int64_t now,
+	    const struct mtasts_policy *p)
+{
+	struct store_sts *k = calloc(1, sizeof(*k));
+	struct store_err serr;
+
+	if (k == NULL)
+		return;
+	snprintf(k->id, sizeof(k->id), "%s", id);
+	k->fetched = now;
+	k->expires = now + p->max_age;
+	if (mtasts_format_policy(p, k->policy, sizeof(k->policy)) < 0 ||
+	    store_sts_put(st, job->domain, k, &serr) != 0)
+		log_warn(job->sid, "mta_sts", "domain=%s result=not_kept", job->domain);
+	free(k);
+}
+
+/*
+ * The destination's MTA-STS policy (RFC 8461 5.1): the TXT record's id,
+ * the policy of that id known already (in memory, else in mail.db) or a
+ * fresh fetch (pinned to the address our validating resolver gave for
+ * mta-sts.DOMAIN), else a known policy that has not expired. Returns 1
+ * with *p when it is in enforce mode, else 0 (no policy, testing or none:
+ * delivered as without one, and logged).
+ */
+static int
+sc_sts_policy(struct smtp_client_job *job, struct store *st, struct mtasts_policy *p)
 {
 	static const char *const modes[] = { "none", "testing", "enforce" };
 	const struct smtp_client_env *env = job->env;
@@ -840,10 +888,12 @@ sc_sts_policy(struct smtp_client_job *job, struct mtasts_policy *p)
 	}
 	if (nsts != 1 || mtasts_parse_txt(rr->data, rr->len, id, &why) != 0) {
 		/* No (valid) record: a policy seen before still holds until it expires. */
-		have = mtasts_cache_get_any(env->sts_cache, job->domain, now, p);
+		have = mtasts_cache_get_any(env->sts_cache, job->domain, now, p) ||
+		       sc_sts_kept(job, st, NULL, now, p);
 		goto out;
 	}
-	if ((have = mtasts_cache_get(env->sts_cache, job->domain, id, now, p)) != 0)
+	if ((have = mtasts_cache_get(env->sts_cache, job->domain, id, now, p) ||
+		    sc_sts_kept(job, st, id, now, p)) != 0)
 		goto out;
 	snprintf(host, sizeof(host), "mta-sts.%s", job->domain);
 	pin[0] = '\0';
@@ -859,6 +909,7 @@ sc_sts_policy(struct smtp_client_job *job, struct mtasts_policy *p)
 		have = 1;
 		if (mtasts_cache_put(env->sts_cache, job->domain, id, now, p) != 0)
 			log_warn(job->sid, "mta_sts", "domain=%s result=not_cached", job->domain);
+		sc_sts_keep(job, st, id, now, p);
 		log_info(job->sid, "mta_sts", "domain=%s result=fetched id=%s mode=%s max_age=%u mx=%zu",
 			 job->domain, id, modes[p->mode], p->max_age, p->nmx);
 		goto out;
@@ -866,7 +917,8 @@ sc_sts_policy(struct smtp_client_job *job, struct mtasts_policy *p)
 		log_warn(job->sid, "mta_sts", "domain=%s result=fetch_failed error=\"%s\"", job->domain,
 			 log_escape(err, strlen(err), esc, sizeof(esc)));
 	}
-	have = mtasts_cache_get_any(env->sts_cache, job->domain, now, p);
+	have = mtasts_cache_get_any(env->sts_cache, job->domain, now, p) ||
+	       sc_sts_kept(job, st, NULL, now, p);
 out:
 	free(txt);
 	free(h);
@@ -923,7 +975,7 @@ smtp_client_deliver(struct smtp_client_job *job)
 			   mx->err);
 		goto out;
 	}
-	if ((sts = sc_sts_policy(job, &policy)) != 0)
+	if ((sts = sc_sts_policy(job, m.st, &policy)) != 0)
 		snprintf(err, sizeof(err), "MTA-STS: no MX host of %s matches its policy", job->domain);
 	else
 		snprintf(err, sizeof(err), "no address for any MX host of %s", job->domain);

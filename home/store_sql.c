@@ -181,8 +181,24 @@ static const char store_sql_v3[] =
 	"  INSERT OR IGNORE INTO body_text_gone (body_id) VALUES (OLD.id);\n"
 	"END;\n";
 
+static const char store_sql_v4[] =
+	/*
+	 * MTA-STS policies seen (RFC 8461 5.1), one per destination domain, so
+	 * that a restart keeps enforcing what a domain asked for until its
+	 * max_age runs out, even when the fetch is blocked then. policy is the
+	 * policy as mtasts_format_policy() writes it.
+	 */
+	"CREATE TABLE mta_sts (\n"
+	"  domain TEXT PRIMARY KEY,\n"
+	"  id TEXT NOT NULL,\n"
+	"  fetched INTEGER NOT NULL,\n"
+	"  expires INTEGER NOT NULL,\n"
+	"  policy TEXT NOT NULL\n"
+	");\n";
+
 const char *const store_sql_migrations[STORE_SCHEMA_VERSION] = {
 	store_sql_v1,
 	store_sql_v2,
 	store_sql_v3,
+	store_sql_v4,
 };

@@ -17,6 +17,7 @@ import hashlib
 import json
 import re
 import secrets
+import sqlite3
 import subprocess
 import time
 
@@ -540,10 +541,16 @@ def test_a_server_without_pipelining_gets_one_command_at_a_time(home, scripted_m
     wait("the queue to empty", lambda: queue_rows(home) == [])
 
 
-def restart(home, **outbound):
+def restart(home, forget_sts=False, **outbound):
     """Restart homeportd with [outbound] keys changed (None: removed); its
-    resolver cache and MTA-STS policies start empty."""
+    resolver cache and in-memory MTA-STS policies start empty (and those
+    kept in mail.db too with forget_sts)."""
     home.stop()
+    if forget_sts:
+        db = sqlite3.connect(home.db_path, timeout=10)
+        db.execute("DELETE FROM mta_sts")
+        db.commit()
+        db.close()
     for k, v in outbound.items():
         if v is None:
             home.sections["outbound"].pop(k, None)
@@ -610,8 +617,23 @@ def test_mta_sts_enforce_limits_hosts_and_checks_certificates(bench, home, postf
         assert cli(home, "queue", "retry").returncode == 0
         postfix.wait_delivered("pia", marker, timeout=DELIVERY_TIMEOUT)
         wait("the queue to empty", lambda: queue_rows(home) == [])
+        # 5. A restart, a new id, and the policy host down: the policy kept in
+        # mail.db (id three, enforce) still holds, so the untrusted MX gets nothing.
+        nginx.stop()
+        knot.set_record("_mta-sts.peer.test", "TXT", '"v=STSv1; id=four;"', ttl=1)
+        time.sleep(1.5)
+        restart(home, tls_ca_file=only_ca)
+        mark = home.mark()
+        marker = secrets.token_hex(16)
+        submit(home, ["rita@peer.test"], marker)
+        rows = wait("a deferral by the kept policy",
+                    lambda: [r for r in queue_rows(home) if "certificate" in r[3]])
+        assert "rita@peer.test" == rows[0][1], rows
+        assert "result=fetch_failed" in home.wait_for(r"event=mta_sts ", start=mark)
+        assert not [m for m in postfix.delivered("rita") if marker.encode() in m[1]]
+        assert cli(home, "queue", "delete", str(rows[0][0])).returncode == 0
     finally:
         knot.delete_record("_mta-sts.peer.test", "TXT")
         knot.delete_record("mta-sts.peer.test", "A")
         nginx.stop()
-        restart(home, tls_ca_file=None)     # and no policy cached
+        restart(home, forget_sts=True, tls_ca_file=None)

@@ -750,6 +750,48 @@ test_mtasts_cache_threads_evicting(void **state)
 	t_threads(MTASTS_CACHE_MAX + MTASTS_CACHE_MAX / 2);
 }
 
+/* What is kept in the store reads back as the same policy; a short buffer is refused. */
+static void
+test_mtasts_format_round_trip(void **state)
+{
+	static const char *const texts[] = {
+		"version: STSv1\nmode: enforce\nmx: mx.example.com\nmx: *.example.net\nmax_age: 86400\n",
+		"version: STSv1\nmode: testing\nmx: MX.Example.Com\nmax_age: 31557600\n",
+		"version: STSv1\nmode: none\nmax_age: 1\n",
+	};
+	struct mtasts_policy p, back;
+	char out[MTASTS_FORMAT_MAX];
+	const char *err = NULL;
+	int n;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		assert_int_equal(mtasts_parse_policy((const uint8_t *)texts[i], strlen(texts[i]), &p, &err), 0);
+		n = mtasts_format_policy(&p, out, sizeof(out));
+		assert_true(n > 0);
+		assert_int_equal((size_t)n, strlen(out));
+		memset(&back, 0x5a, sizeof(back));
+		assert_int_equal(mtasts_parse_policy((const uint8_t *)out, (size_t)n, &back, &err), 0);
+		assert_int_equal(back.mode, p.mode);
+		assert_int_equal(back.max_age, p.max_age);
+		assert_int_equal(back.nmx, p.nmx);
+		for (size_t k = 0; k < p.nmx; k++)
+			assert_string_equal(back.mx[k], p.mx[k]);
+		assert_int_equal(mtasts_format_policy(&p, out, (size_t)n), -1);	/* no room for the NUL */
+	}
+	/* The largest policy fits MTASTS_FORMAT_MAX. */
+	p.mode = MTASTS_MODE_ENFORCE;
+	p.max_age = MTASTS_MAX_AGE_MAX;
+	p.nmx = MTASTS_MX_MAX;
+	for (size_t k = 0; k < p.nmx; k++) {
+		memset(p.mx[k], 'a', DNSNAME_MAX);
+		for (size_t d = 63; d < DNSNAME_MAX; d += 64)
+			p.mx[k][d] = '.';
+		p.mx[k][DNSNAME_MAX] = '\0';
+	}
+	assert_true(mtasts_format_policy(&p, out, sizeof(out)) > 0);
+}
+
 int
 main(void)
 {
@@ -759,6 +801,7 @@ main(void)
 		cmocka_unit_test(test_mtasts_policy_size),
 		cmocka_unit_test(test_mtasts_policy_mx_longest),
 		cmocka_unit_test(test_mtasts_mx_match),
+		cmocka_unit_test(test_mtasts_format_round_trip),
 		cmocka_unit_test(test_mtasts_fetch_refuses),
 		cmocka_unit_test(test_mtasts_cache_expiry_and_id),
 		cmocka_unit_test(test_mtasts_cache_lru),

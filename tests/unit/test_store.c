@@ -1441,6 +1441,47 @@ test_store_queue_retry(void **state)
 	assert_int_equal(t_raw(s, "SELECT count(*) FROM bodies"), 0);
 }
 
+/* MTA-STS policies kept: per domain (any case), replaced, gone once expired. */
+static void
+test_store_sts(void **state)
+{
+	struct testutil_tmpdir *s = *state;
+	struct store *st = t_open(s);
+	struct store_sts in = { .id = "abc1", .fetched = 1000, .expires = 1000 + 86400 }, out;
+
+	snprintf(in.policy, sizeof(in.policy), "version: STSv1\nmode: enforce\nmax_age: 86400\nmx: a.test\n");
+	t_refused(store_sts_get(st, "peer.test", 2000, &out, E), STORE_E_NOTFOUND);
+	t_ok(store_sts_put(st, "Peer.TEST", &in, E));
+	t_ok(store_sts_get(st, "peer.test", 2000, &out, E));
+	assert_string_equal(out.id, "abc1");
+	assert_int_equal(out.fetched, 1000);
+	assert_int_equal(out.expires, 1000 + 86400);
+	assert_string_equal(out.policy, in.policy);
+	/* Expired: not given any more. */
+	t_refused(store_sts_get(st, "PEER.test", 1000 + 86400, &out, E), STORE_E_NOTFOUND);
+	/* A new id replaces the old. */
+	snprintf(in.id, sizeof(in.id), "def2");
+	in.fetched = 5000;
+	in.expires = 6000;
+	t_ok(store_sts_put(st, "peer.test", &in, E));
+	t_ok(store_sts_get(st, "peer.test", 5500, &out, E));
+	assert_string_equal(out.id, "def2");
+	assert_int_equal(t_raw(s, "SELECT count(*) FROM mta_sts"), 1);
+	/* Keeping another domain's later drops rows that expired by then. */
+	in.fetched = 7000;
+	in.expires = 9000;
+	t_ok(store_sts_put(st, "other.test", &in, E));
+	assert_int_equal(t_raw(s, "SELECT count(*) FROM mta_sts"), 1);
+	/* Refused: no domain, a bad id. */
+	t_refused(store_sts_put(st, "not a domain", &in, E), STORE_E_INVALID);
+	snprintf(in.id, sizeof(in.id), "a-b");
+	t_refused(store_sts_put(st, "peer.test", &in, E), STORE_E_INVALID);
+	in.id[0] = '\0';
+	t_refused(store_sts_put(st, "peer.test", &in, E), STORE_E_INVALID);
+	t_refused(store_sts_get(st, "bad..name", 0, &out, E), STORE_E_INVALID);
+	store_close(&st);
+}
+
 static void
 test_store_quota(void **state)
 {
@@ -2096,6 +2137,7 @@ main(void)
 		T(test_store_uids),
 		T(test_store_queue),
 		T(test_store_queue_retry),
+		T(test_store_sts),
 		T(test_store_quota),
 		T(test_store_too_big),
 		T(test_store_abort_and_recover),
