@@ -47,4 +47,13 @@ int cli_accounts_main(const char *conf_path, int argc, char **argv);
  */
 int cli_init_main(const char *conf_path, int argc, char **argv);
 
+/* ---- cli_dkim.c: DKIM key rotation (docs/outbound.md) ---- */
+
+/*
+ * homeport dkim list [DOMAIN], rotate DOMAIN, activate DOMAIN, remove
+ * DOMAIN SELECTOR, on STATE_DIR/keys/dkim of the configuration at
+ * conf_path. Returns CLI_OK, CLI_FAIL or CLI_USAGE.
+ */
+int cli_dkim_main(const char *conf_path, int argc, char **argv);
+
 #endif

@@ -583,3 +583,45 @@ def test_generated_password_logs_in(home, bindir):
         assert login(sub, ALICE, new) == 235
     finally:
         stop(proc)
+
+
+# ---- homeport dkim ----------------------------------------------------------
+
+def test_dkim_rotation(home):
+    """rotate makes pending keys and prints their records; activate retires
+    the old keys and makes the new ones sign; remove takes retired keys only."""
+    keys = home.state / "keys" / "dkim"
+    assert sorted(l.split()[:3] for l in home.lines("dkim", "list")) == [
+        [DOMAIN, "ed25519", "active"], [DOMAIN, "rsa", "active"]]
+    r = home("dkim", "rotate", DOMAIN)
+    assert r.returncode == 0, r.stderr
+    records = re.findall(r"^(\S+)\._domainkey\.example\.test\. TXT \"(v=DKIM1; k=(\w+); p=[^\"]+)\"$",
+                         r.stdout, re.M)
+    assert [(rec[2]) for rec in records] == ["ed25519", "rsa"], r.stdout
+    new = [rec[0] for rec in records]
+    assert re.fullmatch(r"ed\d{8}", new[0]) and re.fullmatch(r"rsa\d{8}", new[1]), new
+    for sel, record, _alg in records:
+        path = keys / f"{DOMAIN}.{sel}.key.pending"
+        assert path.stat().st_mode & 0o777 == 0o600
+        again = home("keys", "dkim-record", path)
+        assert again.stdout.strip() == record
+    states = {tuple(l.split()[1:3]) for l in home.lines("dkim", "list", DOMAIN)}
+    assert states == {("ed25519", "active"), ("rsa", "active"), (new[0], "pending"),
+                      (new[1], "pending")}
+    fails(home("dkim", "rotate", DOMAIN), 1, "already has pending keys")
+    r = home("dkim", "activate", DOMAIN)
+    assert r.returncode == 0, r.stderr
+    states = {tuple(l.split()[1:3]) for l in home.lines("dkim", "list")}
+    assert states == {("ed25519", "retired"), ("rsa", "retired"), (new[0], "active"),
+                      (new[1], "active")}
+    assert sorted(p.name for p in keys.iterdir()) == sorted(
+        [f"{DOMAIN}.ed25519.key.retired", f"{DOMAIN}.rsa.key.retired",
+         f"{DOMAIN}.{new[0]}.key", f"{DOMAIN}.{new[1]}.key"])
+    fails(home("dkim", "activate", DOMAIN), 1, "has no pending keys")
+    fails(home("dkim", "remove", DOMAIN, new[0]), 1, "signs mail")
+    fails(home("dkim", "remove", DOMAIN, "nosuch"), 1, "has no key nosuch")
+    r = home("dkim", "remove", DOMAIN, "ed25519")
+    assert r.returncode == 0 and "remove its record ed25519._domainkey.example.test" in r.stdout
+    assert not (keys / f"{DOMAIN}.ed25519.key.retired").exists()
+    assert home("dkim", "rotate").returncode == 2
+    fails(home("dkim", "rotate", "not a domain"), 1, "is not a domain name")

@@ -541,6 +541,25 @@ def test_a_server_without_pipelining_gets_one_command_at_a_time(home, scripted_m
     wait("the queue to empty", lambda: queue_rows(home) == [])
 
 
+def test_dkim_rotation_signs_with_the_new_selector(home, postfix):
+    """homeport dkim rotate, activate, restart: mail is signed with the new
+    keys only (both still verify against their published records)."""
+    r = cli(home, "dkim", "rotate", DOMAIN)
+    assert r.returncode == 0, r.stderr
+    found = re.findall(r"^(\S+)\._domainkey\.alice\.test\. TXT \"([^\"]+)\"$", r.stdout, re.M)
+    assert len(found) == 2, r.stdout
+    for sel, record in found:
+        home.records[f"{sel}._domainkey.{DOMAIN}.".encode()] = record.encode()
+    assert cli(home, "dkim", "activate", DOMAIN).returncode == 0
+    restart(home)
+    marker = secrets.token_hex(16)
+    submit(home, ["sam@peer.test"], marker)
+    _path, raw = postfix.wait_delivered("sam", marker, timeout=DELIVERY_TIMEOUT)
+    assert verify_dkim(home, raw) == [b"ed25519-sha256", b"rsa-sha256"]
+    sels = sorted(m.decode() for m in re.findall(rb"\bs=([a-z0-9]+);", raw))
+    assert sels == sorted(sel for sel, _ in found), sels
+
+
 def restart(home, forget_sts=False, **outbound):
     """Restart homeportd with [outbound] keys changed (None: removed); its
     resolver cache and in-memory MTA-STS policies start empty (and those

@@ -69,6 +69,8 @@ test_dkim_keys_choice(void **state)
 	t_key(dir, "nodomain.key", DKIMKEY_ED25519, 5000);		/* no selector */
 	t_key(dir, "example.test.bad_sel.key", DKIMKEY_ED25519, 9000);	/* not a DNS name */
 	t_key(dir, ".example.test.hidden.key", DKIMKEY_ED25519, 9000);
+	t_key(dir, "example.test.ed2099.key.pending", DKIMKEY_ED25519, 9000);	/* homeport dkim rotate */
+	t_key(dir, "example.test.old.key.retired", DKIMKEY_ED25519, 9000);	/* and activate */
 
 	ks = dkim_keys_load(dir, err, sizeof(err));
 	assert_non_null(ks);
