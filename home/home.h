@@ -1335,6 +1335,23 @@ int store_queue_retry(struct store *st, int64_t id, int64_t now, size_t *n_r, st
  */
 int store_queue_remove(struct store *st, int64_t id, struct store_err *err);
 
+/* What one attempt did to one entry, for store_queue_settle(). */
+struct store_queue_outcome {
+	int64_t id;
+	int remove;			/* 1: delivered or bounced; 0: deferred */
+	int64_t next_attempt;		/* deferred: when to try again */
+	const char *error;		/* deferred: why (cut as store_queue_defer's) */
+};
+
+/*
+ * Every outcome of one attempt in one durable transaction (one fsync, not
+ * one per recipient): each entry removed, or deferred as by
+ * store_queue_defer(). An entry that is gone already (deleted meanwhile)
+ * is skipped. Returns 0, or -1 with nothing changed.
+ */
+int store_queue_settle(struct store *st, const struct store_queue_outcome *o, size_t n,
+		       struct store_err *err);
+
 /* ---- store_sts.c: MTA-STS policies seen, kept across restarts ---- */
 
 #define STORE_STS_ID_MAX 33		/* an MTA-STS id (1 to 32 letters and digits) with its NUL */

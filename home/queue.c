@@ -264,7 +264,11 @@ queue_unlink(struct queue *q, struct queue_job *j)
 	}
 }
 
-/* An attempt is back: each entry removed, deferred or bounced. */
+/*
+ * An attempt is back: the bounces' DSN first, then every entry removed or
+ * deferred in one transaction. In that order a crash in between sends a
+ * DSN twice rather than never.
+ */
 static void
 queue_job_done(struct worker_job *w)
 {
@@ -272,9 +276,10 @@ queue_job_done(struct worker_job *w)
 	struct queue *q = j->q;
 	struct smtp_client_job *cj = &j->cj;
 	const struct smtp_client_rcpt *bounced[SMTP_CLIENT_RCPTS_MAX];
+	struct store_queue_outcome out[SMTP_CLIENT_RCPTS_MAX];
 	int64_t now = (int64_t)time(NULL);
 	struct store_err err;
-	size_t nb = 0;
+	size_t nb = 0, n = 0;
 
 	queue_unlink(q, j);
 	if (!w->ran) {
@@ -289,21 +294,21 @@ queue_job_done(struct worker_job *w)
 			queue_give_up(r, now - j->created[i], r->text);
 		if (r->result == SMTP_CLIENT_DEFER && q->stopping)
 			continue;	/* cut short by the stop: due again at the next start */
+		out[n] = (struct store_queue_outcome){ .id = r->queue_id, .remove = 1 };
 		if (r->result == SMTP_CLIENT_DEFER) {
 			int64_t wait = queue_backoff_ms(&q->conf, j->attempts[i]);
-			if (store_queue_defer(q->st, r->queue_id, now + (wait + 999) / 1000, r->text, &err) != 0)
-				log_error(cj->sid, "queue", "queue_id=%lld result=failed error=\"%s\"",
-					  (long long)r->queue_id, err.msg);
-			continue;
-		}
-		if (r->result == SMTP_CLIENT_BOUNCE)
+			out[n].remove = 0;
+			out[n].next_attempt = now + (wait + 999) / 1000;
+			out[n].error = r->text;
+		} else if (r->result == SMTP_CLIENT_BOUNCE) {
 			bounced[nb++] = r;
-		if (store_queue_remove(q->st, r->queue_id, &err) != 0)
-			log_error(cj->sid, "queue", "queue_id=%lld result=failed error=\"%s\"",
-				  (long long)r->queue_id, err.msg);
+		}
+		n++;
 	}
 	if (nb > 0)
 		queue_bounce(q, cj, bounced, nb);
+	if (store_queue_settle(q->st, out, n, &err) != 0)
+		log_error(cj->sid, "queue", "result=failed entries=%zu error=\"%s\"", n, err.msg);
 	free(j);
 }
 
@@ -331,8 +336,10 @@ queue_expired(struct queue *q, const struct store_queue_entry *e, int64_t now)
 	r = &j->cj.rcpts[0];
 	log_info(j->cj.sid, "deliver", "queue_id=%lld result=bounced reply=\"%s\"", (long long)e->id,
 		 r->text);
-	if (store_queue_remove(q->st, e->id, &err) == 0)
-		queue_bounce(q, &j->cj, &r, 1);
+	queue_bounce(q, &j->cj, &r, 1);
+	if (store_queue_remove(q->st, e->id, &err) != 0)
+		log_error(j->cj.sid, "queue", "queue_id=%lld result=failed error=\"%s\"", (long long)e->id,
+			  err.msg);
 	free(j);
 	return 1;
 }

@@ -239,3 +239,39 @@ store_queue_remove(struct store *st, int64_t id, struct store_err *err)
 		return store_fail(err, STORE_E_NOTFOUND, "no queue entry %lld", (long long)id);
 	return 0;
 }
+
+int
+store_queue_settle(struct store *st, const struct store_queue_outcome *o, size_t n,
+		   struct store_err *err)
+{
+	static const char del[] = "DELETE FROM queue WHERE id = ?1";
+	static const char defer[] = "UPDATE queue SET attempts = attempts + 1, next_attempt = ?2,"
+				    " last_error = ?3 WHERE id = ?1";
+	sqlite3_stmt *s;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if (store_begin(st, STORE_SYNC_FULL, err) != 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		struct store_queue_args a = { .id = o[i].id, .when = o[i].next_attempt,
+					      .text = o[i].error != NULL ? o[i].error : "" };
+		if ((s = store_stmt(st, o[i].remove ? del : defer, err)) == NULL)
+			goto fail;
+		rc = o[i].remove ? store_queue_bind_id(s, &a) : store_queue_bind_defer(s, &a);
+		if (rc != SQLITE_OK) {
+			sqlite3_reset(s);
+			store_sqlite_fail(st, err, rc, "bind");
+			goto fail;
+		}
+		rc = store_step(st, s, o[i].remove ? "remove queue entry" : "defer queue entry", err);
+		sqlite3_reset(s);
+		if (rc < 0)
+			goto fail;
+	}
+	return store_commit(st, err);
+fail:
+	store_rollback(st);
+	return -1;
+}

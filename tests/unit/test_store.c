@@ -1430,11 +1430,30 @@ test_store_queue_retry(void **state)
 	t_ok(store_queue_retry(st, 0, far, &changed, E));
 	assert_int_equal(changed, 2);
 
+	/* One attempt's outcomes at once: a deferred, a gone entry skipped; nothing else moves. */
+	{
+		struct store_queue_outcome o[] = {
+			{ .id = a, .remove = 0, .next_attempt = far + 300, .error = "421 4.3.2 busy" },
+			{ .id = b + 100, .remove = 1 },
+		};
+		t_ok(store_queue_settle(st, o, 2, E));
+		t_ok(store_queue_get(st, a, &one, E));
+		assert_int_equal(one.attempts, 3);
+		assert_int_equal(one.next_attempt, far + 300);
+		assert_string_equal(one.last_error, "421 4.3.2 busy");
+		t_ok(store_queue_get(st, b, &one, E));
+		assert_int_equal(one.attempts, 1);
+		t_ok(store_queue_settle(st, o, 0, E));
+	}
 	t_refused(store_queue_defer(st, b + 100, far, "x", E), STORE_E_NOTFOUND);
 	t_refused(store_queue_get(st, b + 100, &one, E), STORE_E_NOTFOUND);
 	t_refused(store_queue_retry(st, b + 100, far, &changed, E), STORE_E_NOTFOUND);
 	t_ok(store_queue_remove(st, a, E));
-	t_ok(store_queue_remove(st, b, E));
+	{
+		struct store_queue_outcome o = { .id = b, .remove = 1 };
+		t_ok(store_queue_settle(st, &o, 1, E));
+	}
+	t_refused(store_queue_get(st, b, &one, E), STORE_E_NOTFOUND);
 	t_ok(store_queue_retry(st, 0, far, &changed, E));
 	assert_int_equal(changed, 0);
 	store_close(&st);
