@@ -34,6 +34,7 @@ enum sc_outcome {
 	SC_DONE,		/* the transaction ran: the recipients have their results */
 	SC_NEXT,		/* this host failed before the transaction: try the next one */
 	SC_STOP,		/* stop trying hosts: the results are set (a bounce for all, or stopping) */
+	SC_PLAIN,		/* opportunistic TLS failed its handshake: this address again, without */
 };
 
 /* One connection to one address. */
@@ -49,6 +50,7 @@ struct sc_conn {
 	char tls_desc[128];		/* "version=... cipher=..." once TLS is up */
 	int dane;			/* TLSA records apply to this host */
 	int sts;			/* the domain's MTA-STS policy (enforce) applies to this host */
+	int plain;			/* no STARTTLS on this connection (after a failed handshake) */
 	int64_t deadline;
 };
 
@@ -715,7 +717,7 @@ sc_session(struct sc_conn *c, struct sc_message *m, int mx_secure, int sts, cons
 		out = sc_refused(c, "EHLO", &r);
 		goto done;
 	}
-	if (r.ext & SMTP_EXT_STARTTLS) {
+	if ((r.ext & SMTP_EXT_STARTTLS) && !c->plain) {
 		if (sc_command(c, "STARTTLS") != 0 || sc_reply(c, &r, SMTP_CLIENT_COMMAND_TIMEOUT) != 0)
 			goto done;
 		if (r.code != 220) {
@@ -727,8 +729,16 @@ sc_session(struct sc_conn *c, struct sc_message *m, int mx_secure, int sts, cons
 			/* Opportunistic: the session goes on without TLS. */
 			log_info(job->sid, "deliver", "mx=%s tls=refused reply=\"%s\"", c->host, r.text);
 		} else {
-			if (sc_tls(c, dane ? tlsa : NULL) != 0)
+			if (sc_tls(c, dane ? tlsa : NULL) != 0) {
+				/*
+				 * Opportunistic TLS whose handshake failed (an old or broken
+				 * server): RFC 7435 lets the message go in the clear, on a
+				 * new connection; DANE and MTA-STS never do.
+				 */
+				if (!dane && !c->sts && c->ssl != NULL && c->inlen == 0)
+					out = SC_PLAIN;
 				goto done;
+			}
 			if (sc_command(c, "EHLO %s", job->env->hostname) != 0 ||
 			    sc_reply(c, &r, SMTP_CLIENT_COMMAND_TIMEOUT) != 0)
 				goto done;
@@ -994,6 +1004,14 @@ smtp_client_deliver(struct smtp_client_job *job)
 			c->host = host->name;
 			addr_format(&dst, c->addr_text, sizeof(c->addr_text));
 			out = sc_session(c, &m, mx->secure, sts, host, &dst);
+			if (out == SC_PLAIN) {
+				log_info(job->sid, "deliver", "result=retry_without_tls mx=%s error=\"%s\"",
+					 host->name, log_escape(c->err, strlen(c->err), esc, sizeof(esc)));
+				sc_close(c);
+				c->plain = 1;
+				out = sc_session(c, &m, mx->secure, sts, host, &dst);
+				c->plain = 0;
+			}
 			if (out == SC_NEXT) {
 				snprintf(err, sizeof(err), "%s[%s]: %s", host->name, c->addr_text, c->err);
 				log_info(job->sid, "deliver", "result=next_host mx=%s error=\"%s\"",

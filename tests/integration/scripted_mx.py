@@ -16,6 +16,8 @@ Scenarios (the server's side of the conversation):
     greeting421    greets with 421 and closes
     longline       answers EHLO with one line of 3000 bytes
     mismatch       answers RCPT with a two-line reply whose codes differ
+    badtls         offers STARTTLS, answers it with "220", reads the client's
+                   first TLS bytes and closes: a server whose TLS is broken
     nopipelining   a correct server that offers neither PIPELINING nor
                    STARTTLS; records, for each command, whether more bytes
                    had already arrived before it answered (a client that
@@ -111,9 +113,14 @@ def _serve_one(conn, scenario):
                 send("250-oddmx.example.test\r\n250 " + "X" * 3000 + "\r\n")
                 continue
             caps = ["250-oddmx.example.test", "250-SIZE 10000000", "250-8BITMIME"]
-            if scenario == "injection":
+            if scenario in ("injection", "badtls"):
                 caps.append("250-STARTTLS")
             send("\r\n".join(caps) + "\r\n250 ENHANCEDSTATUSCODES\r\n")
+        elif verb == "STAR" and scenario == "badtls":
+            send("220 2.0.0 go ahead\r\n")
+            conn.recv(4096)         # the ClientHello, unanswered
+            log["error"] = "closed during the TLS handshake"
+            return log
         elif verb == "STAR":
             send("220 2.0.0 go ahead\r\n250 2.0.0 smuggled\r\n")
         elif verb == "MAIL":

@@ -528,6 +528,26 @@ def test_a_misbehaving_server_defers_with_the_reason(home, scripted_mx, scenario
         assert cli(home, "queue", "delete", str(qid)).returncode == 0
 
 
+def test_a_broken_tls_handshake_falls_back_to_plaintext(home, scripted_mx):
+    """Opportunistic TLS (no DANE, no MTA-STS) whose handshake fails: the
+    message goes again on a new connection without STARTTLS (RFC 7435)."""
+    scripted_mx.play("badtls")
+    before = len(scripted_mx.connections())
+    marker = secrets.token_hex(16)
+    mark = home.mark()
+    submit(home, [f"xena@{ODD_DOMAIN}"], marker)
+    conns = wait("the message at the scripted MX",
+                 lambda: [c for c in scripted_mx.connections()[before:] if c.get("message")])
+    assert marker in conns[0]["message"]
+    tried = scripted_mx.connections()[before:]
+    assert "STARTTLS" in tried[0]["commands"] and tried[0]["message"] is None, tried
+    assert "STARTTLS" not in conns[0]["commands"], conns
+    assert home.wait_for(r"event=deliver result=retry_without_tls mx=oddmx", start=mark)
+    line = home.wait_for(r'event=deliver .*to="xena@odd.example.test" result=sent', start=mark)
+    assert 'tls="none"' in line, line
+    wait("the queue to empty", lambda: queue_rows(home) == [])
+
+
 def test_a_server_without_pipelining_gets_one_command_at_a_time(home, scripted_mx):
     scripted_mx.play("nopipelining")
     before = len(scripted_mx.connections())
