@@ -56,4 +56,23 @@ int cli_init_main(const char *conf_path, int argc, char **argv);
  */
 int cli_dkim_main(const char *conf_path, int argc, char **argv);
 
+/* Called with each DKIM key's record: owner name (no final dot), TXT text, "active"|"pending"|"retired". */
+typedef void (*cli_dkim_emit_fn)(void *arg, const char *owner, const char *text, const char *state);
+
+/*
+ * The TXT records of domain's DKIM keys in STATE_DIR/keys/dkim (active,
+ * then pending, then retired), each given to emit. Returns CLI_OK, or
+ * CLI_FAIL (printed) when a key cannot be read.
+ */
+int cli_dkim_records(const char *state_dir, const char *domain, cli_dkim_emit_fn emit, void *arg);
+
+/* ---- cli_dns.c: homeport dns (docs/home.md) ---- */
+
+/*
+ * homeport dns [--address ADDR]...: every DNS record the owner publishes
+ * for the local domains, in zone-file syntax. Returns CLI_OK, CLI_FAIL or
+ * CLI_USAGE.
+ */
+int cli_dns_main(const char *conf_path, int argc, char **argv);
+
 #endif

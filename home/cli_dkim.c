@@ -275,6 +275,46 @@ cli_dkim_remove(struct cli_dkim *d, const char *domain, const char *selector)
 	return cli_fail("dkim remove", "%s has no key %s (homeport dkim list shows them)", domain, selector);
 }
 
+int
+cli_dkim_records(const char *state_dir, const char *domain, cli_dkim_emit_fn emit, void *arg)
+{
+	char path[HOME_PATH_MAX], owner[2 * DNSNAME_MAX + 32], record[DKIMKEY_RECORD_MAX], err[256];
+	struct cli_dkim *d = calloc(1, sizeof(*d));
+	int rc = CLI_FAIL, n;
+
+	if (d == NULL)
+		return cli_fail("dkim", "out of memory");
+	n = snprintf(d->dir, sizeof(d->dir), "%s/keys/dkim", state_dir);
+	if (n < 0 || (size_t)n >= sizeof(d->dir) || cli_dkim_scan(d) != CLI_OK)
+		goto out;
+	/* Active first, then pending (to be published before they sign), then retired. */
+	for (int s = CLI_DKIM_ACTIVE; s <= CLI_DKIM_RETIRED; s++) {
+		for (size_t i = 0; i < d->n; i++) {
+			const struct cli_dkim_file *f = &d->files[i];
+			EVP_PKEY *key;
+			if ((int)f->state != s || strcasecmp(f->domain, domain) != 0)
+				continue;
+			if (cli_dkim_path(d, f, f->state, path, sizeof(path)) != 0 ||
+			    (key = pemkey_load(path, err, sizeof(err))) == NULL) {
+				cli_fail("dkim", "cannot read %s", path);
+				goto out;
+			}
+			n = dkimkey_record(key, record, sizeof(record), err, sizeof(err));
+			EVP_PKEY_free(key);
+			if (n < 0) {
+				cli_fail("dkim", "%s: %s", path, err);
+				goto out;
+			}
+			snprintf(owner, sizeof(owner), "%s._domainkey.%s", f->selector, f->domain);
+			emit(arg, owner, record, cli_dkim_states[f->state]);
+		}
+	}
+	rc = CLI_OK;
+out:
+	free(d);
+	return rc;
+}
+
 static int
 cli_dkim_usage(FILE *to, int status)
 {

@@ -547,10 +547,10 @@ cli_init_report(const struct cli_init *in)
 	       "      homeport%s user add you@%s\n"
 	       "  - start the server:\n"
 	       "      homeportd%s\n"
-	       "  - DNS: the records to publish (MX, SPF, DKIM, DMARC) will come from\n"
-	       "    'homeport dns'; until then 'homeport keys dkim-record FILE' prints\n"
-	       "    each DKIM key's record.\n",
-	       c, in->domain, c);
+	       "  - DNS: publish the records (MX, SPF, DKIM, DMARC, TLSA, SRV) that\n"
+	       "      homeport%s dns --address YOUR_PUBLIC_ADDRESS\n"
+	       "    prints.\n",
+	       c, in->domain, c, c);
 }
 
 static int

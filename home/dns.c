@@ -866,6 +866,28 @@ done:
 	return 0;
 }
 
+/* Labels in front of a name ("_mta-sts", "sel._domainkey"): 1 to 63 of [A-Za-z0-9_-], dots between. */
+static int
+dns_label_check(const char *label)
+{
+	size_t run = 0;
+
+	for (const char *p = label;; p++) {
+		if (*p == '.' || *p == '\0') {
+			if (run == 0 || run > 63)
+				return -1;
+			if (*p == '\0')
+				return 0;
+			run = 0;
+		} else if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+			   *p == '_' || *p == '-') {
+			run++;
+		} else {
+			return -1;
+		}
+	}
+}
+
 int
 dns_txt(struct dns *d, const char *label, const char *domain, struct dns_txt *r)
 {
@@ -878,8 +900,7 @@ dns_txt(struct dns *d, const char *label, const char *domain, struct dns_txt *r)
 
 	memset(r, 0, sizeof(*r));
 	r->status = DNS_TEMPFAIL;
-	if (dns_name_arg(domain, name) != 0 ||
-	    (label != NULL && (label[0] == '\0' || strchr(label, '.') != NULL || strlen(label) > 63))) {
+	if (dns_name_arg(domain, name) != 0 || (label != NULL && dns_label_check(label) != 0)) {
 		dns_err_add(r->err, sizeof(r->err), "%s", "the name is not a host name");
 		return -1;
 	}

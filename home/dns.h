@@ -191,11 +191,11 @@ struct dns *dns_new(const struct dns_conf *c, char *err, size_t errcap);
 void dns_free(struct dns **dp);
 
 /*
- * TXT records at LABEL.DOMAIN (label: one label such as "_mta-sts", or
- * NULL for DOMAIN itself), with the answer's DNSSEC status. Records that
- * do not decode or are longer than DNS_TXT_LEN_MAX are skipped (said in
- * err). Returns 0 (see r->status), or -1 when domain is not a host name
- * or label not one label.
+ * TXT records at LABEL.DOMAIN (label: labels of [A-Za-z0-9_-] such as
+ * "_mta-sts" or "ed25519._domainkey", or NULL for DOMAIN itself), with the
+ * answer's DNSSEC status. Records that do not decode or are longer than
+ * DNS_TXT_LEN_MAX are skipped (said in err). Returns 0 (see r->status), or
+ * -1 when domain is not a host name or label not such labels.
  */
 int dns_txt(struct dns *d, const char *label, const char *domain, struct dns_txt *r);
 

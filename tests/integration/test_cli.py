@@ -127,7 +127,7 @@ def test_init_makes_a_home(run, tmp_path):
     assert r.stderr == ""
     # What to do next: add a user (with this config), DNS comes later.
     assert f"homeport -c {conf} user add you@{DOMAIN}" in r.stdout
-    assert "homeport dns" in r.stdout
+    assert re.search(r"homeport( -c \S+)? dns --address", r.stdout), r.stdout
 
     for prog in ("homeport", "homeportd"):
         c = run(prog, "-c", conf, "--check")

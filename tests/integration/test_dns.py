@@ -269,6 +269,9 @@ def test_txt_signed_joined_and_missing(knot, dnsq, anchor):
     (r,) = dnsq("txt", "_mta-sts", "example.test", anchor=anchor)
     assert (r["status"], r["secure"], r["records"]) == ("NXDOMAIN", False, []), r
     knot.delete_record(f"_mta-sts.{peers.PEER_DOMAIN}", "TXT")
+    for bad in ("a b", "x..y", ".x", "a" * 64):
+        r = dnsq("txt", bad, peers.PEER_DOMAIN, raw=True)
+        assert r.returncode == 2 and "not a host name" in r.stderr, (bad, r.stderr)
 
 
 def test_tlsa_in_an_unsigned_zone_is_insecure(knot, dnsq, anchor):

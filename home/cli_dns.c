@@ -1,0 +1,257 @@
+/*
+ * cli_dns: `homeport dns`, every DNS record the owner must publish for the
+ * home, in zone-file syntax, ready to paste (or load: the bench loads
+ * exactly this output into Knot).
+ *
+ *   homeport dns [--address ADDR]...
+ *
+ * Direct mode today (relay mode's records come with enrollment): per local
+ * domain its MX (the home's host name), SPF naming the home's addresses,
+ * DMARC, the DKIM keys' records (active, pending and retired: see
+ * cli_dkim.c) and SRV records for mail clients (RFC 6186, RFC 8314); and
+ * once, the host's A/AAAA (its own name, never a CNAME, so that validating
+ * senders find its TLSA and send SNI) and its TLSA record (DANE-EE, SPKI,
+ * SHA-256: RFC 7672 3.1.1) for port 25. The addresses: --address, else
+ * the public addresses the smtp listeners are bound to.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <sodium.h>
+
+#include "cli.h"
+#include "dkimkey.h"
+#include "dnsname.h"
+#include "hex.h"
+#include "home.h"
+#include "socks5.h"
+
+#define CLI_DNS_TTL 3600
+#define CLI_DNS_ADDRS_MAX 8
+#define CLI_DNS_TXT_CHUNK 255		/* a TXT character-string's most bytes (RFC 1035 3.3) */
+#define CLI_DNS_OWNER_WIDTH 40
+
+struct cli_dns {
+	struct home_conf hc;
+	struct addr addrs[CLI_DNS_ADDRS_MAX];
+	size_t naddrs;
+	int ports[5];			/* per enum home_listener_mode: its port, 0 when not configured */
+};
+
+/* One record line: owner padded, TTL, class, type, data. */
+static void
+cli_dns_rr(const char *owner, const char *type, const char *data, const char *comment)
+{
+	char name[2 * DNSNAME_MAX + 32];
+
+	snprintf(name, sizeof(name), "%s.", owner);
+	printf("%-*s %d IN %-5s %s%s%s\n", CLI_DNS_OWNER_WIDTH, name, CLI_DNS_TTL, type, data,
+	       comment != NULL ? " ; " : "", comment != NULL ? comment : "");
+}
+
+/* A TXT record, its text cut into quoted strings of at most 255 bytes. */
+static void
+cli_dns_txt(const char *owner, const char *text, const char *comment)
+{
+	char data[2 * DKIMKEY_RECORD_MAX];
+	size_t len = strlen(text), o = 0;
+
+	for (size_t i = 0; i < len && o + CLI_DNS_TXT_CHUNK + 4 < sizeof(data); i += CLI_DNS_TXT_CHUNK) {
+		size_t n = len - i < CLI_DNS_TXT_CHUNK ? len - i : CLI_DNS_TXT_CHUNK;
+		o += (size_t)snprintf(data + o, sizeof(data) - o, "%s\"%.*s\"", i > 0 ? " " : "", (int)n,
+				      text + i);
+	}
+	cli_dns_rr(owner, "TXT", data, comment);
+}
+
+static void
+cli_dns_dkim(void *arg, const char *owner, const char *text, const char *state)
+{
+	(void)arg;
+	cli_dns_txt(owner, text, state);
+}
+
+/* TLSA 3 1 1 of the certificate at path: the SHA-256 of its public key. Returns 0, or -1. */
+static int
+cli_dns_tlsa(const char *path, char hexout[HEX_ENCODED_SIZE(32)])
+{
+	unsigned char *der = NULL, digest[32];
+	unsigned int dlen = 0;
+	X509 *cert = NULL;
+	FILE *f = fopen(path, "r");
+	int len, rc = -1;
+
+	if (f == NULL)
+		return -1;
+	cert = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	if (cert == NULL || (len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der)) <= 0)
+		goto out;
+	if (EVP_Digest(der, (size_t)len, digest, &dlen, EVP_sha256(), NULL) != 1 || dlen != 32)
+		goto out;
+	rc = hex_encode(digest, 32, hexout, HEX_ENCODED_SIZE(32)) < 0 ? -1 : 0;
+out:
+	OPENSSL_free(der);
+	X509_free(cert);
+	return rc;
+}
+
+/* The listeners' ports; and, when collect, the smtp listeners' public addresses. */
+static void
+cli_dns_listeners(struct cli_dns *d, int collect)
+{
+	for (size_t i = 0; i < d->hc.nlisteners; i++) {
+		const struct home_listener_conf *l = home_conf_listener(&d->hc, i);
+		if (l->mode >= 0 && l->mode < 5 && l->address.n > 0)
+			d->ports[l->mode] = addr_port(&l->address.v[0]);
+		for (size_t a = 0; collect && l->mode == HOME_LISTENER_SMTP && a < l->address.n; a++) {
+			struct addr ip = l->address.v[a];
+			int dup = 0;
+			addr_set_port(&ip, 0);
+			for (size_t k = 0; k < d->naddrs; k++)
+				dup |= addr_equal(&d->addrs[k], &ip);
+			if (!dup && !socks5_forbidden_destination(&ip) && d->naddrs < CLI_DNS_ADDRS_MAX)
+				d->addrs[d->naddrs++] = ip;
+		}
+	}
+}
+
+static void
+cli_dns_domain(const struct cli_dns *d, const char *domain)
+{
+	const char *host = d->hc.main->hostname;
+	char spf[512], data[DNSNAME_MAX + 32], owner[DNSNAME_MAX + 32], ip[ADDR_TEXT_MAX];
+	size_t o;
+	static const struct { int mode; const char *service; } srv[] = {
+		{ HOME_LISTENER_SUBMISSIONS, "_submissions" }, { HOME_LISTENER_SUBMISSION, "_submission" },
+		{ HOME_LISTENER_IMAPS, "_imaps" }, { HOME_LISTENER_IMAP, "_imap" },
+	};
+
+	printf("\n; ---- %s\n", domain);
+	snprintf(data, sizeof(data), "10 %s.", host);
+	cli_dns_rr(domain, "MX", data, NULL);
+	o = (size_t)snprintf(spf, sizeof(spf), "v=spf1");
+	for (size_t i = 0; i < d->naddrs && o < sizeof(spf); i++)
+		o += (size_t)snprintf(spf + o, sizeof(spf) - o, " %s:%s",
+				      addr_family(&d->addrs[i]) == AF_INET ? "ip4" : "ip6",
+				      addr_format(&d->addrs[i], ip, sizeof(ip)));
+	if (o < sizeof(spf))
+		snprintf(spf + o, sizeof(spf) - o, " -all");
+	cli_dns_txt(domain, spf, "SPF: only the home sends for this domain");
+	snprintf(owner, sizeof(owner), "_dmarc.%s", domain);
+	cli_dns_txt(owner, "v=DMARC1; p=quarantine; adkim=s; aspf=s", NULL);
+	if (cli_dkim_records(d->hc.main->state_dir, domain, cli_dns_dkim, NULL) != CLI_OK)
+		printf("; (the DKIM keys could not be read: run as root)\n");
+	for (size_t i = 0; i < sizeof(srv) / sizeof(srv[0]); i++) {
+		int port = d->ports[srv[i].mode];
+		snprintf(owner, sizeof(owner), "%s._tcp.%s", srv[i].service, domain);
+		if (port > 0)
+			snprintf(data, sizeof(data), "0 1 %d %s.", port, host);
+		else
+			snprintf(data, sizeof(data), "0 0 0 .");	/* RFC 6186 4: not offered */
+		cli_dns_rr(owner, "SRV", data, NULL);
+	}
+}
+
+static int
+cli_dns_usage(FILE *to, int status)
+{
+	fprintf(to, "usage: homeport [-c FILE] dns [--address ADDR]...\n");
+	return status;
+}
+
+int
+cli_dns_main(const char *conf_path, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "address", required_argument, NULL, 'a' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cli_dns *d = calloc(1, sizeof(*d));
+	char cerr[CONF_ERROR_MAX], path[HOME_PATH_MAX], tlsa[HEX_ENCODED_SIZE(32)], ip[ADDR_TEXT_MAX];
+	struct store_domain *domains = NULL;
+	struct store *st = NULL;
+	struct store_err err;
+	size_t ndomains = 0;
+	int opt, rc = CLI_FAIL, loaded = 0;
+
+	if (d == NULL)
+		return cli_fail("dns", "out of memory");
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (opt == 'h') {
+			rc = cli_dns_usage(stdout, CLI_OK);
+			goto out;
+		}
+		if (opt != 'a' || d->naddrs == CLI_DNS_ADDRS_MAX ||
+		    addr_parse(optarg, strlen(optarg), ADDR_PORT_NONE, &d->addrs[d->naddrs]) != 0 ||
+		    socks5_forbidden_destination(&d->addrs[d->naddrs])) {
+			if (opt == 'a')
+				fprintf(stderr, "homeport: dns: '%s' is not a public IP address\n", optarg);
+			rc = cli_dns_usage(stderr, CLI_USAGE);
+			goto out;
+		}
+		d->naddrs++;
+	}
+	if (optind != argc) {
+		rc = cli_dns_usage(stderr, CLI_USAGE);
+		goto out;
+	}
+	if (sodium_init() < 0) {	/* the key files are read into sodium_malloc()ed memory */
+		rc = cli_fail("dns", "libsodium failed to start");
+		goto out;
+	}
+	if (home_conf_load(conf_path, &d->hc, cerr, sizeof(cerr)) != 0) {
+		fprintf(stderr, "homeport: %s\n", cerr);
+		goto out;
+	}
+	loaded = 1;
+	cli_dns_listeners(d, d->naddrs == 0);
+	if (d->naddrs == 0) {
+		rc = cli_fail("dns", "no public address: the smtp listeners are bound to none; give "
+			      "--address ADDR (the address mail reaches this home at)");
+		goto out;
+	}
+	if (home_store_path(d->hc.main->state_dir, path, sizeof(path)) != 0 ||
+	    (st = store_open(path, 0, &err)) == NULL) {
+		rc = cli_fail("dns", "cannot open the store in %s", d->hc.main->state_dir);
+		goto out;
+	}
+	if (store_domain_list(st, &domains, &ndomains, &err) != 0) {
+		rc = cli_fail("dns", "%s", err.msg);
+		goto out;
+	}
+	printf("; homeport dns: what to publish for %s (direct mode)\n", d->hc.main->hostname);
+	for (size_t i = 0; i < ndomains; i++)
+		cli_dns_domain(d, domains[i].name);
+	printf("\n; ---- the mail host %s\n", d->hc.main->hostname);
+	for (size_t i = 0; i < d->naddrs; i++)
+		cli_dns_rr(d->hc.main->hostname, addr_family(&d->addrs[i]) == AF_INET ? "A" : "AAAA",
+			   addr_format(&d->addrs[i], ip, sizeof(ip)), NULL);
+	if (cli_dns_tlsa(d->hc.cert_path, tlsa) == 0) {
+		char owner[DNSNAME_MAX + 16], data[96];
+		snprintf(owner, sizeof(owner), "_25._tcp.%s", d->hc.main->hostname);
+		snprintf(data, sizeof(data), "3 1 1 %s", tlsa);
+		cli_dns_rr(owner, "TLSA", data, "DANE-EE: keep the key when the certificate is renewed");
+	} else {
+		printf("; (no TLSA: cannot read the certificate %s)\n", d->hc.cert_path);
+	}
+	printf("\n; Not yet: MTA-STS (_mta-sts TXT and the mta-sts host: homeportd serves no\n"
+	       "; HTTPS policy yet) and relay mode's records (the edges' MX and SPF).\n");
+	rc = CLI_OK;
+out:
+	free(domains);
+	store_close(&st);
+	if (loaded)
+		home_conf_free(&d->hc);
+	free(d);
+	return rc;
+}
