@@ -9,6 +9,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "addr.h"
 #include "conf.h"
 #include "ev.h"
 
@@ -492,5 +493,80 @@ int preamble_refuse(const struct preamble *p, enum preamble_refusal why, struct 
  */
 enum preamble_status preamble_feed(struct preamble *p, const uint8_t *in, size_t len,
 				   size_t *used_r, struct buf *out);
+
+/* ---- tenants.c: tenants.db, the homes that enrolled and their invites ---- */
+
+#define TENANTS_NAME_MAX 63		/* a tenant's name: [a-z0-9-], not at either end */
+#define TENANTS_INVITE_ID_LEN 16
+#define TENANTS_SECRET_LEN 32
+#define TENANTS_HOSTNAMES_MAX 4096	/* host names as kept, comma-separated, with the NUL */
+#define TENANTS_POOL_SEARCH_MAX 65536	/* tunnel addresses tried per allocation */
+
+struct tenants;
+
+struct tenants_invite {
+	uint8_t id[TENANTS_INVITE_ID_LEN];
+	uint8_t secret[TENANTS_SECRET_LEN];
+	char hostnames[TENANTS_HOSTNAMES_MAX];	/* the names the invite allows, comma-separated; "": any */
+	int64_t created, expires;		/* Unix seconds */
+	int64_t used;				/* Unix seconds it was taken, 0: not yet */
+};
+
+struct tenants_tenant {
+	int64_t id;
+	char name[TENANTS_NAME_MAX + 1];
+	uint8_t wg_key[32];			/* the home's WireGuard public key */
+	struct addr tunnel_v4, tunnel_v6;	/* its tunnel addresses; v6 len 0 when none */
+	char hostnames[TENANTS_HOSTNAMES_MAX];	/* comma-separated */
+	int suspended;
+	int64_t created;
+};
+
+/* Where tenants' tunnel addresses come from (the edge's own is the first host of each). */
+struct tenants_pool {
+	struct cidr v4;
+	struct cidr v6;
+	int has_v6;
+};
+
+/*
+ * Open (creating it, schema included) path. WAL, synchronous=FULL.
+ * Returns it (tenants_close()), or NULL with err set (a newer schema too).
+ */
+struct tenants *tenants_open(const char *path, char *err, size_t errcap);
+void tenants_close(struct tenants **tp);
+
+/* Keep a new invite. Returns 0, or -1 with err. */
+int tenants_invite_add(struct tenants *t, const struct tenants_invite *inv, char *err, size_t errcap);
+
+/* The invite with id (used or not, expired or not). Returns 0, 1 (none), or -1 with err. */
+int tenants_invite_get(struct tenants *t, const uint8_t id[TENANTS_INVITE_ID_LEN],
+		       struct tenants_invite *inv_r, char *err, size_t errcap);
+
+/*
+ * Enroll: in one transaction take invite id (unused, unexpired at now:
+ * else 1), give x the next free tunnel addresses of pool (full: 2), and
+ * add x (its name, wg_key and hostnames set by the caller; the same name
+ * or key again: 1). Returns 0 with x's id and addresses set, 1 or 2
+ * (refused, err says why, nothing changed), or -1.
+ */
+int tenants_enroll(struct tenants *t, const uint8_t id[TENANTS_INVITE_ID_LEN], int64_t now,
+		   const struct tenants_pool *pool, struct tenants_tenant *x, char *err, size_t errcap);
+
+/* All tenants by name into *list_r (free()). Returns 0, or -1 with err. */
+int tenants_list(struct tenants *t, struct tenants_tenant **list_r, size_t *n_r, char *err, size_t errcap);
+
+/* One tenant. Returns 0, 1 (none), or -1. */
+int tenants_get(struct tenants *t, const char *name, struct tenants_tenant *x_r, char *err, size_t errcap);
+
+/* Suspend (1) or resume (0); remove. Returns 0, 1 (no such tenant), or -1. */
+int tenants_suspend(struct tenants *t, const char *name, int suspended, char *err, size_t errcap);
+int tenants_remove(struct tenants *t, const char *name, char *err, size_t errcap);
+
+/* Host number h of pool (0 is the network) into *a_r. Returns 0, or -1 past the pool. Pure. */
+int tenants_pool_host(const struct cidr *pool, uint64_t h, struct addr *a_r);
+
+/* 0 if name is a tenant name ([a-z0-9-], 1..63, no '-' at either end), else -1. Pure. */
+int tenants_name_check(const char *name);
 
 #endif

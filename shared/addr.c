@@ -111,6 +111,29 @@ addr_from_sockaddr(const struct sockaddr *sa, socklen_t len, struct addr *a_r)
 	return -1;
 }
 
+int
+addr_from_bytes(const uint8_t *b, size_t n, uint16_t port, struct addr *a_r)
+{
+	memset(a_r, 0, sizeof(*a_r));
+	if (n == 4) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&a_r->ss;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		memcpy(&sin->sin_addr, b, 4);
+		a_r->len = sizeof(*sin);
+		return 0;
+	}
+	if (n == 16) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&a_r->ss;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		memcpy(&sin6->sin6_addr, b, 16);
+		a_r->len = sizeof(*sin6);
+		return 0;
+	}
+	return -1;
+}
+
 uint16_t
 addr_port(const struct addr *a)
 {

@@ -43,6 +43,9 @@ int addr_parse(const char *s, size_t len, enum addr_port port, struct addr *a_r)
 /* Fill *a_r from a sockaddr of the kernel's. Returns 0, or -1 for a family other than IPv4/IPv6. */
 int addr_from_sockaddr(const struct sockaddr *sa, socklen_t len, struct addr *a_r);
 
+/* An address of n bytes (4: IPv4, 16: IPv6) with port into *a_r. Returns 0, or -1 for another n. */
+int addr_from_bytes(const uint8_t *b, size_t n, uint16_t port, struct addr *a_r);
+
 /* The port (host order), 0 if none. */
 uint16_t addr_port(const struct addr *a);
 
