@@ -19,6 +19,8 @@ struct metrics;
 struct metrics_tenant;
 
 #define EDGE_CONF_DEFAULT "/etc/homeport/edge.conf"
+#define EDGE_STATE_DIR_DEFAULT "/var/lib/homeport-edge"
+#define EDGE_TENANTS_FILE "tenants.db"
 
 /* ---- edge_conf.c: edge.conf ---- */
 
@@ -44,6 +46,7 @@ struct edge_main_conf {
 	char *name;			/* the edge's host name (SMTP banner) */
 	int log_level;			/* enum log_level */
 	char *user;			/* unprivileged user after binding ports */
+	char *state_dir;		/* tenants.db and the edge's keys live here */
 	struct conf_addr_list metrics;	/* where Prometheus text metrics are served; empty: nowhere */
 	int64_t max_connections;	/* over all listeners */
 	int64_t max_per_source;		/* per IPv4 address / IPv6 /64 */
@@ -568,5 +571,14 @@ int tenants_pool_host(const struct cidr *pool, uint64_t h, struct addr *a_r);
 
 /* 0 if name is a tenant name ([a-z0-9-], 1..63, no '-' at either end), else -1. Pure. */
 int tenants_name_check(const char *name);
+
+/* ---- edge_cli.c: the operator's commands (homeport-edge tenant ...) ---- */
+
+/*
+ * homeport-edge [-c FILE] tenant list|show|suspend|resume|remove ...,
+ * on STATE_DIR/tenants.db of the configuration at conf_path. argv[0] is
+ * the command word. Returns 0, 1 (failed, one line on stderr) or 2 (usage).
+ */
+int edge_cli_main(const char *conf_path, int argc, char **argv);
 
 #endif

@@ -21,6 +21,7 @@ static const struct conf_key edge_main_keys[] = {
 	MAIN_KEY("name", CONF_STRING, name, .flags = CONF_REQUIRED),
 	MAIN_KEY("log_level", CONF_ENUM, log_level, .words = edge_log_levels),
 	MAIN_KEY("user", CONF_STRING, user),
+	MAIN_KEY("state_dir", CONF_STRING, state_dir),
 	MAIN_KEY("metrics", CONF_ADDR_LIST, metrics, .flags = CONF_PORT_REQUIRED),
 	MAIN_KEY("max_connections", CONF_INT, max_connections, .min = 1, .max = EDGE_CONNS_MAX),
 	MAIN_KEY("max_per_source", CONF_INT, max_per_source, .min = 1, .max = EDGE_CONNS_MAX),
@@ -70,6 +71,7 @@ edge_main_defaults(void *block)
 
 	m->log_level = LOG_LEVEL_INFO;
 	m->user = "homeport-edge";
+	m->state_dir = EDGE_STATE_DIR_DEFAULT;
 	m->max_connections = 20000;
 	m->max_per_source = 100;
 	m->rate_per_source = 300;
@@ -262,6 +264,8 @@ edge_conf_check(const struct edge_conf *ec, char *err, size_t errcap)
 	if (dnsname_check(m->name, strlen(m->name), 0) != 0)
 		return conf_fail(ec->conf, m, "name", err, errcap,
 				 "not a host name (like relay.example.net)");
+	if (m->state_dir[0] != '/')
+		return conf_fail(ec->conf, m, "state_dir", err, errcap, "must be an absolute path");
 	if (m->max_per_source > m->max_connections)
 		return conf_fail(ec->conf, m, "max_per_source", err, errcap,
 				 "%lld is larger than max_connections (%lld)",

@@ -111,6 +111,26 @@ edged_metrics_open(struct edged *d, char *err, size_t errcap)
 	return 0;
 }
 
+/*
+ * The operator's commands: "homeport-edge [-c FILE] tenant ...". Returns
+ * the index of the command word, or 0 when there is none (the daemon).
+ */
+static int
+edged_command(int argc, char **argv, const char **conf_r)
+{
+	*conf_r = EDGE_CONF_DEFAULT;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+			*conf_r = argv[++i];
+			continue;
+		}
+		if (argv[i][0] == '-')
+			return 0;	/* the daemon's options: daemon_start's to judge */
+		return strcmp(argv[i], "tenant") == 0 ? i : 0;
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -119,7 +139,15 @@ main(int argc, char **argv)
 	struct sig_handlers *sigs = NULL;
 	struct edge_conf conf;
 	char err[CONF_ERROR_MAX];
-	int rc = daemon_start(argc, argv, "homeport-edge", EDGE_CONF_DEFAULT, &opts);
+	const char *cmd_conf;
+	int cmd = edged_command(argc, argv, &cmd_conf);
+	int rc;
+
+	if (cmd > 0) {
+		log_init("homeport-edge", LOG_LEVEL_WARN, stderr);
+		return edge_cli_main(cmd_conf, argc - cmd, argv + cmd);
+	}
+	rc = daemon_start(argc, argv, "homeport-edge", EDGE_CONF_DEFAULT, &opts);
 
 	if (rc >= 0)
 		return rc;
