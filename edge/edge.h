@@ -21,6 +21,7 @@ struct metrics_tenant;
 #define EDGE_CONF_DEFAULT "/etc/homeport/edge.conf"
 #define EDGE_STATE_DIR_DEFAULT "/var/lib/homeport-edge"
 #define EDGE_TENANTS_FILE "tenants.db"
+#define EDGE_INVITE_TTL_MAX (30LL * 24 * 3600 * 1000)	/* 30 days */
 
 /* ---- edge_conf.c: edge.conf ---- */
 
@@ -88,10 +89,20 @@ struct edge_egress_conf {
 	int64_t idle_timeout;			/* ms */
 };
 
+/* [enroll]: homes join this edge (relay mode). */
+struct edge_enroll_conf {
+	struct conf_addr_list control;		/* TCP where homes send enrollment requests */
+	struct addr endpoint;			/* the WireGuard endpoint homes are told to use */
+	struct conf_cidr_list tunnel;		/* tunnel address pools: one IPv4, at most one IPv6 */
+	int64_t invite_ttl;			/* ms an invite is valid by default */
+	int require_txt;			/* host names proven by a _homeport TXT record */
+};
+
 struct edge_conf {
 	struct conf *conf;	/* owns everything below */
 	struct edge_main_conf *main;
 	struct edge_egress_conf *egress;	/* NULL: no egress (no [egress] address) */
+	struct edge_enroll_conf *enroll;	/* NULL: no enrollment (no [enroll] control) */
 	size_t nlisteners;
 	size_t ntenants;
 };

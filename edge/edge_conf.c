@@ -107,9 +107,28 @@ edge_egress_defaults(void *block)
 	g->idle_timeout = 10 * 60 * 1000;
 }
 
+#define ENROLL_KEY(n, t, f, ...) { .name = n, .type = t, .offset = offsetof(struct edge_enroll_conf, f), __VA_ARGS__ }
+static const struct conf_key edge_enroll_keys[] = {
+	ENROLL_KEY("control", CONF_ADDR_LIST, control, .flags = CONF_PORT_REQUIRED),
+	ENROLL_KEY("endpoint", CONF_ADDR, endpoint, .flags = CONF_PORT_REQUIRED),
+	ENROLL_KEY("tunnel", CONF_CIDR_LIST, tunnel),
+	ENROLL_KEY("invite_ttl", CONF_DURATION, invite_ttl, .min = 60 * 1000, .max = EDGE_INVITE_TTL_MAX),
+	ENROLL_KEY("require_txt", CONF_BOOL, require_txt),
+	{ .name = NULL },
+};
+
+static void
+edge_enroll_defaults(void *block)
+{
+	struct edge_enroll_conf *c = block;
+
+	c->invite_ttl = 24LL * 3600 * 1000;
+}
+
 static const struct conf_section edge_sections[] = {
 	{ .name = "edge", .flags = CONF_SECTION_REQUIRED, .keys = edge_main_keys, .block_size = sizeof(struct edge_main_conf), .init = edge_main_defaults, .label_offset = 0 },
 	{ .name = "listener", .flags = CONF_SECTION_LABELLED, .keys = edge_listener_keys, .block_size = sizeof(struct edge_listener_conf), .init = edge_listener_defaults, .label_offset = offsetof(struct edge_listener_conf, name) },
+	{ .name = "enroll", .keys = edge_enroll_keys, .block_size = sizeof(struct edge_enroll_conf), .init = edge_enroll_defaults, .label_offset = 0 },
 	{ .name = "egress", .keys = edge_egress_keys, .block_size = sizeof(struct edge_egress_conf), .init = edge_egress_defaults, .label_offset = 0 },
 	{ .name = "tenant", .flags = CONF_SECTION_LABELLED, .keys = edge_tenant_keys, .block_size = sizeof(struct edge_tenant_conf), .init = edge_tenant_defaults, .label_offset = offsetof(struct edge_tenant_conf, name) },
 	{ .name = NULL },
@@ -253,6 +272,32 @@ edge_conf_check_egress(const struct edge_conf *ec, char *err, size_t errcap)
 	return 0;
 }
 
+/* [enroll]: one IPv4 pool and at most one IPv6 pool, each with room for the edge and a home. */
+static int
+edge_conf_check_enroll(const struct edge_conf *ec, char *err, size_t errcap)
+{
+	const struct edge_enroll_conf *c = ec->enroll;
+	int v4 = 0, v6 = 0;
+
+	for (size_t i = 0; i < c->tunnel.n; i++) {
+		const struct cidr *p = &c->tunnel.v[i];
+		int is4 = p->family == AF_INET;
+		if ((is4 ? v4++ : v6++) > 0)
+			return conf_fail(ec->conf, c, "tunnel", err, errcap,
+					 "one IPv4 and at most one IPv6 prefix");
+		if (p->prefix > (is4 ? 30u : 126u))
+			return conf_fail(ec->conf, c, "tunnel", err, errcap,
+					 "a prefix too small for the edge and a home (at most /30 or /126)");
+	}
+	if (v4 == 0)
+		return conf_fail(ec->conf, c, "tunnel", err, errcap,
+				 "needs an IPv4 prefix (like 192.0.2.0/24, 2001:db8:77::/64)");
+	if (c->endpoint.len == 0)
+		return conf_fail(ec->conf, c, "endpoint", err, errcap,
+				 "needs the WireGuard endpoint homes connect to (like 203.0.113.1:51820)");
+	return 0;
+}
+
 static int
 edge_conf_check(const struct edge_conf *ec, char *err, size_t errcap)
 {
@@ -266,6 +311,8 @@ edge_conf_check(const struct edge_conf *ec, char *err, size_t errcap)
 				 "not a host name (like relay.example.net)");
 	if (m->state_dir[0] != '/')
 		return conf_fail(ec->conf, m, "state_dir", err, errcap, "must be an absolute path");
+	if (ec->enroll != NULL && edge_conf_check_enroll(ec, err, errcap) != 0)
+		return -1;
 	if (m->max_per_source > m->max_connections)
 		return conf_fail(ec->conf, m, "max_per_source", err, errcap,
 				 "%lld is larger than max_connections (%lld)",
@@ -298,6 +345,10 @@ edge_conf_take(struct conf *c, struct edge_conf *ec, char *err, size_t errcap)
 	ec->egress = conf_block(ec->conf, "egress", 0);
 	if (ec->egress != NULL && ec->egress->address.n == 0)
 		ec->egress = NULL;	/* no address, no egress */
+	ec->enroll = conf_block(ec->conf, "enroll", 0);
+	if (ec->enroll != NULL && ec->enroll->control.n == 0 && ec->enroll->tunnel.n == 0 &&
+	    ec->enroll->endpoint.len == 0)
+		ec->enroll = NULL;	/* nothing of [enroll] set: no enrollment */
 	ec->nlisteners = conf_count(ec->conf, "listener");
 	ec->ntenants = conf_count(ec->conf, "tenant");
 	if (edge_conf_check(ec, err, errcap) != 0) {

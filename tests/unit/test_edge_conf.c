@@ -334,6 +334,18 @@ static const struct t_error_case t_error_cases[] = {
 	{ T_EDGE "[tenant alice]\nhostnames = a.test,,b.test\ntunnel_address = 192.0.2.2\n",
 	  ":4: [tenant alice] hostnames: expected a comma-separated list without empty items, not \"a.test,,b.test\"" },
 
+	/* [enroll]: one IPv4 pool, at most one IPv6, each big enough; an endpoint. */
+	{ T_EDGE "[enroll]\nendpoint = 203.0.113.1:51820\ntunnel = 2001:db8:77::/64\n",
+	  ":5: [enroll] tunnel: needs an IPv4 prefix (like 192.0.2.0/24, 2001:db8:77::/64)" },
+	{ T_EDGE "[enroll]\nendpoint = 203.0.113.1:51820\ntunnel = 192.0.2.0/25, 198.51.100.0/24\n",
+	  ":5: [enroll] tunnel: one IPv4 and at most one IPv6 prefix" },
+	{ T_EDGE "[enroll]\nendpoint = 203.0.113.1:51820\ntunnel = 192.0.2.0/31\n",
+	  ":5: [enroll] tunnel: a prefix too small for the edge and a home (at most /30 or /126)" },
+	{ T_EDGE "[enroll]\ntunnel = 192.0.2.0/25\n",
+	  ":3: [enroll] endpoint: needs the WireGuard endpoint homes connect to (like 203.0.113.1:51820)" },
+	{ T_EDGE "[enroll]\nendpoint = 203.0.113.1\ntunnel = 192.0.2.0/25\n",
+	  ":4: [enroll] endpoint: expected an address with port, like 192.0.2.1:25 or [2001:db8::1]:25, not \"203.0.113.1\"" },
+
 	/* An address used by two listeners, or twice by one (docs/config.md). */
 	{ T_EDGE "[listener a]\naddress = 203.0.113.1:25, 203.0.113.1:587\nmode = starttls\n"
 	  "[listener b]\naddress = [2001:db8::1]:587, 203.0.113.1:587\nmode = starttls\n",
