@@ -73,6 +73,21 @@ cursor_u32be(struct cursor *c, uint32_t *v_r)
 }
 
 static inline int
+cursor_u64be(struct cursor *c, uint64_t *v_r)
+{
+	uint64_t v = 0;
+
+	if (c->left < 8)
+		return -1;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | c->p[i];
+	*v_r = v;
+	c->p += 8;
+	c->left -= 8;
+	return 0;
+}
+
+static inline int
 cursor_u64le(struct cursor *c, uint64_t *v_r)
 {
 	uint64_t v = 0;
