@@ -1,6 +1,5 @@
 #include "enroll_wire.h"
 
-#include <netinet/in.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -103,27 +102,6 @@ enroll_endpoint_ok(const struct addr *a)
 	return n != 0 && !sodium_is_zero(b, n) && addr_port(a) != 0;
 }
 
-static void
-enroll_addr_set(struct addr *a_r, const uint8_t *b, size_t n, uint16_t port)
-{
-	memset(a_r, 0, sizeof(*a_r));
-	if (n == 4) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&a_r->ss;
-
-		sin->sin_family = AF_INET;
-		memcpy(&sin->sin_addr, b, 4);
-		sin->sin_port = htons(port);
-		a_r->len = sizeof(*sin);
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&a_r->ss;
-
-		sin6->sin6_family = AF_INET6;
-		memcpy(&sin6->sin6_addr, b, 16);
-		sin6->sin6_port = htons(port);
-		a_r->len = sizeof(*sin6);
-	}
-}
-
 enum enroll_endpoint_err {
 	ENROLL_EP_OK,
 	ENROLL_EP_SHORT,	/* input ends inside it */
@@ -152,7 +130,7 @@ enroll_get_endpoint(struct cursor *c, struct addr *a_r)
 		return ENROLL_EP_ADDR;
 	if (port == 0)
 		return ENROLL_EP_PORT;
-	enroll_addr_set(a_r, b, n, port);
+	(void)addr_from_bytes(b, n, port, a_r);
 	return ENROLL_EP_OK;
 }
 
@@ -774,7 +752,7 @@ enroll_get_tunnel(struct cursor *c, size_t n, struct addr *a_r)
 	if (sodium_is_zero(b, n))
 		memset(a_r, 0, sizeof(*a_r));
 	else
-		enroll_addr_set(a_r, b, n, 0);
+		(void)addr_from_bytes(b, n, 0, a_r);
 	return 0;
 }
 
