@@ -583,6 +583,25 @@ int tenants_pool_host(const struct cidr *pool, uint64_t h, struct addr *a_r);
 /* 0 if name is a tenant name ([a-z0-9-], 1..63, no '-' at either end), else -1. Pure. */
 int tenants_name_check(const char *name);
 
+/* ---- edge_init.c: homeport-edge init and invite ---- */
+
+#define EDGE_ENROLL_KEY_LEN 32		/* X25519, either half */
+
+/*
+ * homeport-edge [-c FILE] init ... and invite ... (argv[0] the command
+ * word). Return 0, 1 (failed, one line on stderr) or 2 (usage).
+ */
+int edge_init_main(const char *conf_path, int argc, char **argv);
+int edge_invite_main(const char *conf_path, int argc, char **argv);
+
+/*
+ * The enrollment key pair from STATE_DIR/keys/enroll.key (base64 of the
+ * X25519 secret, 0600): requests are sealed to pk. Returns 0, or -1 with
+ * err. The caller wipes sk.
+ */
+int edge_enroll_key(const char *state_dir, uint8_t pk[EDGE_ENROLL_KEY_LEN], uint8_t sk[EDGE_ENROLL_KEY_LEN],
+		    char *err, size_t errcap);
+
 /* ---- edge_cli.c: the operator's commands (homeport-edge tenant ...) ---- */
 
 /*

@@ -13,6 +13,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <sodium.h>
 
 #include "daemon.h"
 #include "edge.h"
@@ -126,7 +127,10 @@ edged_command(int argc, char **argv, const char **conf_r)
 		}
 		if (argv[i][0] == '-')
 			return 0;	/* the daemon's options: daemon_start's to judge */
-		return strcmp(argv[i], "tenant") == 0 ? i : 0;
+		return strcmp(argv[i], "tenant") == 0 || strcmp(argv[i], "init") == 0 ||
+				       strcmp(argv[i], "invite") == 0
+			       ? i
+			       : 0;
 	}
 	return 0;
 }
@@ -145,6 +149,10 @@ main(int argc, char **argv)
 
 	if (cmd > 0) {
 		log_init("homeport-edge", LOG_LEVEL_WARN, stderr);
+		if (strcmp(argv[cmd], "init") == 0)
+			return sodium_init() < 0 ? 1 : edge_init_main(cmd_conf, argc - cmd, argv + cmd);
+		if (strcmp(argv[cmd], "invite") == 0)
+			return edge_invite_main(cmd_conf, argc - cmd, argv + cmd);
 		return edge_cli_main(cmd_conf, argc - cmd, argv + cmd);
 	}
 	rc = daemon_start(argc, argv, "homeport-edge", EDGE_CONF_DEFAULT, &opts);

@@ -10,12 +10,15 @@
  * addresses of the pool are given, the tenant is added. synchronous=FULL:
  * an answer the home acted on is never forgotten.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sqlite3.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "dnsname.h"
 #include "edge.h"
@@ -61,12 +64,18 @@ tenants_open(const char *path, char *err, size_t errcap)
 {
 	struct tenants *t = calloc(1, sizeof(*t));
 	sqlite3_stmt *s = NULL;
-	int version = -1;
+	int version = -1, fd;
 
 	if (t == NULL) {
 		snprintf(err, errcap, "out of memory");
 		return NULL;
 	}
+	/* Invite secrets live here: the file (and the WAL and shm SQLite makes beside it, with its mode) 0600. */
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+		snprintf(err, errcap, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	close(fd);
 	if (sqlite3_open_v2(path, &t->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK) {
 		tenants_fail(err, errcap, t->db, path);

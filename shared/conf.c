@@ -273,6 +273,15 @@ conf_parse_size(const char *v, size_t len, int64_t min, int64_t max, int64_t *v_
 	return conf_parse_scaled(v, len, &k, conf_size_units, conf_size_mults, 0, v_r);
 }
 
+int
+conf_parse_duration(const char *v, size_t len, int64_t min, int64_t max, int64_t *v_r)
+{
+	const struct conf_key k = { .name = NULL, .type = CONF_DURATION, .min = min, .max = max };
+
+	/* As in a file: a unit is required (a bare number could be seconds or ms). */
+	return conf_parse_scaled(v, len, &k, conf_duration_units, conf_duration_mults, 1, v_r);
+}
+
 static int
 conf_parse_bool(const char *v, size_t len, int *out)
 {

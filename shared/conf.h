@@ -128,6 +128,9 @@ enum conf_line_kind conf_parse_line(const char *line, size_t len, struct conf_li
  */
 int conf_parse_size(const char *v, size_t len, int64_t min, int64_t max, int64_t *v_r);
 
+/* A duration as in a file ("90s", "24h", "7d": a unit required) in ms within [min, max]. 0 or -1. Pure. */
+int conf_parse_duration(const char *v, size_t len, int64_t min, int64_t max, int64_t *v_r);
+
 /*
  * Parse a whole file image against sections[] (terminated by a section with
  * name NULL). file is used in error messages only. Returns the

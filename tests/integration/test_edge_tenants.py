@@ -3,7 +3,9 @@ view of tenants.db. The tenants are written into the database the way the
 enrollment will (rows of the edge's own schema, which the first command
 creates), then listed and changed through the command."""
 import base64
+import hashlib
 import sqlite3
+import subprocess
 
 import pytest
 
@@ -63,3 +65,69 @@ def test_tenant_commands(edge):
                                (("frobnicate", "x"), 2, "usage:")):
         r = edge(*args)
         assert r.returncode == status and text in r.stderr, (args, r.returncode, r.stderr)
+
+
+# ---- homeport-edge init and invite -----------------------------------------
+
+def test_init_and_invite(run, tmp_path):
+    conf, state = tmp_path / "edge.conf", tmp_path / "state"
+
+    def edge(*args):
+        return run("homeport-edge", "-c", conf, *args)
+
+    r = edge("init", "--name", "relay.edge.test", "--endpoint", "203.0.113.1:51820",
+             "--tunnel", "192.0.2.0/25,2001:db8:77::/64", "--state-dir", state)
+    assert r.returncode == 0, r.stderr
+    assert edge("--check").stdout == "configuration OK\n"
+    modes = {p.name: p.stat().st_mode & 0o777 for p in [state, state / "keys", *state.rglob("*")]}
+    assert modes == {"state": 0o700, "keys": 0o700, "wg.key": 0o600, "enroll.key": 0o600,
+                     "tenants.db": 0o600}, modes
+    # The WireGuard key is wg's: its public half is what init printed.
+    pub = subprocess.run(["wg", "pubkey"], input=(state / "keys" / "wg.key").read_text(),
+                         capture_output=True, text=True, check=True).stdout.strip()
+    assert f"WireGuard key  {pub} (public)" in r.stdout, r.stdout
+    again = edge("init", "--name", "x.test", "--endpoint", "203.0.113.1:51820", "--tunnel", "192.0.2.0/25")
+    assert again.returncode == 1 and "init never replaces a configuration" in again.stderr
+
+    r = edge("invite", "--hostname", "mail.alice.test", "--hostname", "alice.test", "--expires", "2h")
+    assert r.returncode == 0, r.stderr
+    token = r.stdout.strip()
+    # The token as docs/wire.md lays it out, read here without our C code.
+    assert token.startswith("hpe1-")
+    raw = base64.urlsafe_b64decode(token[5:] + "=" * (-len(token[5:]) % 4))
+    assert len(raw) == 1 + 32 + 1 + 4 + 2 + 16 + 32 + 4, len(raw)
+    assert raw[-4:] == hashlib.blake2b(raw[:-4], digest_size=32).digest()[:4]
+    assert raw[0] == 1 and raw[33] == 4 and raw[34:38] == bytes([203, 0, 113, 1])
+    assert int.from_bytes(raw[38:40], "big") == 51821
+    invite_id, secret = raw[40:56], raw[56:88]
+    db = sqlite3.connect(state / "tenants.db")
+    (sec, hosts, created, expires, used), = db.execute(
+        "SELECT secret, hostnames, created, expires, used FROM invites WHERE id = ?", (invite_id,))
+    db.close()
+    assert (sec, hosts, expires - created, used) == (secret, "mail.alice.test,alice.test", 7200, 0)
+    # Two invites never share an id or a secret.
+    other = base64.urlsafe_b64decode(edge("invite").stdout.strip()[5:] + "==")
+    assert other[40:56] != invite_id and other[56:88] != secret
+    for args, text in ((("invite", "--expires", "10s"), "a duration from 1m to 30d"),
+                       (("invite", "--hostname", "not a name"), "not a host name")):
+        bad = edge(*args)
+        assert bad.returncode == 1 and text in bad.stderr, bad.stderr
+
+
+def test_init_refusals(run, tmp_path):
+    conf = tmp_path / "edge.conf"
+    base = ["init", "--name", "relay.edge.test", "--state-dir", tmp_path / "s"]
+    for extra, text in (
+            (["--endpoint", "127.0.0.1:51820", "--tunnel", "192.0.2.0/25"], "--endpoint"),
+            (["--endpoint", "203.0.113.1", "--tunnel", "192.0.2.0/25"], "--endpoint"),
+            (["--endpoint", "203.0.113.1:51820", "--tunnel", "2001:db8::/64"], "--tunnel"),
+            (["--endpoint", "203.0.113.1:51820", "--tunnel", "192.0.2.0/25",
+              "--control", "0.0.0.0:7443"], "--control")):
+        r = run("homeport-edge", "-c", conf, *base, *extra)
+        assert r.returncode == 1 and text in r.stderr, (extra, r.stderr)
+        assert not conf.exists()
+    assert run("homeport-edge", "-c", conf, "init", "--name", "x.test").returncode == 2
+    # invite on an edge without [enroll]: a clear refusal.
+    conf.write_text("[edge]\nname = relay.edge.test\n")
+    r = run("homeport-edge", "-c", conf, "invite")
+    assert r.returncode == 1 and "no [enroll] control address" in r.stderr, r.stderr
