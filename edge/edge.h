@@ -602,6 +602,31 @@ int edge_invite_main(const char *conf_path, int argc, char **argv);
 int edge_enroll_key(const char *state_dir, uint8_t pk[EDGE_ENROLL_KEY_LEN], uint8_t sk[EDGE_ENROLL_KEY_LEN],
 		    char *err, size_t errcap);
 
+/* ---- control.c: answering an enrollment request ---- */
+
+/* What the edge tells and uses when it enrolls a home. */
+struct control_ctx {
+	uint8_t box_pk[EDGE_ENROLL_KEY_LEN];	/* the enrollment key (edge_enroll_key) */
+	uint8_t box_sk[EDGE_ENROLL_KEY_LEN];
+	uint8_t edge_wg_pk[32];			/* the edge's WireGuard public key */
+	struct addr wg_endpoint;		/* [enroll] endpoint */
+	struct tenants_pool pool;		/* [enroll] tunnel */
+	uint16_t egress_port;			/* [egress]'s port, 0: none */
+};
+
+/*
+ * Answer the sealed request req[0..len) at now: open, find the invite,
+ * verify (MAC with its secret, clock within ENROLL_SKEW_MAX), check the
+ * host names against the invite's, enroll (taking the invite) and seal the
+ * answer to the home into out[0..cap) (*len_r). A refusal is an answer
+ * too (status refused or try later, with words for the home's owner); an
+ * unknown invite and a wrong secret get the same words. log gets one
+ * key=value line for the edge's log. Returns 0 with an answer to send, or
+ * -1 when there is none (not sealed to us, not a request: drop it).
+ */
+int control_answer(struct tenants *t, const struct control_ctx *ctx, const uint8_t *req, size_t len,
+		   int64_t now, uint8_t *out, size_t cap, size_t *len_r, char *log, size_t logcap);
+
 /* ---- edge_cli.c: the operator's commands (homeport-edge tenant ...) ---- */
 
 /*

@@ -1,0 +1,206 @@
+/*
+ * Unit tests for edge/control: one enrollment request in, one sealed
+ * answer out, against a real tenants.db. A home built here (the request
+ * sealed with enroll_wire, the answer opened with its reply key) enrolls
+ * once; a replay, a wrong secret, an unknown invite, a skewed clock, a
+ * host name outside the invite and an expired invite are refused with
+ * words for the owner, and only a good request spends the invite.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "../../edge/edge.h"
+#include "enroll_wire.h"
+#include "testutil.h"
+
+#define T_NOW 1800000000LL
+#define T_CAP (ENROLL_MSG_MAX + 64)
+
+struct t_state {
+	char dir[4096];
+	char path[4200];
+	struct tenants *t;
+	struct control_ctx ctx;
+	uint8_t reply_pk[32], reply_sk[32];
+};
+
+static int
+t_setup(void **state)
+{
+	struct t_state *s = calloc(1, sizeof(*s));
+	char err[256];
+
+	assert_non_null(s);
+	assert_int_equal(testutil_mkdtemp(s->dir, sizeof(s->dir), "control"), 0);
+	snprintf(s->path, sizeof(s->path), "%s/tenants.db", s->dir);
+	assert_non_null(s->t = tenants_open(s->path, err, sizeof(err)));
+	crypto_box_keypair(s->ctx.box_pk, s->ctx.box_sk);
+	memset(s->ctx.edge_wg_pk, 0xe9, sizeof(s->ctx.edge_wg_pk));
+	assert_int_equal(addr_parse("203.0.113.1:51820", 17, ADDR_PORT_REQUIRED, &s->ctx.wg_endpoint), 0);
+	assert_int_equal(cidr_parse("192.0.2.0/25", 12, &s->ctx.pool.v4), 0);
+	assert_int_equal(cidr_parse("2001:db8:77::/64", 16, &s->ctx.pool.v6), 0);
+	s->ctx.pool.has_v6 = 1;
+	s->ctx.egress_port = 1080;
+	crypto_box_keypair(s->reply_pk, s->reply_sk);
+	*state = s;
+	return 0;
+}
+
+static int
+t_teardown(void **state)
+{
+	struct t_state *s = *state;
+
+	tenants_close(&s->t);
+	testutil_rmtree(s->dir);
+	free(s);
+	return 0;
+}
+
+static void
+t_invite(struct t_state *s, uint8_t tag, const char *hosts, int64_t expires)
+{
+	struct tenants_invite inv = { .created = T_NOW, .expires = expires };
+	char err[256];
+
+	memset(inv.id, tag, sizeof(inv.id));
+	memset(inv.secret, tag ^ 0x33, sizeof(inv.secret));
+	snprintf(inv.hostnames, sizeof(inv.hostnames), "%s", hosts);
+	assert_int_equal(tenants_invite_add(s->t, &inv, err, sizeof(err)), 0);
+}
+
+/*
+ * The home: a request for invite tag (with its secret, or secret_tag's),
+ * hosts, time at; the edge answers at T_NOW; the answer opened. Returns
+ * control_answer's result; *rs the opened answer.
+ */
+static int
+t_enroll(struct t_state *s, uint8_t tag, uint8_t secret_tag, int64_t at, uint8_t key,
+	 const char *const *hosts, size_t nhost, struct enroll_response *rs)
+{
+	struct enroll_request rq = { .timestamp = at, .nhost = nhost };
+	uint8_t secret[32], req[T_CAP], ans[T_CAP];
+	size_t rlen = 0, alen = 0;
+	const char *why = NULL;
+	char log[512];
+	int rc;
+
+	memset(rq.invite_id, tag, sizeof(rq.invite_id));
+	memset(secret, secret_tag ^ 0x33, sizeof(secret));
+	randombytes_buf(rq.nonce, sizeof(rq.nonce));
+	memset(rq.home_wg_pk, key, sizeof(rq.home_wg_pk));
+	memcpy(rq.reply_pk, s->reply_pk, sizeof(rq.reply_pk));
+	for (size_t i = 0; i < nhost; i++)
+		snprintf(rq.host[i], sizeof(rq.host[i]), "%s", hosts[i]);
+	assert_int_equal(enroll_request_seal(&rq, secret, s->ctx.box_pk, req, sizeof(req), &rlen), 0);
+	rc = control_answer(s->t, &s->ctx, req, rlen, T_NOW, ans, sizeof(ans), &alen, log, sizeof(log));
+	if (rc != 0)
+		return rc;
+	assert_non_null(strstr(log, "result="));
+	assert_int_equal(enroll_response_open(ans, alen, s->reply_pk, s->reply_sk, rs, &why), 0);
+	assert_memory_equal(rs->nonce, rq.nonce, sizeof(rq.nonce));
+	return 0;
+}
+
+static void
+t_addr_is(const struct addr *a, const char *want)
+{
+	char text[ADDR_TEXT_MAX];
+
+	assert_string_equal(addr_format(a, text, sizeof(text)), want);
+}
+
+static void
+test_control_enrolls_once(void **state)
+{
+	struct t_state *s = *state;
+	static const char *const hosts[] = { "mail.alice.test", "alice.test" };
+	struct enroll_response rs;
+	struct tenants_tenant x;
+	char err[256];
+
+	t_invite(s, 1, "mail.alice.test,alice.test", T_NOW + 3600);
+	assert_int_equal(t_enroll(s, 1, 1, T_NOW - 30, 0xa1, hosts, 2, &rs), 0);
+	assert_int_equal(rs.status, ENROLL_OK);
+	assert_string_equal(rs.tenant, "mail-alice-test");
+	assert_memory_equal(rs.edge_wg_pk, s->ctx.edge_wg_pk, 32);
+	t_addr_is(&rs.wg_endpoint, "203.0.113.1:51820");
+	t_addr_is(&rs.tunnel_v4, "192.0.2.2");
+	assert_int_equal(rs.tunnel_v4_prefix, 25);
+	t_addr_is(&rs.tunnel_v6, "2001:db8:77::2");
+	assert_int_equal(rs.tunnel_v6_prefix, 64);
+	t_addr_is(&rs.edge_v4, "192.0.2.1");
+	t_addr_is(&rs.edge_v6, "2001:db8:77::1");
+	assert_int_equal(rs.egress_port, 1080);
+	assert_int_equal(rs.nhost, 2);
+	assert_string_equal(rs.host[1], "alice.test");
+	assert_int_equal(tenants_get(s->t, "mail-alice-test", &x, err, sizeof(err)), 0);
+	assert_int_equal(x.wg_key[0], 0xa1);
+	assert_string_equal(x.hostnames, "mail.alice.test,alice.test");
+	/* The same request again (a replay, or a second home with the token): refused. */
+	assert_int_equal(t_enroll(s, 1, 1, T_NOW, 0xa2, hosts, 2, &rs), 0);
+	assert_int_equal(rs.status, ENROLL_REFUSED);
+	assert_string_equal(rs.message, "invite already used");
+}
+
+static void
+test_control_refusals(void **state)
+{
+	struct t_state *s = *state;
+	static const char *const alice[] = { "mail.alice.test" };
+	static const char *const other[] = { "mail.alice.test", "mail.bob.test" };
+	struct enroll_response rs;
+	uint8_t junk[200], ans[T_CAP];
+	size_t alen = 0;
+	char log[512];
+
+	t_invite(s, 2, "mail.alice.test", T_NOW + 3600);
+	t_invite(s, 3, "", T_NOW - 1);
+	/* Wrong secret and unknown invite: the same words (ids stay secret). */
+	assert_int_equal(t_enroll(s, 2, 9, T_NOW, 1, alice, 1, &rs), 0);
+	assert_int_equal(rs.status, ENROLL_REFUSED);
+	assert_string_equal(rs.message, "invite unknown, or the token does not match it");
+	assert_int_equal(t_enroll(s, 7, 7, T_NOW, 1, alice, 1, &rs), 0);
+	assert_string_equal(rs.message, "invite unknown, or the token does not match it");
+	/* A clock 10 minutes off. */
+	assert_int_equal(t_enroll(s, 2, 2, T_NOW - 600, 1, alice, 1, &rs), 0);
+	assert_int_equal(rs.status, ENROLL_REFUSED);
+	assert_string_equal(rs.message, "the home's clock is off by more than 5 minutes");
+	/* A host name the invite does not allow. */
+	assert_int_equal(t_enroll(s, 2, 2, T_NOW, 1, other, 2, &rs), 0);
+	assert_string_equal(rs.message, "host name mail.bob.test is not in the invite");
+	/* Expired. */
+	assert_int_equal(t_enroll(s, 3, 3, T_NOW, 1, alice, 1, &rs), 0);
+	assert_string_equal(rs.message, "invite expired");
+	/* None of these spent invite 2. */
+	assert_int_equal(t_enroll(s, 2, 2, T_NOW, 1, alice, 1, &rs), 0);
+	assert_int_equal(rs.status, ENROLL_OK);
+	/* Bytes that are no request sealed to us get no answer. */
+	randombytes_buf(junk, sizeof(junk));
+	assert_int_equal(control_answer(s->t, &s->ctx, junk, sizeof(junk), T_NOW, ans, sizeof(ans), &alen, log,
+					sizeof(log)), -1);
+	assert_int_equal(alen, 0);
+	assert_non_null(strstr(log, "result=dropped"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_control_enrolls_once, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_control_refusals, t_setup, t_teardown),
+	};
+	if (sodium_init() < 0)
+		return 1;
+	return cmocka_run_group_tests_name("control", tests, NULL, NULL);
+}
