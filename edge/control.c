@@ -12,13 +12,23 @@
  * peer come with the rest of relay mode; this is the part that decides.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <sodium.h>
 
 #include "edge.h"
 #include "enroll_wire.h"
+#include "keyfile.h"
+#include "log.h"
+#include "wgkey.h"
 
 /* Is host one of the invite's comma-separated names ("" allows any)? */
 static int
@@ -154,4 +164,231 @@ control_answer(struct tenants *t, const struct control_ctx *ctx, const uint8_t *
 	memcpy(rs.host, rq.host, sizeof(rs.host));
 	snprintf(log, logcap, "result=enrolled tenant=%s hosts=\"%s\"", x.name, hosts);
 	return enroll_response_seal(&rs, rq.reply_pk, out, cap, len_r);
+}
+
+/* ---- the control port ------------------------------------------------------ */
+
+struct control_server {
+	struct edge *e;
+	struct tenants *t;
+	struct control_ctx ctx;
+	struct ev_listener *l[CONTROL_LISTENERS_MAX];
+	size_t nl;
+};
+
+struct control_conn {
+	struct control_server *srv;
+	struct bufferevent *bev;
+	struct ev_slot *slot;
+	struct event *deadline;
+	char peer[ADDR_TEXT_MAX];
+	int answered;			/* the answer is queued: close once it is written */
+};
+
+static void
+control_conn_free(struct control_conn *c)
+{
+	if (c->deadline != NULL)
+		event_free(c->deadline);
+	if (c->bev != NULL)
+		bufferevent_free(c->bev);
+	ev_slot_release(&c->slot);
+	free(c);
+}
+
+static void
+control_on_read(struct bufferevent *bev, void *arg)
+{
+	struct control_conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t n = evbuffer_get_length(in), mlen = 0, alen = 0;
+	uint8_t out[ENROLL_FRAME_MAX];
+	const uint8_t *msg = NULL, *p;
+	char line[512];
+	int rc;
+
+	if (c->answered)
+		return;
+	if (n > ENROLL_FRAME_MAX)
+		n = ENROLL_FRAME_MAX;
+	if ((p = evbuffer_pullup(in, (ev_ssize_t)n)) == NULL) {
+		control_conn_free(c);
+		return;
+	}
+	rc = enroll_frame_parse(p, n, &msg, &mlen);
+	if (rc == 0)
+		return;		/* more bytes: the deadline bounds the wait */
+	if (rc < 0) {
+		log_info(NULL, "enroll", "peer=%s result=dropped reason=\"bad frame\"", c->peer);
+		control_conn_free(c);
+		return;
+	}
+	if (control_answer(c->srv->t, &c->srv->ctx, msg, mlen, (int64_t)time(NULL),
+			   out + ENROLL_FRAME_HEADER_LEN, sizeof(out) - ENROLL_FRAME_HEADER_LEN, &alen, line,
+			   sizeof(line)) != 0 ||
+	    (rc = enroll_frame_write(out + ENROLL_FRAME_HEADER_LEN, alen, out, sizeof(out))) < 0) {
+		log_info(NULL, "enroll", "peer=%s %s", c->peer, line);
+		control_conn_free(c);
+		return;
+	}
+	log_info(NULL, "enroll", "peer=%s %s", c->peer, line);
+	c->answered = 1;
+	bufferevent_disable(bev, EV_READ);
+	if (bufferevent_write(bev, out, (size_t)rc) != 0)
+		control_conn_free(c);
+}
+
+static void
+control_on_write(struct bufferevent *bev, void *arg)
+{
+	struct control_conn *c = arg;
+
+	if (c->answered && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		control_conn_free(c);
+}
+
+static void
+control_on_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	(void)what;
+	control_conn_free(arg);
+}
+
+static void
+control_on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct control_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	log_info(NULL, "enroll", "peer=%s result=dropped reason=\"timeout\"", c->peer);
+	control_conn_free(c);
+}
+
+static void
+control_on_accept(int fd, const struct addr *peer, struct ev_slot *slot, void *arg)
+{
+	struct control_server *srv = arg;
+	struct control_conn *c = calloc(1, sizeof(*c));
+	struct timeval tv = ev_timeval_ms(CONTROL_TIMEOUT_MS);
+
+	if (c == NULL) {
+		close(fd);
+		ev_slot_release(&slot);
+		return;
+	}
+	c->srv = srv;
+	c->slot = slot;
+	addr_format(peer, c->peer, sizeof(c->peer));
+	c->bev = bufferevent_socket_new(srv->e->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->deadline = evtimer_new(srv->e->base, control_on_deadline, c);
+	if (c->bev == NULL || c->deadline == NULL) {
+		if (c->bev == NULL)
+			close(fd);
+		control_conn_free(c);
+		return;
+	}
+	bufferevent_setcb(c->bev, control_on_read, control_on_write, control_on_event, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, ENROLL_FRAME_MAX);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	evtimer_add(c->deadline, &tv);
+}
+
+/* The edge's WireGuard public key from STATE_DIR/keys/wg.key. */
+static int
+control_wg_public(const char *state_dir, uint8_t pub[32], char *err, size_t errcap)
+{
+	char path[4096];
+	uint8_t text[128], priv[32];
+	size_t len = 0;
+	int n = snprintf(path, sizeof(path), "%s/keys/wg.key", state_dir), rc = -1;
+
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		snprintf(err, errcap, "state_dir too long");
+		return -1;
+	}
+	if (keyfile_read(path, 1, text, sizeof(text), &len, err, errcap) != 0)
+		return -1;
+	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+		len--;
+	if (wgkey_parse((const char *)text, len, priv) != 0 || wgkey_public(priv, pub) != 0)
+		snprintf(err, errcap, "%s: not a WireGuard key", path);
+	else
+		rc = 0;
+	sodium_memzero(text, sizeof(text));
+	sodium_memzero(priv, sizeof(priv));
+	return rc;
+}
+
+int
+control_open(struct edge *e, char *err, size_t errcap)
+{
+	const struct edge_conf *ec = route_table_conf(e->routes);
+	struct ev_listener_limits limits = { .max_conns = CONTROL_CONNS_MAX };
+	struct control_server *srv;
+	struct ev_quota *q = NULL;
+	char path[4096];
+	int rc = -1, n;
+
+	if (ec->enroll == NULL || ec->enroll->control.n == 0)
+		return 0;
+	if (ec->enroll->control.n > CONTROL_LISTENERS_MAX) {
+		snprintf(err, errcap, "[enroll] control: at most %d addresses", CONTROL_LISTENERS_MAX);
+		return -1;
+	}
+	if ((srv = calloc(1, sizeof(*srv))) == NULL || (q = ev_quota_new(&limits)) == NULL) {
+		free(srv);
+		snprintf(err, errcap, "out of memory");
+		return -1;
+	}
+	srv->e = e;
+	e->control = srv;
+	/* Read as root, before privileges drop: the keys and tenants.db are 0600. */
+	if (edge_enroll_key(ec->main->state_dir, srv->ctx.box_pk, srv->ctx.box_sk, err, errcap) != 0 ||
+	    control_wg_public(ec->main->state_dir, srv->ctx.edge_wg_pk, err, errcap) != 0)
+		goto out;
+	n = snprintf(path, sizeof(path), "%s/%s", ec->main->state_dir, EDGE_TENANTS_FILE);
+	if (n < 0 || (size_t)n >= sizeof(path) || (srv->t = tenants_open(path, err, errcap)) == NULL)
+		goto out;
+	srv->ctx.wg_endpoint = ec->enroll->endpoint;
+	for (size_t i = 0; i < ec->enroll->tunnel.n; i++) {
+		if (ec->enroll->tunnel.v[i].family == AF_INET) {
+			srv->ctx.pool.v4 = ec->enroll->tunnel.v[i];
+		} else {
+			srv->ctx.pool.v6 = ec->enroll->tunnel.v[i];
+			srv->ctx.pool.has_v6 = 1;
+		}
+	}
+	srv->ctx.egress_port = ec->egress != NULL ? addr_port(&ec->egress->address.v[0]) : 0;
+	for (size_t i = 0; i < ec->enroll->control.n; i++) {
+		int fd = ev_listen_socket(&ec->enroll->control.v[i], err, errcap);
+		if (fd < 0)
+			goto out;
+		if ((srv->l[srv->nl] = ev_listener_new(e->base, fd, "control", q, control_on_accept, NULL, srv)) ==
+		    NULL) {
+			snprintf(err, errcap, "out of memory");
+			goto out;
+		}
+		srv->nl++;
+	}
+	rc = 0;
+out:
+	ev_quota_unref(&q);
+	return rc;
+}
+
+void
+control_close(struct edge *e)
+{
+	struct control_server *srv = e->control;
+
+	if (srv == NULL)
+		return;
+	for (size_t i = 0; i < srv->nl; i++)
+		ev_listener_free(&srv->l[i]);
+	tenants_close(&srv->t);
+	sodium_memzero(&srv->ctx, sizeof(srv->ctx));
+	free(srv);
+	e->control = NULL;
 }

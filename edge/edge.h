@@ -254,6 +254,7 @@ struct edge {
 	struct egress *egresses;	/* live egress connections */
 	unsigned active;		/* live connections over all listeners */
 	struct fallback *fallback;	/* sources whose TLS was cut */
+	struct control_server *control;	/* the enrollment port, NULL without [enroll] control */
 	int stopping;			/* SIGTERM: no new connections */
 };
 
@@ -626,6 +627,20 @@ struct control_ctx {
  */
 int control_answer(struct tenants *t, const struct control_ctx *ctx, const uint8_t *req, size_t len,
 		   int64_t now, uint8_t *out, size_t cap, size_t *len_r, char *log, size_t logcap);
+
+#define CONTROL_LISTENERS_MAX 8		/* [enroll] control addresses */
+#define CONTROL_CONNS_MAX 64		/* enrollment connections at once */
+#define CONTROL_TIMEOUT_MS 10000	/* for a whole request to arrive and its answer to leave */
+
+/*
+ * Listen on [enroll] control (before privileges drop: it reads the
+ * enrollment key, the WireGuard key and tenants.db, all 0600): one framed
+ * request and one framed answer per connection, within CONTROL_TIMEOUT_MS.
+ * Nothing without [enroll] control. Returns 0, or -1 with err
+ * (control_close() cleans up either way).
+ */
+int control_open(struct edge *e, char *err, size_t errcap);
+void control_close(struct edge *e);
 
 /* ---- edge_cli.c: the operator's commands (homeport-edge tenant ...) ---- */
 

@@ -182,6 +182,7 @@ main(int argc, char **argv)
 	}
 	if (edge_listeners_open(&d.e, err, sizeof(err)) != 0 ||
 	    egress_open(&d.e, err, sizeof(err)) != 0 ||
+	    control_open(&d.e, err, sizeof(err)) != 0 ||
 	    edged_metrics_open(&d, err, sizeof(err)) != 0 ||
 	    daemon_drop_privileges(route_table_conf(d.e.routes)->main->user, err, sizeof(err)) != 0) {
 		log_error(NULL, "start", "result=failed error=\"%s\"", err);
@@ -198,6 +199,7 @@ out:
 	egress_close_all(&d.e);
 	edge_listeners_close(&d.e);
 	egress_close(&d.e);
+	control_close(&d.e);
 	if (d.http != NULL)
 		evhttp_free(d.http);
 	sig_free(&sigs);

@@ -131,3 +131,48 @@ def test_init_refusals(run, tmp_path):
     conf.write_text("[edge]\nname = relay.edge.test\n")
     r = run("homeport-edge", "-c", conf, "invite")
     assert r.returncode == 1 and "no [enroll] control address" in r.stderr, r.stderr
+
+
+# ---- the control port -------------------------------------------------------
+
+def test_enrollment_over_the_control_port(run, bindir, tooldir, tmp_path):
+    """A running edge answers enrollments on [enroll] control: enrollq (a
+    home's side, built on enroll_wire) joins with a token once; the second
+    use of the token is refused; the tenant is in tenants.db at once."""
+    import json
+    from daemon import Daemon
+    from homed import free_port
+
+    conf, state = tmp_path / "edge.conf", tmp_path / "state"
+    r = run("homeport-edge", "-c", conf, "init", "--name", "relay.edge.test", "--endpoint",
+            "203.0.113.1:51820", "--tunnel", "192.0.2.0/25,2001:db8:77::/64", "--state-dir", state)
+    assert r.returncode == 0, r.stderr
+    # The control port on loopback, no public listeners: only what this test needs.
+    port = free_port()
+    conf.write_text(f"[edge]\nname = relay.edge.test\nstate_dir = {state}\nuser = nobody\n\n"
+                    f"[enroll]\ncontrol = 127.0.0.1:{port}\nendpoint = 203.0.113.1:51820\n"
+                    "tunnel = 192.0.2.0/25, 2001:db8:77::/64\n")
+    edge = Daemon([bindir / "homeport-edge", "-c", conf])
+    try:
+        edge.wait_for(r"event=start result=ok")
+        token = run("homeport-edge", "-c", conf, "invite", "--hostname", "mail.alice.test").stdout.strip()
+
+        def enroll(*hosts):
+            q = subprocess.run([str(tooldir / "enrollq"), token, *hosts], capture_output=True, text=True,
+                               timeout=30)
+            assert q.returncode == 0, (q.stdout, q.stderr)
+            return json.loads(q.stdout)
+
+        got = enroll("mail.alice.test")
+        assert got == {"status": 0, "message": "welcome", "tenant": "mail-alice-test",
+                       "tunnel_v4": "192.0.2.2", "tunnel_v6": "2001:db8:77::2", "edge_v4": "192.0.2.1",
+                       "wg_endpoint": "203.0.113.1:51820", "egress_port": 0, "nhost": 1}, got
+        assert "mail-alice-test active 192.0.2.2 mail.alice.test" in run(
+            "homeport-edge", "-c", conf, "tenant", "list").stdout
+        again = enroll("mail.alice.test")
+        assert (again["status"], again["message"]) == (1, "invite already used"), again
+        line = edge.wait_for(r"event=enroll .*result=enrolled")
+        assert "tenant=mail-alice-test" in line and "peer=127.0.0.1:" in line, line
+        edge.wait_for(r"event=enroll .*result=refused reason=\"invite used\"")
+    finally:
+        assert edge.stop() == 0, "\n".join(edge.lines[-20:])
