@@ -27,6 +27,7 @@
 #include <sodium.h>
 
 #include "cli.h"
+#include "dkim.h"
 #include "dkimkey.h"
 #include "dnsname.h"
 #include "home.h"
@@ -35,15 +36,14 @@
 #define CLI_DKIM_KEYS_MAX 64		/* key files of one state directory listed */
 #define CLI_DKIM_RETIRED_DAYS 7		/* how long a retired key's record stays published */
 
-enum cli_dkim_state { CLI_DKIM_ACTIVE, CLI_DKIM_PENDING, CLI_DKIM_RETIRED };
-
-static const char *const cli_dkim_suffixes[] = { ".key", ".key.pending", ".key.retired" };
-static const char *const cli_dkim_states[] = { "active", "pending", "retired" };
+static const char *const cli_dkim_states[] = {
+	[DKIM_KEY_ACTIVE] = "active", [DKIM_KEY_PENDING] = "pending", [DKIM_KEY_RETIRED] = "retired",
+};
 
 struct cli_dkim_file {
 	char domain[DNSNAME_MAX + 1];
 	char selector[DNSNAME_MAX + 1];
-	enum cli_dkim_state state;
+	enum dkim_key_state state;
 	int64_t mtime;
 };
 
@@ -53,39 +53,11 @@ struct cli_dkim {
 	size_t n;
 };
 
-/* "DOMAIN.SELECTOR" + one of the suffixes into *f. Returns 0, or -1 for another name. */
 static int
-cli_dkim_parse_name(const char *name, struct cli_dkim_file *f)
-{
-	size_t len = strlen(name);
-
-	for (int s = CLI_DKIM_RETIRED; s >= CLI_DKIM_ACTIVE; s--) {
-		size_t sl = strlen(cli_dkim_suffixes[s]), stem;
-		const char *dot;
-		if (len <= sl || strcmp(name + len - sl, cli_dkim_suffixes[s]) != 0)
-			continue;
-		stem = len - sl;
-		for (dot = name + stem; dot > name && dot[-1] != '.'; dot--)
-			;
-		if (dot <= name + 1 || (size_t)(dot - 1 - name) > DNSNAME_MAX ||
-		    (size_t)(name + stem - dot) > DNSNAME_MAX)
-			return -1;
-		snprintf(f->domain, sizeof(f->domain), "%.*s", (int)(dot - 1 - name), name);
-		snprintf(f->selector, sizeof(f->selector), "%.*s", (int)(name + stem - dot), dot);
-		if (dnsname_check(f->domain, strlen(f->domain), 0) != 0 ||
-		    dnsname_check(f->selector, strlen(f->selector), 0) != 0)
-			return -1;
-		f->state = (enum cli_dkim_state)s;
-		return 0;
-	}
-	return -1;
-}
-
-static int
-cli_dkim_path(const struct cli_dkim *d, const struct cli_dkim_file *f, enum cli_dkim_state state,
+cli_dkim_path(const struct cli_dkim *d, const struct cli_dkim_file *f, enum dkim_key_state state,
 	      char *out, size_t cap)
 {
-	int n = snprintf(out, cap, "%s/%s.%s%s", d->dir, f->domain, f->selector, cli_dkim_suffixes[state]);
+	int n = snprintf(out, cap, "%s/%s.%s%s", d->dir, f->domain, f->selector, dkim_keys_suffix(state));
 
 	return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
@@ -107,7 +79,7 @@ cli_dkim_scan(struct cli_dkim *d)
 	}
 	while ((de = readdir(dh)) != NULL && d->n < CLI_DKIM_KEYS_MAX) {
 		struct cli_dkim_file *f = &d->files[d->n];
-		if (de->d_name[0] == '.' || cli_dkim_parse_name(de->d_name, f) != 0 ||
+		if (de->d_name[0] == '.' || dkim_keys_name_parse(de->d_name, f->domain, f->selector, &f->state) != 0 ||
 		    cli_dkim_path(d, f, f->state, path, sizeof(path)) != 0 || stat(path, &sb) != 0 ||
 		    !S_ISREG(sb.st_mode))
 			continue;
@@ -187,7 +159,7 @@ cli_dkim_rotate(struct cli_dkim *d, const char *domain)
 	char path[HOME_PATH_MAX], err[256];
 
 	for (size_t i = 0; i < d->n; i++) {
-		if (strcasecmp(d->files[i].domain, domain) == 0 && d->files[i].state == CLI_DKIM_PENDING)
+		if (strcasecmp(d->files[i].domain, domain) == 0 && d->files[i].state == DKIM_KEY_PENDING)
 			return cli_fail("dkim rotate", "%s already has pending keys (%s): activate or remove "
 					"them first", domain, d->files[i].selector);
 	}
@@ -201,9 +173,9 @@ cli_dkim_rotate(struct cli_dkim *d, const char *domain)
 		for (char *p = f->domain; *p != '\0'; p++)
 			if (*p >= 'A' && *p <= 'Z')
 				*p = (char)(*p - 'A' + 'a');
-		f->state = CLI_DKIM_PENDING;
+		f->state = DKIM_KEY_PENDING;
 		if (cli_dkim_new_selector(d, f->domain, algs[a].prefix, f->selector, sizeof(f->selector)) != 0 ||
-		    cli_dkim_path(d, f, CLI_DKIM_PENDING, path, sizeof(path)) != 0)
+		    cli_dkim_path(d, f, DKIM_KEY_PENDING, path, sizeof(path)) != 0)
 			return cli_fail("dkim rotate", "no free selector for %s today", domain);
 		if ((key = dkimkey_generate(algs[a].alg, err, sizeof(err))) == NULL)
 			return cli_fail("dkim rotate", "%s", err);
@@ -228,7 +200,7 @@ cli_dkim_activate(struct cli_dkim *d, const char *domain)
 	size_t pending = 0;
 
 	for (size_t i = 0; i < d->n; i++)
-		pending += strcasecmp(d->files[i].domain, domain) == 0 && d->files[i].state == CLI_DKIM_PENDING;
+		pending += strcasecmp(d->files[i].domain, domain) == 0 && d->files[i].state == DKIM_KEY_PENDING;
 	if (pending == 0)
 		return cli_fail("dkim activate", "%s has no pending keys (homeport dkim rotate %s makes them)",
 				domain, domain);
@@ -236,8 +208,8 @@ cli_dkim_activate(struct cli_dkim *d, const char *domain)
 	for (int pass = 0; pass < 2; pass++) {
 		for (size_t i = 0; i < d->n; i++) {
 			struct cli_dkim_file *f = &d->files[i];
-			enum cli_dkim_state want = pass == 0 ? CLI_DKIM_ACTIVE : CLI_DKIM_PENDING;
-			enum cli_dkim_state next = pass == 0 ? CLI_DKIM_RETIRED : CLI_DKIM_ACTIVE;
+			enum dkim_key_state want = pass == 0 ? DKIM_KEY_ACTIVE : DKIM_KEY_PENDING;
+			enum dkim_key_state next = pass == 0 ? DKIM_KEY_RETIRED : DKIM_KEY_ACTIVE;
 			if (strcasecmp(f->domain, domain) != 0 || f->state != want)
 				continue;
 			if (cli_dkim_path(d, f, want, from, sizeof(from)) != 0 ||
@@ -263,7 +235,7 @@ cli_dkim_remove(struct cli_dkim *d, const char *domain, const char *selector)
 		struct cli_dkim_file *f = &d->files[i];
 		if (strcasecmp(f->domain, domain) != 0 || strcmp(f->selector, selector) != 0)
 			continue;
-		if (f->state == CLI_DKIM_ACTIVE)
+		if (f->state == DKIM_KEY_ACTIVE)
 			return cli_fail("dkim remove", "%s %s signs mail: rotate and activate first", domain,
 					selector);
 		if (cli_dkim_path(d, f, f->state, path, sizeof(path)) != 0 || unlink(path) != 0)
@@ -288,7 +260,7 @@ cli_dkim_records(const char *state_dir, const char *domain, cli_dkim_emit_fn emi
 	if (n < 0 || (size_t)n >= sizeof(d->dir) || cli_dkim_scan(d) != CLI_OK)
 		goto out;
 	/* Active first, then pending (to be published before they sign), then retired. */
-	for (int s = CLI_DKIM_ACTIVE; s <= CLI_DKIM_RETIRED; s++) {
+	for (int s = DKIM_KEY_ACTIVE; s <= DKIM_KEY_RETIRED; s++) {
 		for (size_t i = 0; i < d->n; i++) {
 			const struct cli_dkim_file *f = &d->files[i];
 			EVP_PKEY *key;

@@ -26,6 +26,8 @@
 
 #include <openssl/evp.h>
 
+#include "dnsname.h"
+
 #define DKIM_HEADER_MAX (128 * 1024)	/* a header section signed, its empty line included */
 #define DKIM_HEADER_FIELDS_MAX 1024	/* fields in a header section signed */
 #define DKIM_SIGN_FIELDS_MAX 64		/* names in h=, the oversigned From included */
@@ -216,6 +218,24 @@ int dkim_sign_field(struct dkim *d, EVP_PKEY *key, const char *const *names, siz
 /* ---- dkim_keys.c: the keys homeportd signs with (STATE_DIR/keys/dkim/) ---- */
 
 struct dkim_keys;
+
+/* A key file's state, from its name's suffix (homeport dkim rotate/activate make them). */
+enum dkim_key_state {
+	DKIM_KEY_ACTIVE,	/* DOMAIN.SELECTOR.key: signs */
+	DKIM_KEY_PENDING,	/* .key.pending: made, its record to be published first */
+	DKIM_KEY_RETIRED,	/* .key.retired: signs no more, its record still published */
+};
+
+/* The suffix of a key file in state (".key", ".key.pending", ".key.retired"). */
+const char *dkim_keys_suffix(enum dkim_key_state state);
+
+/*
+ * Split a key file's name "DOMAIN.SELECTOR" + suffix into domain and
+ * selector (as written, both DNS names, the selector without dots) and
+ * its state. Returns 0, or -1 for any other name. Pure.
+ */
+int dkim_keys_name_parse(const char *name, char domain[DNSNAME_MAX + 1], char selector[DNSNAME_MAX + 1],
+			 enum dkim_key_state *state_r);
 
 /*
  * Read every DOMAIN.SELECTOR.key in dir, keeping per domain and algorithm

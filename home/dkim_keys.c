@@ -27,7 +27,6 @@
 #include "log.h"
 #include "pemkey.h"
 
-#define DKIM_KEYS_SUFFIX ".key"
 
 struct dkim_keys_entry {
 	char domain[DNSNAME_MAX + 1];
@@ -42,33 +41,45 @@ struct dkim_keys {
 	size_t n;
 };
 
-/* Split "DOMAIN.SELECTOR.key" into its parts. Returns 0, or -1 if it is not such a name. */
-static int
-dkim_keys_split(const char *name, struct dkim_keys_entry *e)
-{
-	size_t len = strlen(name), slen = strlen(DKIM_KEYS_SUFFIX);
-	const char *dot;
+static const char *const dkim_keys_suffixes[] = {
+	[DKIM_KEY_ACTIVE] = ".key", [DKIM_KEY_PENDING] = ".key.pending", [DKIM_KEY_RETIRED] = ".key.retired",
+};
 
-	if (len <= slen || strcmp(name + len - slen, DKIM_KEYS_SUFFIX) != 0)
-		return -1;
-	len -= slen;
-	for (dot = name + len; dot > name && dot[-1] != '.'; dot--)
-		;
-	if (dot <= name + 1)
-		return -1;
-	if ((size_t)(dot - 1 - name) > DNSNAME_MAX || (size_t)(name + len - dot) > DNSNAME_MAX)
-		return -1;
-	memcpy(e->domain, name, (size_t)(dot - 1 - name));
-	e->domain[dot - 1 - name] = '\0';
-	memcpy(e->selector, dot, (size_t)(name + len - dot));
-	e->selector[name + len - dot] = '\0';
-	if (dnsname_check(e->domain, strlen(e->domain), 0) != 0 ||
-	    dnsname_check(e->selector, strlen(e->selector), 0) != 0)
-		return -1;
-	for (char *p = e->domain; *p != '\0'; p++)
-		if (*p >= 'A' && *p <= 'Z')
-			*p = (char)(*p - 'A' + 'a');
-	return 0;
+const char *
+dkim_keys_suffix(enum dkim_key_state state)
+{
+	return dkim_keys_suffixes[state];
+}
+
+int
+dkim_keys_name_parse(const char *name, char domain[DNSNAME_MAX + 1], char selector[DNSNAME_MAX + 1],
+		     enum dkim_key_state *state_r)
+{
+	size_t len = strlen(name);
+
+	/* Longest suffix first: ".key" also ends nothing else, but say it plainly. */
+	for (int s = DKIM_KEY_RETIRED; s >= DKIM_KEY_ACTIVE; s--) {
+		size_t sl = strlen(dkim_keys_suffixes[s]), stem;
+		const char *dot;
+		if (len <= sl || strcmp(name + len - sl, dkim_keys_suffixes[s]) != 0)
+			continue;
+		stem = len - sl;
+		for (dot = name + stem; dot > name && dot[-1] != '.'; dot--)
+			;
+		if (dot <= name + 1 || (size_t)(dot - 1 - name) > DNSNAME_MAX ||
+		    (size_t)(name + stem - dot) > DNSNAME_MAX)
+			return -1;
+		memcpy(domain, name, (size_t)(dot - 1 - name));
+		domain[dot - 1 - name] = '\0';
+		memcpy(selector, dot, (size_t)(name + stem - dot));
+		selector[name + stem - dot] = '\0';
+		if (dnsname_check(domain, strlen(domain), 0) != 0 ||
+		    dnsname_check(selector, strlen(selector), 0) != 0)
+			return -1;
+		*state_r = (enum dkim_key_state)s;
+		return 0;
+	}
+	return -1;
 }
 
 /* Keep e in ks unless a newer key of its domain and algorithm is there. Takes e->key. */
@@ -122,8 +133,14 @@ dkim_keys_load(const char *dir, char *err, size_t errcap)
 		struct dkim_keys_entry e = { 0 };
 		int n;
 
-		if (de->d_name[0] == '.' || dkim_keys_split(de->d_name, &e) != 0)
-			continue;
+		enum dkim_key_state state;
+		if (de->d_name[0] == '.' ||
+		    dkim_keys_name_parse(de->d_name, e.domain, e.selector, &state) != 0 ||
+		    state != DKIM_KEY_ACTIVE)
+			continue;	/* pending and retired keys do not sign */
+		for (char *p = e.domain; *p != '\0'; p++)
+			if (*p >= 'A' && *p <= 'Z')
+				*p = (char)(*p - 'A' + 'a');
 		n = snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		if (n < 0 || (size_t)n >= sizeof(path) || stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
 			continue;

@@ -121,12 +121,36 @@ test_dkim_keys_no_dir(void **state)
 	assert_int_equal(testutil_rmtree(dir), 0);
 }
 
+static void
+test_dkim_keys_names(void **state)
+{
+	char domain[DNSNAME_MAX + 1], sel[DNSNAME_MAX + 1];
+	enum dkim_key_state st;
+
+	(void)state;
+	assert_int_equal(dkim_keys_name_parse("Example.test.ed2027.key.pending", domain, sel, &st), 0);
+	assert_string_equal(domain, "Example.test");
+	assert_string_equal(sel, "ed2027");
+	assert_int_equal(st, DKIM_KEY_PENDING);
+	assert_int_equal(dkim_keys_name_parse("a.test.rsa.key.retired", domain, sel, &st), 0);
+	assert_int_equal(st, DKIM_KEY_RETIRED);
+	assert_int_equal(dkim_keys_name_parse("a.test.rsa.key", domain, sel, &st), 0);
+	assert_int_equal(st, DKIM_KEY_ACTIVE);
+	assert_string_equal(dkim_keys_suffix(DKIM_KEY_PENDING), ".key.pending");
+	assert_int_equal(dkim_keys_name_parse("nodomain.key", domain, sel, &st), -1);
+	assert_int_equal(dkim_keys_name_parse(".key", domain, sel, &st), -1);
+	assert_int_equal(dkim_keys_name_parse("a.test.bad_sel.key", domain, sel, &st), -1);
+	assert_int_equal(dkim_keys_name_parse("a.test.sel.key.old", domain, sel, &st), -1);
+	assert_int_equal(dkim_keys_name_parse("README", domain, sel, &st), -1);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dkim_keys_choice),
 		cmocka_unit_test(test_dkim_keys_no_dir),
+		cmocka_unit_test(test_dkim_keys_names),
 	};
 	if (sodium_init() < 0)	/* pemkey keeps key bytes in sodium_malloc()ed memory */
 		return 1;
