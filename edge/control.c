@@ -26,7 +26,6 @@
 
 #include "edge.h"
 #include "enroll_wire.h"
-#include "keyfile.h"
 #include "log.h"
 #include "wgkey.h"
 
@@ -299,21 +298,14 @@ control_on_accept(int fd, const struct addr *peer, struct ev_slot *slot, void *a
 static int
 control_wg_public(const char *state_dir, uint8_t pub[32], char *err, size_t errcap)
 {
-	char path[4096];
 	uint8_t text[128], priv[32];
 	size_t len = 0;
-	int n = snprintf(path, sizeof(path), "%s/keys/wg.key", state_dir), rc = -1;
+	int rc = -1;
 
-	if (n < 0 || (size_t)n >= sizeof(path)) {
-		snprintf(err, errcap, "state_dir too long");
+	if (edge_key_read(state_dir, "wg.key", text, sizeof(text), &len, err, errcap) != 0)
 		return -1;
-	}
-	if (keyfile_read(path, 1, text, sizeof(text), &len, err, errcap) != 0)
-		return -1;
-	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
-		len--;
 	if (wgkey_parse((const char *)text, len, priv) != 0 || wgkey_public(priv, pub) != 0)
-		snprintf(err, errcap, "%s: not a WireGuard key", path);
+		snprintf(err, errcap, "%s/keys/wg.key: not a WireGuard key", state_dir);
 	else
 		rc = 0;
 	sodium_memzero(text, sizeof(text));

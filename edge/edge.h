@@ -600,6 +600,13 @@ int edge_invite_main(const char *conf_path, int argc, char **argv);
  * X25519 secret, 0600): requests are sealed to pk. Returns 0, or -1 with
  * err. The caller wipes sk.
  */
+/*
+ * A key file STATE_DIR/keys/leaf (0600, checked as a secret) into
+ * text[0..cap), its final line end dropped (*len_r). Returns 0, or -1 with err.
+ */
+int edge_key_read(const char *state_dir, const char *leaf, uint8_t *text, size_t cap, size_t *len_r,
+		  char *err, size_t errcap);
+
 int edge_enroll_key(const char *state_dir, uint8_t pk[EDGE_ENROLL_KEY_LEN], uint8_t sk[EDGE_ENROLL_KEY_LEN],
 		    char *err, size_t errcap);
 

@@ -219,25 +219,35 @@ out:
 /* ---- invite ---------------------------------------------------------------- */
 
 int
+edge_key_read(const char *state_dir, const char *leaf, uint8_t *text, size_t cap, size_t *len_r,
+	      char *err, size_t errcap)
+{
+	char path[EDGE_INIT_PATH_MAX];
+
+	if (edge_key_path(path, sizeof(path), state_dir, leaf) != 0) {
+		snprintf(err, errcap, "state_dir too long");
+		return -1;
+	}
+	if (keyfile_read(path, 1, text, cap, len_r, err, errcap) != 0)
+		return -1;
+	while (*len_r > 0 && (text[*len_r - 1] == '\n' || text[*len_r - 1] == '\r'))
+		(*len_r)--;
+	return 0;
+}
+
+int
 edge_enroll_key(const char *state_dir, uint8_t pk[EDGE_ENROLL_KEY_LEN], uint8_t sk[EDGE_ENROLL_KEY_LEN],
 		char *err, size_t errcap)
 {
-	char path[EDGE_INIT_PATH_MAX];
 	uint8_t text[B64_ENCODED_SIZE(crypto_box_SECRETKEYBYTES) + 8];
 	size_t len = 0, klen = 0;
 	int rc = -1;
 
-	if (edge_key_path(path, sizeof(path), state_dir, "enroll.key") != 0) {
-		snprintf(err, errcap, "state_dir too long");
+	if (edge_key_read(state_dir, "enroll.key", text, sizeof(text), &len, err, errcap) != 0)
 		return -1;
-	}
-	if (keyfile_read(path, 1, text, sizeof(text) - 1, &len, err, errcap) != 0)
-		return -1;
-	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
-		len--;
 	if (b64_decode((const char *)text, len, sk, crypto_box_SECRETKEYBYTES, &klen) != 0 ||
 	    klen != crypto_box_SECRETKEYBYTES || crypto_scalarmult_base(pk, sk) != 0)
-		snprintf(err, errcap, "%s: not an enrollment key", path);
+		snprintf(err, errcap, "%s/keys/enroll.key: not an enrollment key", state_dir);
 	else
 		rc = 0;
 	sodium_memzero(text, sizeof(text));

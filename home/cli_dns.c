@@ -42,7 +42,7 @@ struct cli_dns {
 	struct home_conf hc;
 	struct addr addrs[CLI_DNS_ADDRS_MAX];
 	size_t naddrs;
-	int ports[5];			/* per enum home_listener_mode: its port, 0 when not configured */
+	int ports[HOME_LISTENER_IMAPS + 1];	/* per enum home_listener_mode: its port, 0 when not configured */
 };
 
 /* One record line: owner padded, TTL, class, type, data. */
@@ -109,7 +109,7 @@ cli_dns_listeners(struct cli_dns *d, int collect)
 {
 	for (size_t i = 0; i < d->hc.nlisteners; i++) {
 		const struct home_listener_conf *l = home_conf_listener(&d->hc, i);
-		if (l->mode >= 0 && l->mode < 5 && l->address.n > 0)
+		if (l->mode >= 0 && (size_t)l->mode < sizeof(d->ports) / sizeof(d->ports[0]) && l->address.n > 0)
 			d->ports[l->mode] = addr_port(&l->address.v[0]);
 		for (size_t a = 0; collect && l->mode == HOME_LISTENER_SMTP && a < l->address.n; a++) {
 			struct addr ip = l->address.v[a];

@@ -233,6 +233,14 @@ sc_read_some(struct sc_conn *c)
 	}
 }
 
+/* Consume n bytes of c->in. */
+static void
+sc_consume(struct sc_conn *c, size_t n)
+{
+	memmove(c->in, c->in + n, c->inlen - n);
+	c->inlen -= n;
+}
+
 /* Read one reply within timeout_ms. Returns 0, or -1. */
 static int
 sc_reply(struct sc_conn *c, struct smtp_reply_parsed *r, int64_t timeout_ms)
@@ -244,8 +252,7 @@ sc_reply(struct sc_conn *c, struct smtp_reply_parsed *r, int64_t timeout_ms)
 	for (;;) {
 		n = smtp_reply_parse(c->in, c->inlen, r, &why);
 		if (n > 0) {
-			memmove(c->in, c->in + n, c->inlen - (size_t)n);
-			c->inlen -= (size_t)n;
+			sc_consume(c, (size_t)n);
 			return 0;
 		}
 		if (n < 0)
@@ -336,14 +343,6 @@ sc_socks_reply(struct sc_conn *c, const char **why)
 		return -1;
 	}
 	return n;
-}
-
-/* Consume n bytes of c->in. */
-static void
-sc_consume(struct sc_conn *c, size_t n)
-{
-	memmove(c->in, c->in + n, c->inlen - n);
-	c->inlen -= n;
 }
 
 /* Connect to dst, directly or through the edge's egress. Returns 0, or -1. */
