@@ -86,7 +86,7 @@ homed_drop(const struct home_conf *hc, char *err, size_t errcap)
 {
 	if (geteuid() != 0)
 		return 0;
-	return daemon_drop_privileges(hc->main->user, err, errcap);
+	return daemon_drop_privileges(hc->main->user, 0, err, errcap);
 }
 
 /* Open STATE_DIR/mail.db (creating it), removing bodies a crash left pending. */

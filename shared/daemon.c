@@ -6,7 +6,11 @@
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#include <linux/capability.h>
 
 #include <sodium.h>
 
@@ -59,26 +63,66 @@ daemon_start(int argc, char **argv, const char *prog, const char *default_conf,
 	return -1;
 }
 
+static struct passwd *
+daemon_user(const char *user, char *err, size_t errcap)
+{
+	struct passwd *pw;
+
+	errno = 0;
+	pw = getpwnam(user);
+	if (pw == NULL)
+		snprintf(err, errcap, "cannot run as user %s: %s", user,
+			 errno != 0 ? strerror(errno) : "no such user");
+	return pw;
+}
+
 int
-daemon_drop_privileges(const char *user, char *err, size_t errcap)
+daemon_user_uid(const char *user, uid_t *uid_r, char *err, size_t errcap)
+{
+	struct passwd *pw = daemon_user(user, err, errcap);
+
+	if (pw == NULL)
+		return -1;
+	*uid_r = pw->pw_uid;
+	return 0;
+}
+
+/* Permitted and effective: CAP_NET_ADMIN alone; inheritable: nothing. */
+static int
+daemon_keep_net_admin(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = { { 0 } };
+
+	data[0].permitted = data[0].effective = 1U << CAP_NET_ADMIN;
+	return (int)syscall(SYS_capset, &hdr, data);
+}
+
+int
+daemon_drop_privileges(const char *user, int keep_net_admin, char *err, size_t errcap)
 {
 	struct passwd *pw;
 
 	if (geteuid() != 0)
 		return 0;
-	errno = 0;
-	pw = getpwnam(user);
-	if (pw == NULL) {
-		snprintf(err, errcap, "cannot run as user %s: %s", user,
-			 errno != 0 ? strerror(errno) : "no such user");
+	if ((pw = daemon_user(user, err, errcap)) == NULL)
 		return -1;
-	}
 	if (pw->pw_uid == 0) {
 		snprintf(err, errcap, "user %s is root: choose an unprivileged user", user);
 		return -1;
 	}
+	/* Keep the permitted set across setuid() only long enough to narrow it. */
+	if (keep_net_admin && prctl(PR_SET_KEEPCAPS, 1L, 0L, 0L, 0L) != 0) {
+		snprintf(err, errcap, "cannot keep CAP_NET_ADMIN: %s", strerror(errno));
+		return -1;
+	}
 	if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
 		snprintf(err, errcap, "cannot become user %s: %s", user, strerror(errno));
+		return -1;
+	}
+	if (keep_net_admin &&
+	    (daemon_keep_net_admin() != 0 || prctl(PR_SET_KEEPCAPS, 0L, 0L, 0L, 0L) != 0)) {
+		snprintf(err, errcap, "cannot keep CAP_NET_ADMIN as user %s: %s", user, strerror(errno));
 		return -1;
 	}
 	/* Make sure there is no way back. */

@@ -22,11 +22,19 @@ struct daemon_opts {
 int daemon_start(int argc, char **argv, const char *prog, const char *default_conf,
 		 struct daemon_opts *opts);
 
+#include <sys/types.h>
+
 /*
  * When running as root, become user (its uid, gid, and no supplementary
- * groups), for good: done after the listening sockets are bound. Not root:
- * nothing to do. Returns 0, or -1 with the reason in err[0..errcap).
+ * groups), for good: done after the listening sockets are bound. With
+ * keep_net_admin the process keeps CAP_NET_ADMIN alone (for a daemon that
+ * adds and removes WireGuard peers while it runs); every other
+ * capability goes. Not root: nothing to do. Returns 0, or -1 with the
+ * reason in err[0..errcap).
  */
-int daemon_drop_privileges(const char *user, char *err, size_t errcap);
+int daemon_drop_privileges(const char *user, int keep_net_admin, char *err, size_t errcap);
+
+/* The uid of user. Returns 0, or -1 with the reason in err. */
+int daemon_user_uid(const char *user, uid_t *uid_r, char *err, size_t errcap);
 
 #endif

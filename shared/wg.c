@@ -130,6 +130,8 @@ wg_start_go(const char *ifname, int log_fd, pid_t *pid_r, char *err, size_t errc
 		if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0 ||
 		    dup2(out, STDERR_FILENO) < 0)
 			_exit(127);
+		/* Its own session: the interface outlives a stopped or killed parent. */
+		setsid();
 		execlp(WG_GO_PROGRAM, WG_GO_PROGRAM, "-f", ifname, (char *)NULL);
 		_exit(127);
 	}
@@ -192,6 +194,34 @@ wg_destroy(const char *ifname, pid_t go_pid, char *err, size_t errcap)
 	if (netif_link_del(ifname, err, errcap) != 0 && errno != ENODEV)
 		rc = -1;
 	return rc;
+}
+
+int
+wg_ensure(const struct wg_interface *wi, pid_t *go_pid_r, char *err, size_t errcap)
+{
+	char path[256];
+
+	*go_pid_r = 0;
+	if (if_nametoindex(wi->ifname) == 0 &&
+	    wg_create(wi->ifname, wi->log_fd, go_pid_r, err, errcap) != 0)
+		return -1;
+	if (wg_set_device(wi->ifname, wi->private_key, wi->listen_port, err, errcap) != 0)
+		return -1;
+	for (size_t i = 0; i < wi->naddresses; i++) {
+		if (netif_addr_add(wi->ifname, &wi->addresses[i].addr, wi->addresses[i].prefix, err,
+				   errcap) != 0 && errno != EEXIST)
+			return -1;
+	}
+	if (netif_link_up(wi->ifname, err, errcap) != 0)
+		return -1;
+	if (wi->socket_owner != (uid_t)-1 && wg_backend_of(wi->ifname) == WG_BACKEND_UAPI &&
+	    wg_socket_path(wi->ifname, path, sizeof(path)) == 0 &&
+	    chown(path, wi->socket_owner, (gid_t)-1) != 0) {
+		snprintf(err, errcap, "%s: cannot hand %s to uid %ld: %s", wi->ifname, path,
+			 (long)wi->socket_owner, strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 struct wg_peer *

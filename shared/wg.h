@@ -104,6 +104,34 @@ int wg_create(const char *ifname, int log_fd, pid_t *go_pid_r, char *err, size_t
  */
 int wg_destroy(const char *ifname, pid_t go_pid, char *err, size_t errcap);
 
+/* An interface's own address: host bits kept, unlike a struct cidr. */
+struct wg_address {
+	struct addr addr;
+	unsigned prefix;
+};
+
+/* What wg_ensure() makes sure of. */
+struct wg_interface {
+	const char *ifname;
+	const uint8_t *private_key;		/* WG_KEY_LEN bytes */
+	int listen_port;			/* 0: random */
+	const struct wg_address *addresses;	/* the interface's own addresses */
+	size_t naddresses;
+	int log_fd;				/* for wireguard-go's output; -1: /dev/null */
+	uid_t socket_owner;			/* UAPI socket handed to this user; (uid_t)-1: root's */
+};
+
+/*
+ * Bring the interface to the state *wi describes, keeping what is already
+ * right: made with wg_create() when absent (*go_pid_r then names a
+ * wireguard-go started here, else 0), its key and port set, its addresses
+ * added (those present kept), the link up. Peers are not touched. The
+ * interface outlives the caller: it is the host's network configuration,
+ * and a restarted daemon finds its tunnels unbroken.
+ * Returns 0, or -1 with err set.
+ */
+int wg_ensure(const struct wg_interface *wi, pid_t *go_pid_r, char *err, size_t errcap);
+
 /* Add a peer slot to dev (for the parsers). Returns it zeroed, or NULL at WG_PEERS_MAX or OOM. */
 struct wg_peer *wg_device_add_peer(struct wg_device *dev);
 
