@@ -84,7 +84,7 @@ enum home_transport {
 /* [outbound]: the queue and how mail leaves (queue.c, smtp_client.c). */
 struct home_outbound_conf {
 	int transport;			/* enum home_transport */
-	struct addr egress;		/* the edge's SOCKS5 egress, with its port (transport = edge) */
+	struct conf_addr_list egress;	/* edges' SOCKS5 egresses with ports, tried in order (transport = edge) */
 	char *dns_forward;		/* ask this DNS server ("ADDR" or "ADDR@PORT"); unset: recurse */
 	char *dns_trust_anchor;		/* DNSSEC trust anchors (zone-file DS/DNSKEY); unset: the root's */
 	char *tls_ca_file;		/* CAs trusted for MTA-STS (policy fetch, MX certificates); unset: the system's */

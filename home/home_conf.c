@@ -85,7 +85,7 @@ static const struct conf_key home_auth_keys[] = {
 #define OUT_KEY(n, t, f, ...) { .name = n, .type = t, .offset = offsetof(struct home_outbound_conf, f), __VA_ARGS__ }
 static const struct conf_key home_outbound_keys[] = {
 	OUT_KEY("transport", CONF_ENUM, transport, .words = home_transports),
-	OUT_KEY("egress", CONF_ADDR, egress, .flags = CONF_PORT_REQUIRED),
+	OUT_KEY("egress", CONF_ADDR_LIST, egress, .flags = CONF_PORT_REQUIRED),
 	OUT_KEY("dns_forward", CONF_STRING, dns_forward),
 	OUT_KEY("dns_trust_anchor", CONF_STRING, dns_trust_anchor),
 	OUT_KEY("tls_ca_file", CONF_STRING, tls_ca_file),
@@ -212,7 +212,7 @@ home_conf_check(struct home_conf *hc, char *err, size_t errcap)
 	if (hc->auth->fail_delay_max < hc->auth->fail_delay)
 		return conf_fail(hc->conf, hc->auth, "fail_delay_max", err, errcap,
 				 "shorter than fail_delay (%lld ms)", (long long)hc->auth->fail_delay);
-	if (hc->outbound->transport == HOME_TRANSPORT_EDGE && hc->outbound->egress.len == 0)
+	if (hc->outbound->transport == HOME_TRANSPORT_EDGE && hc->outbound->egress.n == 0)
 		return conf_fail(hc->conf, hc->outbound, "transport", err, errcap,
 				 "transport = edge needs egress (the edge's SOCKS5 address:port)");
 	if (hc->outbound->retry_max < hc->outbound->retry_min)

@@ -446,6 +446,15 @@ queue_new(struct event_base *base, const struct home_conf *hc, struct store *st,
 	q->base = base;
 	q->st = st;
 	q->conf = *hc->outbound;
+	/* The copy must outlive the configuration it came from (a reload frees that). */
+	q->conf.egress.v = NULL;
+	if (hc->outbound->egress.n > 0 &&
+	    (q->conf.egress.v = calloc(hc->outbound->egress.n, sizeof(struct addr))) == NULL) {
+		snprintf(err, errcap, "out of memory");
+		goto fail;
+	}
+	if (hc->outbound->egress.n > 0)
+		memcpy(q->conf.egress.v, hc->outbound->egress.v, hc->outbound->egress.n * sizeof(struct addr));
 	snprintf(q->hostname, sizeof(q->hostname), "%s", hc->main->hostname);
 	if (home_store_path(hc->main->state_dir, q->store_path, sizeof(q->store_path)) != 0) {
 		snprintf(err, errcap, "state_dir too long");
@@ -486,7 +495,8 @@ queue_new(struct event_base *base, const struct home_conf *hc, struct store *st,
 	q->env.sts_cache = q->sts;
 	q->env.keys = keys;
 	q->env.transport = q->conf.transport;
-	q->env.egress = q->conf.egress;
+	q->env.egress = q->conf.egress.v;
+	q->env.negress = q->conf.egress.n;
 	q->env.port = SMTP_CLIENT_PORT;
 	q->env.connect_timeout = q->conf.connect_timeout;
 	atomic_init(&q->env.stopping, 0);
@@ -538,6 +548,7 @@ queue_free(struct queue **qp)
 	if (q->curl)
 		mtasts_global_cleanup();
 	free(q->ca_file);
+	free(q->conf.egress.v);
 	free(q);
 	*qp = NULL;
 }

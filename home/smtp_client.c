@@ -356,11 +356,16 @@ sc_connect(struct sc_conn *c, const struct addr *dst)
 
 	if (env->transport != HOME_TRANSPORT_EDGE)
 		return sc_tcp(c, dst);
-	if (sc_tcp(c, &env->egress) != 0) {
+	/* The first edge that answers (relay mode with several edges: MX 10 first). */
+	for (size_t i = 0;; i++) {
 		char e[ADDR_TEXT_MAX];
 		char why[SC_ERR_MAX];
+		if (sc_tcp(c, &env->egress[i]) == 0)
+			break;
 		snprintf(why, sizeof(why), "%s", c->err);
-		return sc_fail(c, "edge egress %s: %s", addr_format(&env->egress, e, sizeof(e)), why);
+		sc_fail(c, "edge egress %s: %s", addr_format(&env->egress[i], e, sizeof(e)), why);
+		if (i + 1 == env->negress)
+			return -1;
 	}
 	socks5_client_greeting(req);
 	c->deadline = ev_monotonic_ms() + env->connect_timeout;

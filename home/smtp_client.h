@@ -76,7 +76,8 @@ struct smtp_client_env {
 	struct mtasts_cache *sts_cache;	/* MTA-STS policies seen (thread-safe) */
 	const struct dkim_keys *keys;
 	int transport;			/* enum home_transport */
-	struct addr egress;		/* transport = edge */
+	const struct addr *egress;	/* transport = edge: the edges' egresses, first that answers */
+	size_t negress;
 	uint16_t port;			/* SMTP_CLIENT_PORT; tests may change it */
 	int64_t connect_timeout;	/* ms */
 	atomic_int stopping;		/* set by the loop: give up waiting, defer */

@@ -181,7 +181,7 @@ conf_parse_line(const char *line, size_t len, struct conf_line *out)
 
 /* ---- the arena ---- */
 
-static void *
+void *
 conf_alloc(struct conf *c, size_t size)
 {
 	struct conf_mem *m;

@@ -161,6 +161,13 @@ int conf_fail(const struct conf *c, const void *block, const char *key, char *er
 	      size_t errcap, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 /* Free *cp and everything it owns (blocks, strings, lists); set *cp to NULL. */
+/*
+ * size zeroed bytes owned by c, freed by conf_free(): for a program that
+ * completes a loaded configuration (homeportd's relay mode). NULL when
+ * out of memory.
+ */
+void *conf_alloc(struct conf *c, size_t size);
+
 void conf_free(struct conf **cp);
 
 #endif

@@ -230,7 +230,7 @@ test_home_conf_defaults(void **state)
 	/* [outbound] absent: direct, retries from 5 min doubling to 4 h, 5 days. */
 	assert_non_null(hc.outbound);
 	assert_int_equal(hc.outbound->transport, HOME_TRANSPORT_DIRECT);
-	assert_int_equal(hc.outbound->egress.len, 0);
+	assert_int_equal(hc.outbound->egress.n, 0);
 	assert_null(hc.outbound->dns_forward);
 	assert_null(hc.outbound->dns_trust_anchor);
 	assert_int_equal(hc.outbound->retry_min, 300000);
@@ -251,7 +251,8 @@ test_home_conf_defaults(void **state)
 		  "dns_forward = 198.51.100.53\n"
 		  "expire = 2d\n", &hc);
 	assert_int_equal(hc.outbound->transport, HOME_TRANSPORT_EDGE);
-	assert_int_equal(addr_port(&hc.outbound->egress), 1080);
+	assert_int_equal(hc.outbound->egress.n, 1);
+	assert_int_equal(addr_port(&hc.outbound->egress.v[0]), 1080);
 	assert_string_equal(hc.outbound->dns_forward, "198.51.100.53");
 	assert_int_equal(hc.outbound->expire, 2 * 86400000LL);
 	home_conf_free(&hc);
@@ -455,7 +456,7 @@ static const struct t_error_case t_error_cases[] = {
 	{ T_HOME "[outbound]\ntransport = edge\n",
 	  ":4: [outbound] transport: transport = edge needs egress (the edge's SOCKS5 address:port)" },
 	{ T_HOME "[outbound]\negress = 192.0.2.1\n",
-	  ":4: [outbound] egress: expected an address with port, like 192.0.2.1:25 or [2001:db8::1]:25, "
+	  ":4: [outbound] egress: expected a comma-separated list of addresses with port, like 192.0.2.1:25 or [2001:db8::1]:25, "
 	  "not \"192.0.2.1\"" },
 	{ T_HOME "[outbound]\nretry_min = 1h\nretry_max = 5m\n",
 	  ":5: [outbound] retry_max: shorter than retry_min (3600000 ms)" },
