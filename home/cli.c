@@ -26,6 +26,7 @@ cli_usage(FILE *to, int status)
 		    "       homeport [-c FILE] queue list|show|retry|delete ...\n"
 		    "       homeport [-c FILE] dkim list|rotate|activate|remove ...\n"
 		    "       homeport [-c FILE] dns [--address ADDR]...\n"
+		    "       homeport [-c FILE] relay join|status|on|off ...\n"
 		    "       homeport keys SUBCOMMAND ...   (homeport keys: list them)\n"
 		    "  (homeport COMMAND --help: the command's usage)\n"
 		    "  -c FILE    homeportd configuration (default " HOME_CONF_DEFAULT ")\n");
@@ -78,6 +79,8 @@ main(int argc, char **argv)
 		return keys_cli_main(argc - optind, argv + optind);
 	if (strcmp(argv[optind], "dns") == 0)
 		return cli_dns_main(conf_path, argc - optind, argv + optind);
+	if (strcmp(argv[optind], "relay") == 0)
+		return cli_relay_main(conf_path, argc - optind, argv + optind);
 	if (strcmp(argv[optind], "dkim") == 0)
 		return cli_dkim_main(conf_path, argc - optind, argv + optind);
 	if (strcmp(argv[optind], "init") == 0)

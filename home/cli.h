@@ -75,4 +75,14 @@ int cli_dkim_records(const char *state_dir, const char *domain, cli_dkim_emit_fn
  */
 int cli_dns_main(const char *conf_path, int argc, char **argv);
 
+/* ---- cli_relay.c: relay mode (docs/home.md "Relay mode") ---- */
+
+/*
+ * homeport relay join TOKEN [--hostname H]... [--name N] [--interface IF]
+ * [--public-address A], relay status, relay on|off: the edges in
+ * STATE_DIR/relay.conf and the tunnel to them. Returns CLI_OK, CLI_FAIL
+ * (status: an edge is not reachable) or CLI_USAGE.
+ */
+int cli_relay_main(const char *conf_path, int argc, char **argv);
+
 #endif

@@ -12,6 +12,7 @@
  * stops accepting and starts no delivery, lets sessions in the middle of a
  * message finish within [smtp] shutdown_grace, and cuts the rest.
  */
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 #include "ev.h"
 #include "home.h"
 #include "log.h"
+#include "relay.h"
 #include "sig.h"
 #include "tls.h"
 #include "tlsident.h"
@@ -40,7 +42,43 @@ struct homed {
 	struct event *indexer;		/* the text index, behind deliveries */
 	struct queue *queue;		/* outbound deliveries */
 	struct dkim_keys *dkim;		/* read as root, like the TLS key */
+	struct relay_state relay;	/* STATE_DIR/relay.conf: the edges, relay mode on or off */
 };
+
+/*
+ * homeportd.conf as relay mode changes it (relay_mode.c): read
+ * STATE_DIR/relay.conf into *rs and apply it to *hc. Returns 0, or -1
+ * with err set.
+ */
+static int
+homed_load_relay(struct home_conf *hc, struct relay_state *rs, char *err, size_t errcap)
+{
+	if (relay_state_load(hc->main->state_dir, rs, err, errcap) != 0)
+		return -1;
+	return relay_apply(hc, rs, err, errcap);
+}
+
+/* Relay mode: the tunnel to the edges up before the listeners bind to its addresses. */
+static int
+homed_tunnel_up(struct homed *d, char *err, size_t errcap)
+{
+	char ifname[IFNAMSIZ + 1];
+	pid_t go_pid = 0;
+
+	if (!relay_state_active(&d->relay))
+		return 0;
+	snprintf(ifname, sizeof(ifname), "%s", d->relay.main->interface);
+	if (geteuid() != 0) {
+		log_warn(NULL, "relay", "tunnel=not_checked interface=%s why=\"not root: the tunnel must "
+			 "already be up\"", ifname);
+		return 0;
+	}
+	if (relay_tunnel_up(d->conf.main->state_dir, &d->relay, &go_pid, err, errcap) != 0)
+		return -1;
+	log_info(NULL, "relay", "result=ok mode=on interface=%s edges=%zu go_pid=%ld", ifname,
+		 d->relay.nedges, (long)go_pid);
+	return 0;
+}
 
 /* STATE_DIR/keys/dkim/'s signing keys (0600, root's after homeport init). */
 static int
@@ -161,9 +199,13 @@ homed_reload(void *arg)
 {
 	struct homed *d = arg;
 	struct home_conf fresh;
+	struct relay_state relay;
 	char err[CONF_ERROR_MAX], esc[2 * CONF_ERROR_MAX];
 
-	if (home_conf_load(d->conf_path, &fresh, err, sizeof(err)) != 0) {
+	if (home_conf_load(d->conf_path, &fresh, err, sizeof(err)) == 0 &&
+	    homed_load_relay(&fresh, &relay, err, sizeof(err)) != 0)
+		home_conf_free(&fresh);
+	if (fresh.conf == NULL) {
 		log_error(NULL, "reload", "result=failed keeping=old error=\"%s\"",
 			  log_escape(err, strlen(err), esc, sizeof(esc)));
 		return;
@@ -178,6 +220,8 @@ homed_reload(void *arg)
 	server_reload(d->srv, &fresh);
 	home_conf_free(&d->conf);
 	d->conf = fresh;
+	relay_state_free(&d->relay);
+	d->relay = relay;
 	log_set_level((enum log_level)d->conf.main->log_level);
 	log_info(NULL, "reload", "result=ok hostname=%s listeners=%zu", d->conf.main->hostname,
 		 d->conf.nlisteners);
@@ -196,12 +240,15 @@ main(int argc, char **argv)
 		return rc;
 	rc = 1;
 	d.conf_path = opts.conf_path;
-	if (home_conf_load(d.conf_path, &d.conf, err, sizeof(err)) != 0) {
+	if (home_conf_load(d.conf_path, &d.conf, err, sizeof(err)) != 0 ||
+	    homed_load_relay(&d.conf, &d.relay, err, sizeof(err)) != 0) {
 		fprintf(stderr, "homeportd: %s\n", err);
+		home_conf_free(&d.conf);
 		return 1;
 	}
 	if (opts.check) {
-		printf("configuration OK\n");
+		printf("configuration OK%s\n", relay_state_active(&d.relay) ? " (relay mode)" : "");
+		relay_state_free(&d.relay);
 		home_conf_free(&d.conf);
 		return 0;
 	}
@@ -215,6 +262,11 @@ main(int argc, char **argv)
 	d.base = event_base_new();
 	if (d.base == NULL || (sigs = sig_setup(d.base, homed_reload, NULL, &d)) == NULL) {
 		log_error(NULL, "start", "result=failed error=\"cannot set up the event loop\"");
+		goto out;
+	}
+	if (homed_tunnel_up(&d, err, sizeof(err)) != 0) {
+		log_error(NULL, "start", "result=failed error=\"%s\" hint=\"homeport relay status\"",
+			  log_escape(err, strlen(err), esc, sizeof(esc)));
 		goto out;
 	}
 	d.srv = server_new(d.base, &d.conf, d.tls, err, sizeof(err));
@@ -263,6 +315,7 @@ out:
 	if (d.base != NULL)
 		event_base_free(d.base);
 	tls_server_free(&d.tls);
+	relay_state_free(&d.relay);
 	home_conf_free(&d.conf);
 	return rc;
 }

@@ -1,8 +1,14 @@
 #include "wgkey.h"
 
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
 #include <sodium.h>
 
 #include "b64.h"
+#include "keyfile.h"
 
 void
 wgkey_generate(uint8_t priv[WGKEY_LEN])
@@ -55,4 +61,33 @@ void
 wgkey_format(const uint8_t key[WGKEY_LEN], char out[WGKEY_TEXT_SIZE])
 {
 	b64_encode(key, WGKEY_LEN, out, WGKEY_TEXT_SIZE);
+}
+
+int
+wgkey_load(const char *path, int create, uint8_t key[WGKEY_LEN], char *err, size_t errcap)
+{
+	uint8_t text[WGKEY_TEXT_SIZE + 8];
+	size_t len = 0;
+	int rc = -1;
+
+	if (create && access(path, F_OK) != 0 && errno == ENOENT) {
+		char out[WGKEY_TEXT_SIZE + 1];
+
+		wgkey_generate(key);
+		wgkey_format(key, out);
+		strcat(out, "\n");
+		rc = keyfile_create(path, out, WGKEY_TEXT_LEN + 1, 0600, err, errcap);
+		sodium_memzero(out, sizeof(out));
+		if (rc != 0)
+			sodium_memzero(key, WGKEY_LEN);
+		return rc;
+	}
+	if (keyfile_read(path, 1, text, sizeof(text), &len, err, errcap) != 0)
+		return -1;
+	if (wgkey_parse((const char *)text, len, key) != 0)
+		snprintf(err, errcap, "%s: not a WireGuard private key", path);
+	else
+		rc = 0;
+	sodium_memzero(text, sizeof(text));
+	return rc;
 }

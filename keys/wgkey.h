@@ -25,6 +25,12 @@ int wgkey_public(const uint8_t priv[WGKEY_LEN], uint8_t pub[WGKEY_LEN]);
  */
 int wgkey_parse(const char *text, size_t len, uint8_t key[WGKEY_LEN]);
 
+/*
+ * Read a private key file (0600, the text form) at path, or with create
+ * set and no file there, make one (0600). Returns 0, or -1 with err set.
+ */
+int wgkey_load(const char *path, int create, uint8_t key[WGKEY_LEN], char *err, size_t errcap);
+
 /* Write the 44-character text form and a NUL into out. */
 void wgkey_format(const uint8_t key[WGKEY_LEN], char out[WGKEY_TEXT_SIZE]);
 

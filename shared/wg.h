@@ -114,7 +114,7 @@ struct wg_address {
 struct wg_interface {
 	const char *ifname;
 	const uint8_t *private_key;		/* WG_KEY_LEN bytes */
-	int listen_port;			/* 0: random */
+	int listen_port;			/* 0: random; -1: keep (a new interface: random) */
 	const struct wg_address *addresses;	/* the interface's own addresses */
 	size_t naddresses;
 	int log_fd;				/* for wireguard-go's output; -1: /dev/null */

@@ -1,0 +1,381 @@
+/*
+ * cli_relay: homeport relay join|status|on|off (docs/home.md "Relay mode").
+ *
+ * join takes an edge operator's one-time token: it makes the home's
+ * WireGuard key if there is none, enrolls with the edge's control port
+ * (enroll_client.c), records the edge in STATE_DIR/relay.conf with relay
+ * mode on, and brings the tunnel up. on and off only switch the mode in
+ * that file: homeportd moves its listeners when it next starts, so
+ * sessions in progress finish and the queue stays as it is.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "cli.h"
+#include "dnsname.h"
+#include "enroll_client.h"
+#include "home.h"
+#include "relay.h"
+#include "wgkey.h"
+
+#define CLI_RELAY_HANDSHAKE_WAIT_MS 5000	/* join: how long to wait for the first handshake */
+#define CLI_RELAY_PROBE_MS 2000			/* status: connecting to an edge's egress */
+
+static int
+cli_relay_usage(FILE *to, int rc)
+{
+	fprintf(to, "usage: homeport [-c FILE] relay join TOKEN [--hostname HOST]... [--name NAME]\n"
+		    "                  [--interface IFNAME] [--public-address ADDR]\n"
+		    "       homeport [-c FILE] relay status\n"
+		    "       homeport [-c FILE] relay on|off\n");
+	return rc;
+}
+
+/* The edges' records plus one more, in the file's order. */
+static int
+cli_relay_write(const char *state_dir, int mode, const char *interface, const struct relay_state *rs,
+		const struct relay_edge *extra)
+{
+	const struct relay_edge *edges[RELAY_EDGES_MAX + 1];
+	size_t n = 0;
+	char err[CONF_ERROR_MAX], *text;
+	int rc;
+
+	for (size_t i = 0; i < rs->nedges; i++)
+		edges[n++] = relay_state_edge(rs, i);
+	if (extra != NULL)
+		edges[n++] = extra;
+	if ((text = relay_state_format(mode, interface, edges, n)) == NULL)
+		return cli_fail("relay", "out of memory");
+	rc = relay_state_save(state_dir, text, err, sizeof(err));
+	free(text);
+	return rc == 0 ? CLI_OK : cli_fail("relay", "%s", err);
+}
+
+/* A new edge's record from the edge's answer (its strings in store[]). */
+struct cli_relay_new {
+	struct relay_edge e;
+	char name[CONF_NAME_MAX + 1];
+	char key[WGKEY_TEXT_SIZE];
+	char tenant[ENROLL_TENANT_MAX + 1];
+	char addr_text[2][ADDR_TEXT_MAX + 8];
+	char *addr_v[2];
+	struct addr edge_addr[2];
+	char *host_v[ENROLL_HOSTS_MAX];
+};
+
+static void
+cli_relay_record(struct cli_relay_new *nw, const struct enroll_response *rs, size_t position)
+{
+	const struct {
+		const struct addr *home;
+		unsigned prefix;
+		const struct addr *edge;
+	} fam[2] = {
+		{ &rs->tunnel_v4, rs->tunnel_v4_prefix, &rs->edge_v4 },
+		{ &rs->tunnel_v6, rs->tunnel_v6_prefix, &rs->edge_v6 },
+	};
+	char a[ADDR_TEXT_MAX];
+
+	wgkey_format(rs->edge_wg_pk, nw->key);
+	snprintf(nw->tenant, sizeof(nw->tenant), "%s", rs->tenant);
+	nw->e.name = nw->name;
+	nw->e.public_key = nw->key;
+	nw->e.endpoint = rs->wg_endpoint;
+	nw->e.tenant = nw->tenant;
+	nw->e.egress_port = rs->egress_port;
+	nw->e.preference = (int64_t)(position + 1) * RELAY_PREFERENCE_STEP;
+	nw->e.address.v = nw->addr_v;
+	nw->e.edge_address.v = nw->edge_addr;
+	for (size_t f = 0; f < 2; f++) {
+		if (fam[f].home->len == 0)
+			continue;
+		snprintf(nw->addr_text[nw->e.address.n], sizeof(nw->addr_text[0]), "%s/%u",
+			 addr_format(fam[f].home, a, sizeof(a)), fam[f].prefix);
+		nw->addr_v[nw->e.address.n] = nw->addr_text[nw->e.address.n];
+		nw->e.address.n++;
+		if (fam[f].edge->len > 0)
+			nw->edge_addr[nw->e.edge_address.n++] = *fam[f].edge;
+	}
+	for (size_t i = 0; i < rs->nhost; i++)
+		nw->host_v[i] = (char *)rs->host[i];
+	nw->e.hostnames.v = nw->host_v;
+	nw->e.hostnames.n = rs->nhost;
+}
+
+/* Wait until the edge's peer has a handshake. Returns its age in seconds, or -1. */
+static int64_t
+cli_relay_handshake(const char *ifname, const uint8_t key[WG_KEY_LEN], int wait_ms,
+		    struct wg_peer *peer_r, char *err, size_t errcap)
+{
+	for (int waited = 0;; waited += 100) {
+		struct wg_device dev;
+		int64_t age = -1;
+
+		if (wg_get(ifname, &dev, err, errcap) != 0)
+			return -1;
+		for (size_t p = 0; p < dev.npeers; p++) {
+			if (sodium_memcmp(dev.peers[p].public_key, key, WG_KEY_LEN) != 0)
+				continue;
+			*peer_r = dev.peers[p];
+			if (dev.peers[p].last_handshake_sec > 0)
+				age = (int64_t)time(NULL) - dev.peers[p].last_handshake_sec;
+		}
+		wg_device_clear(&dev);
+		if (age >= 0 || waited >= wait_ms) {
+			if (age < 0)
+				snprintf(err, errcap, "no handshake with the edge yet");
+			return age;
+		}
+		usleep(100 * 1000);
+	}
+}
+
+static int
+cli_relay_join(const struct home_conf *hc, const struct relay_state *rs, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "hostname", required_argument, NULL, 'H' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "interface", required_argument, NULL, 'i' },
+		{ "public-address", required_argument, NULL, 'p' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *hosts[ENROLL_HOSTS_MAX], *name = NULL, *ifname = NULL, *public = NULL;
+	struct cli_relay_new *nw = NULL;
+	struct enroll_token tok;
+	struct enroll_request rq = { 0 };
+	struct enroll_response ans;
+	struct relay_state again;
+	uint8_t key[WG_KEY_LEN], reply_sk[crypto_box_SECRETKEYBYTES];
+	char err[CONF_ERROR_MAX], path[HOME_PATH_MAX], a[ADDR_TEXT_MAX];
+	const char *why = NULL;
+	size_t nhosts = 0;
+	pid_t go_pid = 0;
+	struct wg_peer peer;
+	int64_t age;
+	int opt, rc = CLI_FAIL;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (opt == 'H') {
+			if (nhosts == ENROLL_HOSTS_MAX || dnsname_check(optarg, strlen(optarg), 0) != 0)
+				return cli_fail("relay", "--hostname %s: not a host name (at most %d)", optarg,
+						ENROLL_HOSTS_MAX);
+			hosts[nhosts++] = optarg;
+		} else if (opt == 'n') {
+			name = optarg;
+		} else if (opt == 'i') {
+			ifname = optarg;
+		} else if (opt == 'p') {
+			public = optarg;
+		} else {
+			return cli_relay_usage(stderr, CLI_USAGE);
+		}
+	}
+	if (optind + 1 != argc)
+		return cli_relay_usage(stderr, CLI_USAGE);
+	if (enroll_token_parse(argv[optind], strlen(argv[optind]), &tok, &why) != 0)
+		return cli_fail("relay", "the token: %s (copy it whole from homeport-edge invite)", why);
+	if (rs->nedges == RELAY_EDGES_MAX)
+		return cli_fail("relay", "already %d edges", RELAY_EDGES_MAX);
+	if (nhosts == 0)
+		hosts[nhosts++] = hc->main->hostname;
+	if ((nw = calloc(1, sizeof(*nw))) == NULL)
+		return cli_fail("relay", "out of memory");
+	if (name != NULL)
+		snprintf(nw->name, sizeof(nw->name), "%s", name);
+	else
+		snprintf(nw->name, sizeof(nw->name), "edge%zu", rs->nedges + 1);
+	if (relay_state_find(rs, nw->name) != NULL) {
+		rc = cli_fail("relay", "an edge called %s is already joined", nw->name);
+		goto out;
+	}
+	if (public != NULL && addr_parse(public, strlen(public), ADDR_PORT_NONE, &nw->e.public_address) != 0) {
+		rc = cli_fail("relay", "--public-address %s: not an address", public);
+		goto out;
+	}
+	/* The home's WireGuard key: one for every edge, made on the first join. */
+	snprintf(path, sizeof(path), "%s/%s", hc->main->state_dir, RELAY_KEY_FILE);
+	if (wgkey_load(path, 1, key, err, sizeof(err)) != 0 || wgkey_public(key, rq.home_wg_pk) != 0) {
+		rc = cli_fail("relay", "%s", err);
+		goto out;
+	}
+	sodium_memzero(key, sizeof(key));
+	memcpy(rq.invite_id, tok.invite_id, sizeof(rq.invite_id));
+	rq.timestamp = (int64_t)time(NULL);
+	randombytes_buf(rq.nonce, sizeof(rq.nonce));
+	crypto_box_keypair(rq.reply_pk, reply_sk);
+	rq.nhost = nhosts;
+	for (size_t i = 0; i < nhosts; i++)
+		snprintf(rq.host[i], sizeof(rq.host[i]), "%s", hosts[i]);
+	if (enroll_exchange(&tok, &rq, reply_sk, ENROLL_CLIENT_TIMEOUT_MS, &ans, err, sizeof(err)) != 0) {
+		rc = cli_fail("relay", "%s", err);
+		goto out;
+	}
+	if (ans.status != ENROLL_OK) {
+		rc = cli_fail("relay", "the edge refused: %s", ans.message);
+		goto out;
+	}
+	cli_relay_record(nw, &ans, rs->nedges);
+	if (nw->e.public_address.len == 0) {
+		/* Where senders reach the edge: its WireGuard address unless told otherwise. */
+		nw->e.public_address = ans.wg_endpoint;
+		addr_set_port(&nw->e.public_address, 0);
+	}
+	if ((rc = cli_relay_write(hc->main->state_dir, RELAY_MODE_ON,
+				  ifname != NULL ? ifname
+				  : rs->main != NULL ? rs->main->interface
+						     : RELAY_INTERFACE_DEFAULT,
+				  rs, &nw->e)) != CLI_OK)
+		goto out;
+	printf("joined %s as tenant %s: tunnel %s", nw->name, nw->tenant, nw->addr_text[0]);
+	if (nw->e.address.n > 1)
+		printf(", %s", nw->addr_text[1]);
+	printf("; edge %s, WireGuard %s\n", addr_format(&nw->edge_addr[0], path, sizeof(path)),
+	       addr_format(&ans.wg_endpoint, a, sizeof(a)));
+	/* The file as written is what homeportd will read: read it back, and bring the tunnel up. */
+	if (relay_state_load(hc->main->state_dir, &again, err, sizeof(err)) != 0 ||
+	    relay_tunnel_up(hc->main->state_dir, &again, &go_pid, err, sizeof(err)) != 0) {
+		rc = cli_fail("relay", "the edge is recorded, but the tunnel is not up: %s", err);
+		relay_state_free(&again);
+		goto out;
+	}
+	if (go_pid > 0)
+		printf("tunnel %s up (wireguard-go pid %ld)\n", again.main->interface, (long)go_pid);
+	else
+		printf("tunnel %s up\n", again.main->interface);
+	age = cli_relay_handshake(again.main->interface, relay_state_find(&again, nw->name)->key,
+				  CLI_RELAY_HANDSHAKE_WAIT_MS, &peer, err, sizeof(err));
+	if (age >= 0)
+		printf("handshake with %s: %llds ago\n", nw->name, (long long)age);
+	else
+		printf("handshake with %s: none yet (%s); see homeport relay status\n", nw->name, err);
+	printf("\nnext:\n  - restart homeportd: it listens on the tunnel now, behind the edge\n"
+	       "  - publish the records homeport relay status and homeport dns print\n");
+	relay_state_free(&again);
+	rc = CLI_OK;
+out:
+	sodium_memzero(reply_sk, sizeof(reply_sk));
+	sodium_memzero(&tok, sizeof(tok));
+	free(nw);
+	return rc;
+}
+
+/* Can we open a TCP connection to a within the probe time? Returns 0, or an errno. */
+static int
+cli_relay_probe(const struct addr *a)
+{
+	int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	int soerr = 0;
+	socklen_t sl = sizeof(soerr);
+
+	if (fd < 0)
+		return errno;
+	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) != 0 && errno != EINPROGRESS)
+		soerr = errno;
+	else if (poll(&p, 1, CLI_RELAY_PROBE_MS) <= 0)
+		soerr = ETIMEDOUT;
+	else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
+		soerr = errno;
+	close(fd);
+	return soerr;
+}
+
+static int
+cli_relay_status(const struct relay_state *rs)
+{
+	char err[CONF_ERROR_MAX], a[ADDR_TEXT_MAX];
+	int bad = 0;
+
+	if (rs->nedges == 0) {
+		printf("mode: direct (no edge joined; homeport relay join TOKEN)\n");
+		return CLI_OK;
+	}
+	printf("mode: %s\ninterface: %s\n", rs->main->mode == RELAY_MODE_ON ? "relay" : "direct (relay off)",
+	       rs->main->interface);
+	for (size_t i = 0; i < rs->nedges; i++) {
+		const struct relay_edge *e = relay_state_edge(rs, i);
+		struct wg_peer peer = { 0 };
+		int64_t age = cli_relay_handshake(rs->main->interface, e->key, 0, &peer, err, sizeof(err));
+		int live = age >= 0 && age <= RELAY_STALE_SEC;
+
+		printf("\nedge %s (MX preference %lld)\n  tenant: %s\n  endpoint: %s\n", e->name,
+		       (long long)e->preference, e->tenant, addr_format(&e->endpoint, a, sizeof(a)));
+		if (age >= 0)
+			printf("  handshake: %llds ago (%s)\n", (long long)age, live ? "live" : "stale");
+		else
+			printf("  handshake: none\n");
+		printf("  bytes: %llu received, %llu sent\n", (unsigned long long)peer.rx_bytes,
+		       (unsigned long long)peer.tx_bytes);
+		if (e->egress_port > 0 && e->edge_address.n > 0) {
+			struct addr eg = e->edge_address.v[0];
+			int r;
+
+			addr_set_port(&eg, (uint16_t)e->egress_port);
+			r = cli_relay_probe(&eg);
+			printf("  egress %s: %s\n", addr_format(&eg, a, sizeof(a)), r == 0 ? "reachable" : strerror(r));
+			live = live && r == 0;
+		}
+		if (!live)
+			printf("  last error: %s\n", age < 0 ? err : "the tunnel is stale");
+		bad |= !live;
+	}
+	return bad ? CLI_FAIL : CLI_OK;
+}
+
+int
+cli_relay_main(const char *conf_path, int argc, char **argv)
+{
+	const char *cmd = argc >= 2 ? argv[1] : "";
+	char cerr[CONF_ERROR_MAX];
+	struct home_conf hc;
+	struct relay_state rs;
+	int rc;
+
+	if (argc >= 2 && (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0))
+		return cli_relay_usage(stdout, CLI_OK);
+	if (!(strcmp(cmd, "join") == 0 || ((strcmp(cmd, "status") == 0 || strcmp(cmd, "on") == 0 ||
+					     strcmp(cmd, "off") == 0) && argc == 2)))
+		return cli_relay_usage(stderr, CLI_USAGE);
+	if (sodium_init() < 0)
+		return cli_fail("relay", "libsodium failed to start");
+	if (home_conf_load(conf_path, &hc, cerr, sizeof(cerr)) != 0) {
+		fprintf(stderr, "homeport: %s\n", cerr);
+		return CLI_FAIL;
+	}
+	if (relay_state_load(hc.main->state_dir, &rs, cerr, sizeof(cerr)) != 0) {
+		fprintf(stderr, "homeport: %s\n", cerr);
+		home_conf_free(&hc);
+		return CLI_FAIL;
+	}
+	if (strcmp(cmd, "join") == 0) {
+		rc = cli_relay_join(&hc, &rs, argc - 1, argv + 1);
+	} else if (strcmp(cmd, "status") == 0) {
+		rc = cli_relay_status(&rs);
+	} else if (rs.nedges == 0) {
+		rc = cli_fail("relay", "no edge joined yet: homeport relay join TOKEN");
+	} else {
+		int on = strcmp(cmd, "on") == 0;
+
+		rc = cli_relay_write(hc.main->state_dir, on ? RELAY_MODE_ON : RELAY_MODE_OFF,
+				     rs.main->interface, &rs, NULL);
+		if (rc == CLI_OK)
+			printf("relay mode %s: restart homeportd to move its listeners %s (sessions in "
+			       "progress finish; the queue stays)\n", on ? "on" : "off",
+			       on ? "onto the tunnel" : "to homeportd.conf's addresses");
+	}
+	relay_state_free(&rs);
+	home_conf_free(&hc);
+	return rc;
+}
