@@ -5,14 +5,19 @@
  *
  *   homeport dns [--address ADDR]...
  *
- * Direct mode today (relay mode's records come with enrollment): per local
- * domain its MX (the home's host name), SPF naming the home's addresses,
+ * Per local domain its MX, SPF naming the addresses mail leaves from,
  * DMARC, the DKIM keys' records (active, pending and retired: see
  * cli_dkim.c) and SRV records for mail clients (RFC 6186, RFC 8314); and
- * once, the host's A/AAAA (its own name, never a CNAME, so that validating
- * senders find its TLSA and send SNI) and its TLSA record (DANE-EE, SPKI,
- * SHA-256: RFC 7672 3.1.1) for port 25. The addresses: --address, else
- * the public addresses the smtp listeners are bound to.
+ * per mail host, its A/AAAA (its own name, never a CNAME, so that
+ * validating senders find its TLSA and send SNI) and its TLSA record
+ * (DANE-EE, SPKI, SHA-256: RFC 7672 3.1.1) for port 25: the home's key,
+ * which the edges never hold.
+ *
+ * Direct mode: one mail host, the home's host name, at --address, else
+ * the public addresses the smtp listeners are bound to. Relay mode
+ * (relay.conf): the host names each edge routes to this home, at that
+ * edge's public address, with the edge's MX preference; mail leaves from
+ * the edges, so SPF names them.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -30,7 +35,9 @@
 #include "dkimkey.h"
 #include "dnsname.h"
 #include "hex.h"
+#include "enroll_wire.h"
 #include "home.h"
+#include "relay.h"
 #include "socks5.h"
 
 #define CLI_DNS_TTL 3600
@@ -38,10 +45,23 @@
 #define CLI_DNS_TXT_CHUNK 255		/* a TXT character-string's most bytes (RFC 1035 3.3) */
 #define CLI_DNS_OWNER_WIDTH 40
 
-struct cli_dns {
-	struct home_conf hc;
+/* A name MX records point at, and where it is. */
+struct cli_dns_host {
+	const char *name;
+	int64_t preference;
 	struct addr addrs[CLI_DNS_ADDRS_MAX];
 	size_t naddrs;
+};
+
+#define CLI_DNS_HOSTS_MAX (RELAY_EDGES_MAX * ENROLL_HOSTS_MAX)
+
+struct cli_dns {
+	struct home_conf hc;
+	struct relay_state relay;
+	struct addr addrs[CLI_DNS_ADDRS_MAX];	/* every address mail comes to and leaves from */
+	size_t naddrs;
+	struct cli_dns_host hosts[CLI_DNS_HOSTS_MAX];
+	size_t nhosts;
 	int ports[HOME_LISTENER_IMAPS + 1];	/* per enum home_listener_mode: its port, 0 when not configured */
 };
 
@@ -103,6 +123,48 @@ out:
 	return rc;
 }
 
+/* Add a to list[*n] unless it is there or the list is full. */
+static void
+cli_dns_add_addr(struct addr *list, size_t *n, const struct addr *a)
+{
+	for (size_t k = 0; k < *n; k++) {
+		if (addr_equal(&list[k], a))
+			return;
+	}
+	if (*n < CLI_DNS_ADDRS_MAX)
+		list[(*n)++] = *a;
+}
+
+/* Relay mode's mail hosts: every host name an edge routes here, at that edge's public address. */
+static void
+cli_dns_relay_hosts(struct cli_dns *d)
+{
+	for (size_t i = 0; i < d->relay.nedges; i++) {
+		const struct relay_edge *e = relay_state_edge(&d->relay, i);
+
+		cli_dns_add_addr(d->addrs, &d->naddrs, &e->public_address);
+		for (size_t h = 0; h < e->hostnames.n; h++) {
+			struct cli_dns_host *host = NULL;
+
+			for (size_t k = 0; k < d->nhosts && host == NULL; k++) {
+				if (dnsname_equal(d->hosts[k].name, strlen(d->hosts[k].name), e->hostnames.v[h],
+						  strlen(e->hostnames.v[h])))
+					host = &d->hosts[k];
+			}
+			if (host == NULL) {
+				if (d->nhosts == CLI_DNS_HOSTS_MAX)
+					continue;
+				host = &d->hosts[d->nhosts++];
+				host->name = e->hostnames.v[h];
+				host->preference = e->preference;
+			}
+			if (e->preference < host->preference)
+				host->preference = e->preference;
+			cli_dns_add_addr(host->addrs, &host->naddrs, &e->public_address);
+		}
+	}
+}
+
 /* The listeners' ports; and, when collect, the smtp listeners' public addresses. */
 static void
 cli_dns_listeners(struct cli_dns *d, int collect)
@@ -113,12 +175,9 @@ cli_dns_listeners(struct cli_dns *d, int collect)
 			d->ports[l->mode] = addr_port(&l->address.v[0]);
 		for (size_t a = 0; collect && l->mode == HOME_LISTENER_SMTP && a < l->address.n; a++) {
 			struct addr ip = l->address.v[a];
-			int dup = 0;
 			addr_set_port(&ip, 0);
-			for (size_t k = 0; k < d->naddrs; k++)
-				dup |= addr_equal(&d->addrs[k], &ip);
-			if (!dup && !socks5_forbidden_destination(&ip) && d->naddrs < CLI_DNS_ADDRS_MAX)
-				d->addrs[d->naddrs++] = ip;
+			if (!socks5_forbidden_destination(&ip))
+				cli_dns_add_addr(d->addrs, &d->naddrs, &ip);
 		}
 	}
 }
@@ -126,7 +185,7 @@ cli_dns_listeners(struct cli_dns *d, int collect)
 static void
 cli_dns_domain(const struct cli_dns *d, const char *domain)
 {
-	const char *host = d->hc.main->hostname;
+	const char *host = d->hosts[0].name;
 	char spf[512], data[DNSNAME_MAX + 32], owner[DNSNAME_MAX + 32], ip[ADDR_TEXT_MAX];
 	size_t o;
 	static const struct { int mode; const char *service; } srv[] = {
@@ -135,8 +194,14 @@ cli_dns_domain(const struct cli_dns *d, const char *domain)
 	};
 
 	printf("\n; ---- %s\n", domain);
-	snprintf(data, sizeof(data), "10 %s.", host);
-	cli_dns_rr(domain, "MX", data, NULL);
+	/* Clients are sent to the home's own name when it is a mail host, else to the first. */
+	for (size_t i = 0; i < d->nhosts; i++) {
+		if (dnsname_equal(d->hosts[i].name, strlen(d->hosts[i].name), d->hc.main->hostname,
+				  strlen(d->hc.main->hostname)))
+			host = d->hosts[i].name;
+		snprintf(data, sizeof(data), "%lld %s.", (long long)d->hosts[i].preference, d->hosts[i].name);
+		cli_dns_rr(domain, "MX", data, NULL);
+	}
 	o = (size_t)snprintf(spf, sizeof(spf), "v=spf1");
 	for (size_t i = 0; i < d->naddrs && o < sizeof(spf); i++)
 		o += (size_t)snprintf(spf + o, sizeof(spf) - o, " %s:%s",
@@ -144,7 +209,8 @@ cli_dns_domain(const struct cli_dns *d, const char *domain)
 				      addr_format(&d->addrs[i], ip, sizeof(ip)));
 	if (o < sizeof(spf))
 		snprintf(spf + o, sizeof(spf) - o, " -all");
-	cli_dns_txt(domain, spf, "SPF: only the home sends for this domain");
+	cli_dns_txt(domain, spf, relay_state_active(&d->relay) ? "SPF: mail leaves through the edges"
+								: "SPF: only the home sends for this domain");
 	snprintf(owner, sizeof(owner), "_dmarc.%s", domain);
 	cli_dns_txt(owner, "v=DMARC1; p=quarantine; adkim=s; aspf=s", NULL);
 	if (cli_dkim_records(d->hc.main->state_dir, domain, cli_dns_dkim, NULL) != CLI_OK)
@@ -214,7 +280,25 @@ cli_dns_main(const char *conf_path, int argc, char **argv)
 		goto out;
 	}
 	loaded = 1;
-	cli_dns_listeners(d, d->naddrs == 0);
+	if (relay_state_load(d->hc.main->state_dir, &d->relay, cerr, sizeof(cerr)) != 0) {
+		fprintf(stderr, "homeport: %s\n", cerr);
+		goto out;
+	}
+	if (relay_state_active(&d->relay) && d->naddrs > 0) {
+		rc = cli_fail("dns", "relay mode: the addresses are the edges' (homeport relay status); "
+			      "--address is for direct mode");
+		goto out;
+	}
+	cli_dns_listeners(d, d->naddrs == 0 && !relay_state_active(&d->relay));
+	if (relay_state_active(&d->relay)) {
+		cli_dns_relay_hosts(d);
+	} else {
+		d->hosts[0].name = d->hc.main->hostname;
+		d->hosts[0].preference = RELAY_PREFERENCE_STEP;
+		memcpy(d->hosts[0].addrs, d->addrs, sizeof(d->addrs));
+		d->hosts[0].naddrs = d->naddrs;
+		d->nhosts = 1;
+	}
 	if (d->naddrs == 0) {
 		rc = cli_fail("dns", "no public address: the smtp listeners are bound to none; give "
 			      "--address ADDR (the address mail reaches this home at)");
@@ -229,27 +313,33 @@ cli_dns_main(const char *conf_path, int argc, char **argv)
 		rc = cli_fail("dns", "%s", err.msg);
 		goto out;
 	}
-	printf("; homeport dns: what to publish for %s (direct mode)\n", d->hc.main->hostname);
+	printf("; homeport dns: what to publish for %s (%s)\n", d->hc.main->hostname,
+	       relay_state_active(&d->relay) ? "relay mode" : "direct mode");
 	for (size_t i = 0; i < ndomains; i++)
 		cli_dns_domain(d, domains[i].name);
-	printf("\n; ---- the mail host %s\n", d->hc.main->hostname);
-	for (size_t i = 0; i < d->naddrs; i++)
-		cli_dns_rr(d->hc.main->hostname, addr_family(&d->addrs[i]) == AF_INET ? "A" : "AAAA",
-			   addr_format(&d->addrs[i], ip, sizeof(ip)), NULL);
-	if (cli_dns_tlsa(d->hc.cert_path, tlsa) == 0) {
-		char owner[DNSNAME_MAX + 16], data[96];
-		snprintf(owner, sizeof(owner), "_25._tcp.%s", d->hc.main->hostname);
-		snprintf(data, sizeof(data), "3 1 1 %s", tlsa);
-		cli_dns_rr(owner, "TLSA", data, "DANE-EE: keep the key when the certificate is renewed");
-	} else {
-		printf("; (no TLSA: cannot read the certificate %s)\n", d->hc.cert_path);
+	for (size_t h = 0; h < d->nhosts; h++) {
+		const struct cli_dns_host *host = &d->hosts[h];
+
+		printf("\n; ---- the mail host %s\n", host->name);
+		for (size_t i = 0; i < host->naddrs; i++)
+			cli_dns_rr(host->name, addr_family(&host->addrs[i]) == AF_INET ? "A" : "AAAA",
+				   addr_format(&host->addrs[i], ip, sizeof(ip)), NULL);
+		if (cli_dns_tlsa(d->hc.cert_path, tlsa) == 0) {
+			char owner[DNSNAME_MAX + 16], data[96];
+			snprintf(owner, sizeof(owner), "_25._tcp.%s", host->name);
+			snprintf(data, sizeof(data), "3 1 1 %s", tlsa);
+			cli_dns_rr(owner, "TLSA", data, "DANE-EE: keep the key when the certificate is renewed");
+		} else {
+			printf("; (no TLSA: cannot read the certificate %s)\n", d->hc.cert_path);
+		}
 	}
 	printf("\n; Not yet: MTA-STS (_mta-sts TXT and the mta-sts host: homeportd serves no\n"
-	       "; HTTPS policy yet) and relay mode's records (the edges' MX and SPF).\n");
+	       "; HTTPS policy yet).\n");
 	rc = CLI_OK;
 out:
 	free(domains);
 	store_close(&st);
+	relay_state_free(&d->relay);
 	if (loaded)
 		home_conf_free(&d->hc);
 	free(d);
