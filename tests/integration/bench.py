@@ -18,7 +18,7 @@ import os
 import pathlib
 import tempfile
 
-from netns import Host, Registry, new_run_id, sh
+from netns import Host, Registry, new_run_id, sh, stop_pid
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -168,7 +168,7 @@ table ip hpnat {{
             key.chmod(0o600)
             pub = sh(self.bindir / "homeport", "keys", "wg-pubkey", input=priv).stdout.strip()
             keys[side] = (key, pub)
-        ifs = {}
+        ifs, pids = {}, []
         for side, host in (("edge", edge), ("home", home)):
             # Unique across namespaces: all UAPI sockets share /var/run/wireguard.
             ifname = host.ifname("wg" + side)
@@ -176,6 +176,7 @@ table ip hpnat {{
             pid = int(out.strip().split("pid=")[1])
             if pid > 0:
                 self.registry.pids.append(pid)
+                pids.append(pid)
             ifs[side] = ifname
             args = ["set", ifname, "private-key", keys[side][0]]
             if side == "edge":
@@ -193,8 +194,24 @@ table ip hpnat {{
                    "endpoint", f"{PUBLIC['edge'][0]}:{WG_PORT}",
                    "allowed-ips", f"{TUNNEL['edge'][0]}/32,{TUNNEL['edge'][1]}/128",
                    "keepalive", str(KEEPALIVE))
-        self.wg = {"ifname": ifs, "public_key": {s: keys[s][1] for s in keys}}
+        self.wg = {"ifname": ifs, "public_key": {s: keys[s][1] for s in keys}, "pids": pids}
         return self.wg
+
+    def tunnel_down(self):
+        """Remove the tunnel tunnel() built (its wireguard-go processes, by
+        PID, and with them the interfaces), so that a test can build one on
+        the same addresses its own way: relay mode's enrollment."""
+        if self.wg is None:
+            return
+        for pid in self.wg["pids"]:
+            self.stop_pid(pid)
+        self.wg = None
+
+    def stop_pid(self, pid):
+        """Stop a process the run did not fork itself (wireguard-go) by its PID."""
+        stop_pid(pid)
+        if pid in self.registry.pids:
+            self.registry.pids.remove(pid)
 
     def cleanup(self):
         try:

@@ -74,11 +74,11 @@ class Registry:
             except Exception as e:  # keep going: everything must be removed
                 errors.append(f"stop {p.name} ({p.pid}): {e}")
         for pid in self.pids:
-            _kill_pid(pid)
+            stop_pid(pid)
         for ns in reversed(self.namespaces):
             # Anything still running inside one of our namespaces is ours: by PID.
             for pid in namespace_pids(ns):
-                _kill_pid(pid)
+                stop_pid(pid)
             r = sh("ip", "netns", "del", ns, check=False)
             if r.returncode != 0 and ns in list_namespaces():
                 errors.append(f"ip netns del {ns}: {r.stderr.strip()}")
@@ -90,7 +90,8 @@ class Registry:
             raise RuntimeError("cleanup: " + "; ".join(errors))
 
 
-def _kill_pid(pid, timeout=5.0):
+def stop_pid(pid, timeout=5.0):
+    """SIGTERM, then SIGKILL after timeout: one process, by its PID."""
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
