@@ -165,7 +165,8 @@ cli_relay_join(const struct home_conf *hc, const struct relay_state *rs, int arg
 	int64_t age;
 	int opt, rc = CLI_FAIL;
 
-	optind = 1;
+	/* 0, not 1: homeport's own "+" (options before the command) is forgotten, so options may follow TOKEN. */
+	optind = 0;
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (opt == 'H') {
 			if (nhosts == ENROLL_HOSTS_MAX || dnsname_check(optarg, strlen(optarg), 0) != 0)
