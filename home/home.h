@@ -750,7 +750,8 @@ void server_free(struct server **srvp);
 /* ---- store.c, store_sql.c, store_text.c: mail.db, the only code that speaks SQL (docs/store.md) ---- */
 
 #define STORE_FILE "mail.db"		/* in the state directory */
-#define STORE_SCHEMA_VERSION 4		/* PRAGMA user_version after the last migration */
+#define STORE_SCHEMA_VERSION 5		/* PRAGMA user_version after the last migration */
+#define STORE_DEDUP_WINDOW (5LL * 24 * 3600)	/* s a delivered message is remembered, against retries */
 #define STORE_BUSY_TIMEOUT 5000		/* ms to wait for another process's write lock */
 #define STORE_WAL_LIMIT (64 * 1024 * 1024) /* bytes the WAL is cut back to after a checkpoint */
 #define STORE_CHUNK_MAX (64 * 1024)	/* bytes of a body in one row (and in RAM per delivery) */
@@ -1286,7 +1287,19 @@ int store_delivery_write(struct store_delivery *d, const void *data, size_t len,
 int store_delivery_commit(struct store_delivery *d, int64_t internal_date,
 			  struct store_err *err);
 
-/* The body's id once committed (for logs: "queued as"), else 0. */
+/*
+ * What follows is the message as the client sent it (after the trace
+ * fields the server adds): from here on the content is hashed with the
+ * envelope sender, and at the commit a local user who was given the same
+ * within STORE_DEDUP_WINDOW is not given it again (a client retrying a
+ * message whose 250 it never heard). Not called: no such check.
+ */
+void store_delivery_content(struct store_delivery *d);
+
+/* After the commit: how many local users were not given the message again. */
+size_t store_delivery_duplicates(const struct store_delivery *d);
+
+/* The body's id once committed (for logs: "queued as"), else 0; 0 when every recipient had it. */
 int64_t store_delivery_body_id(const struct store_delivery *d);
 
 /* After a committed APPEND: the message's UID and its mailbox's UIDVALIDITY; else 0. */

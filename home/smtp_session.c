@@ -947,6 +947,10 @@ ss_message_start(struct smtp_session *s)
 	s->hdr_namelen = 0;
 	memset(&s->serr, 0, sizeof(s->serr));
 	ss_trace(s);
+	/* The client's bytes start here: a retry of them is not delivered twice. */
+	ss_flush_staged(s);
+	if (s->d != NULL)
+		store_delivery_content(s->d);
 }
 
 /* Why a message is refused for its bytes, or NULL. */
@@ -1007,9 +1011,11 @@ ss_message_end(struct smtp_session *s)
 		s->messages++;
 	else
 		s->refused++;
-	log_info(s->sid, "message", "result=%s id=%s from=\"%s\" rcpts=%u size=%llu body=%lld%s%s%s",
+	log_info(s->sid, "message", "result=%s id=%s from=\"%s\" rcpts=%u size=%llu body=%lld "
+		 "duplicates=%zu%s%s%s",
 		 result, s->msg_id, log_escape(s->from_path, strlen(s->from_path), esc, sizeof(esc)),
 		 s->nrcpt, (unsigned long long)s->size, (long long)body,
+		 s->d != NULL && strcmp(result, "accepted") == 0 ? store_delivery_duplicates(s->d) : 0,
 		 bad != NULL ? " reason=\"" : "", bad != NULL ? bad : "", bad != NULL ? "\"" : "");
 	ss_reset(s);
 	s->state = SS_CMD;

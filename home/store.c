@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
 #include <sqlite3.h>
 
 #include "dnsname.h"
@@ -54,6 +55,9 @@ struct store_delivery {
 	uint32_t uid, uidvalidity;	/* APPEND: set by the commit */
 	int64_t users[STORE_RCPT_MAX];
 	char *remote[STORE_RCPT_MAX];	/* owned */
+	crypto_hash_sha256_state hash;	/* mail_from and the content: store_delivery_content() */
+	int hashing;
+	size_t duplicates;		/* local users who had the message already */
 	uint8_t buf[STORE_CHUNK_MAX];
 };
 
@@ -1858,6 +1862,8 @@ store_delivery_write(struct store_delivery *d, const void *data, size_t len,
 		d->state = STORE_DELIVERY_FAILED;
 		return store_fail(err, STORE_E_NOMEM, "out of memory (MIME structure)");
 	}
+	if (d->hashing)
+		crypto_hash_sha256_update(&d->hash, data, len);
 	while (len > 0) {
 		if (d->fill == sizeof(d->buf) && store_delivery_flush(d, err) != 0) {
 			d->state = STORE_DELIVERY_FAILED;
@@ -2088,6 +2094,79 @@ store_delivery_structure(struct store_delivery *d, uint8_t **blob_r, size_t *blo
 	return rc;
 }
 
+void
+store_delivery_content(struct store_delivery *d)
+{
+	crypto_hash_sha256_init(&d->hash);
+	crypto_hash_sha256_update(&d->hash, (const uint8_t *)d->mail_from, strlen(d->mail_from) + 1);
+	d->hashing = 1;
+}
+
+size_t
+store_delivery_duplicates(const struct store_delivery *d)
+{
+	return d->duplicates;
+}
+
+/*
+ * Inside the commit's transaction: drop the local users who were given
+ * this message (same digest) within STORE_DEDUP_WINDOW, remember it for
+ * the others, forget what is older.
+ */
+static int
+store_delivery_dedup(struct store_delivery *d, struct store_err *err)
+{
+	static const char expire_sql[] = "DELETE FROM delivered WHERE at < ?1";
+	static const char seen_sql[] = "SELECT 1 FROM delivered WHERE user_id = ?1 AND digest = ?2";
+	static const char note_sql[] = "INSERT INTO delivered (user_id, digest, at) VALUES (?1, ?2, ?3)";
+	uint8_t digest[crypto_hash_sha256_BYTES];
+	struct store *st = d->st;
+	int64_t now = (int64_t)time(NULL);
+	sqlite3_stmt *s;
+	size_t kept = 0;
+	int rc;
+
+	crypto_hash_sha256_final(&d->hash, digest);
+	d->hashing = 0;
+	if ((s = store_stmt(st, expire_sql, err)) == NULL)
+		return -1;
+	if ((rc = sqlite3_bind_int64(s, 1, now - STORE_DEDUP_WINDOW)) != SQLITE_OK)
+		return store_sqlite_fail(st, err, rc, "bind");
+	if (store_step(st, s, "expire delivered", err) < 0)
+		return -1;
+	sqlite3_reset(s);
+	for (size_t i = 0; i < d->nusers; i++) {
+		int seen;
+
+		if ((s = store_stmt(st, seen_sql, err)) == NULL)
+			return -1;
+		if ((rc = sqlite3_bind_int64(s, 1, d->users[i])) != SQLITE_OK ||
+		    (rc = sqlite3_bind_blob(s, 2, digest, sizeof(digest), SQLITE_STATIC)) != SQLITE_OK)
+			return store_sqlite_fail(st, err, rc, "bind");
+		if ((seen = store_step(st, s, "find delivered", err)) < 0)
+			return -1;
+		sqlite3_reset(s);
+		if (seen == SQLITE_ROW) {
+			d->duplicates++;
+			continue;
+		}
+		if ((s = store_stmt(st, note_sql, err)) == NULL)
+			return -1;
+		if ((rc = sqlite3_bind_int64(s, 1, d->users[i])) != SQLITE_OK ||
+		    (rc = sqlite3_bind_blob(s, 2, digest, sizeof(digest), SQLITE_STATIC)) != SQLITE_OK ||
+		    (rc = sqlite3_bind_int64(s, 3, now)) != SQLITE_OK)
+			return store_sqlite_fail(st, err, rc, "bind");
+		if (store_step(st, s, "note delivered", err) < 0)
+			return -1;
+		sqlite3_reset(s);
+		d->users[kept++] = d->users[i];
+	}
+	d->nusers = kept;
+	return 0;
+}
+
+static void store_delivery_discard(struct store_delivery *d);
+
 int
 store_delivery_commit(struct store_delivery *d, int64_t internal_date, struct store_err *err)
 {
@@ -2106,6 +2185,19 @@ store_delivery_commit(struct store_delivery *d, int64_t internal_date, struct st
 		goto fail;
 	if (store_begin(st, STORE_SYNC_FULL, err) != 0)
 		goto fail;
+	if (d->hashing && store_delivery_dedup(d, err) != 0) {
+		store_rollback(st);
+		goto fail;
+	}
+	if (d->nusers + d->nremote == 0 && d->mailbox_id == 0) {
+		/* Every recipient has it already: a retry of a message whose 250 was lost. */
+		store_rollback(st);
+		store_delivery_discard(d);
+		d->body_id = 0;
+		d->state = STORE_DELIVERY_COMMITTED;
+		free(blob);
+		return 0;
+	}
 	if (store_delivery_put(d, &created, err) != 0 ||
 	    store_delivery_link(d, internal_date, blob, blob_len, err) != 0) {
 		store_rollback(st);

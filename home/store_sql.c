@@ -196,9 +196,25 @@ static const char store_sql_v4[] =
 	"  policy TEXT NOT NULL\n"
 	");\n";
 
+static const char store_sql_v5[] =
+	/*
+	 * Messages each user was given lately, by a digest of the envelope
+	 * sender and the bytes the client sent: when a client retries a
+	 * message whose 250 it never heard (the connection broke after the
+	 * commit), the user does not get it twice. Kept STORE_DEDUP_WINDOW.
+	 */
+	"CREATE TABLE delivered (\n"
+	"  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,\n"
+	"  digest BLOB NOT NULL,\n"
+	"  at INTEGER NOT NULL,\n"
+	"  PRIMARY KEY (user_id, digest)\n"
+	") WITHOUT ROWID;\n"
+	"CREATE INDEX delivered_at ON delivered (at);\n";
+
 const char *const store_sql_migrations[STORE_SCHEMA_VERSION] = {
 	store_sql_v1,
 	store_sql_v2,
 	store_sql_v3,
 	store_sql_v4,
+	store_sql_v5,
 };

@@ -1170,6 +1170,75 @@ test_store_deliver_one(void **state)
 }
 
 /* One body for any number of local recipients. */
+/* Deliver body from sender to the users, the content marked for the duplicate check after trace. */
+static struct store_delivery *
+t_deliver_checked(struct store *st, const char *sender, const int64_t *users, size_t nusers,
+		  const char *trace, const char *body)
+{
+	struct store_err err;
+	struct store_delivery *d = store_delivery_begin(st, sender, &err);
+
+	assert_non_null(d);
+	for (size_t i = 0; i < nusers; i++)
+		t_ok(store_delivery_add_user(d, users[i], E));
+	t_ok(store_delivery_write(d, trace, strlen(trace), E));
+	store_delivery_content(d);
+	t_ok(store_delivery_write(d, body, strlen(body), E));
+	t_ok(store_delivery_commit(d, 1700000000, E));
+	return d;
+}
+
+/* A client that retries a message whose 250 it lost does not deliver it twice. */
+static void
+test_store_deliver_duplicates(void **state)
+{
+	struct testutil_tmpdir *s = *state;
+	struct store *st = t_open(s);
+	struct store_delivery *d;
+	int64_t ids[3];
+	static const char body[] = "Subject: once\r\n\r\nonly once\r\n";
+
+	t_accounts(st, ids);
+	d = t_deliver_checked(st, "a@remote.test", ids, 1, "Received: first\r\n", body);
+	assert_true(store_delivery_body_id(d) > 0);
+	assert_int_equal(store_delivery_duplicates(d), 0);
+	store_delivery_free(&d);
+	/* The retry: other trace fields, the same sender and content. Nothing kept. */
+	d = t_deliver_checked(st, "a@remote.test", ids, 1, "Received: second\r\n", body);
+	assert_int_equal(store_delivery_body_id(d), 0);
+	assert_int_equal(store_delivery_duplicates(d), 1);
+	store_delivery_free(&d);
+	assert_int_equal(t_inbox(st, ids[0]).messages, 1);
+	assert_int_equal(t_raw(s, "SELECT count(*) FROM bodies"), 1);
+	/* With a user who did not have it: that user gets it, the other not again. */
+	d = t_deliver_checked(st, "a@remote.test", ids, 2, "Received: third\r\n", body);
+	assert_true(store_delivery_body_id(d) > 0);
+	assert_int_equal(store_delivery_duplicates(d), 1);
+	store_delivery_free(&d);
+	assert_int_equal(t_inbox(st, ids[0]).messages, 1);
+	assert_int_equal(t_inbox(st, ids[1]).messages, 1);
+	/* Another sender, or other bytes, is another message. */
+	d = t_deliver_checked(st, "b@remote.test", ids, 1, "Received: x\r\n", body);
+	assert_int_equal(store_delivery_duplicates(d), 0);
+	store_delivery_free(&d);
+	d = t_deliver_checked(st, "a@remote.test", ids, 1, "Received: x\r\n",
+			      "Subject: once\r\n\r\nonly twice\r\n");
+	assert_int_equal(store_delivery_duplicates(d), 0);
+	store_delivery_free(&d);
+	assert_int_equal(t_inbox(st, ids[0]).messages, 3);
+	/* Without store_delivery_content() there is no check. */
+	t_ok(t_deliver(st, ids, 1, NULL, 0, (const uint8_t *)body, strlen(body), 5, 1700000000, E));
+	t_ok(t_deliver(st, ids, 1, NULL, 0, (const uint8_t *)body, strlen(body), 5, 1700000000, E));
+	assert_int_equal(t_inbox(st, ids[0]).messages, 5);
+	/* Remembered STORE_DEDUP_WINDOW: older rows are forgotten at the next check. */
+	t_raw_exec(s->path, "UPDATE delivered SET at = at - 432001");
+	d = t_deliver_checked(st, "a@remote.test", ids, 1, "Received: late\r\n", body);
+	assert_int_equal(store_delivery_duplicates(d), 0);
+	store_delivery_free(&d);
+	assert_int_equal(t_inbox(st, ids[0]).messages, 6);
+	store_close(&st);
+}
+
 static void
 test_store_deliver_shared(void **state)
 {
@@ -2153,6 +2222,7 @@ main(void)
 		T(test_store_remove_cascades),
 		T(test_store_deliver_one),
 		T(test_store_deliver_shared),
+		T(test_store_deliver_duplicates),
 		T(test_store_uids),
 		T(test_store_queue),
 		T(test_store_queue_retry),
