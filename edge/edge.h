@@ -22,6 +22,9 @@ struct metrics_tenant;
 #define EDGE_STATE_DIR_DEFAULT "/var/lib/homeport-edge"
 #define EDGE_TENANTS_FILE "tenants.db"
 #define EDGE_INVITE_TTL_MAX (30LL * 24 * 3600 * 1000)	/* 30 days */
+#define EDGE_IFNAME_DEFAULT "homeport0"	/* [enroll] interface */
+#define EDGE_IFNAME_MAX 15		/* an interface name's bytes (IFNAMSIZ - 1) */
+#define EDGE_TENANT_CONNS_DEFAULT 1000	/* a tenant's max_connections unless its [tenant] says */
 
 /* ---- edge_conf.c: edge.conf ---- */
 
@@ -96,6 +99,7 @@ struct edge_enroll_conf {
 	struct conf_cidr_list tunnel;		/* tunnel address pools: one IPv4, at most one IPv6 */
 	int64_t invite_ttl;			/* ms an invite is valid by default */
 	int require_txt;			/* host names proven by a _homeport TXT record */
+	char *interface;			/* the WireGuard interface the edge keeps (EDGE_IFNAME_MAX) */
 };
 
 struct edge_conf {
@@ -451,6 +455,7 @@ enum preamble_refusal {
 	PREAMBLE_REFUSE_TENANT_DOWN,	/* the home is unreachable: 421 4.4.2 / BYE */
 	PREAMBLE_REFUSE_NO_ROUTE,	/* no tenant for this connection: 421 4.3.0 / BYE */
 	PREAMBLE_REFUSE_SHUTDOWN,	/* the edge is stopping: 421 4.3.2 / BYE */
+	PREAMBLE_REFUSE_SUSPENDED,	/* the operator suspended the tenant: 421 4.4.2 / BYE */
 };
 
 struct preamble {
@@ -573,6 +578,13 @@ int tenants_list(struct tenants *t, struct tenants_tenant **list_r, size_t *n_r,
 
 /* One tenant. Returns 0, 1 (none), or -1. */
 int tenants_get(struct tenants *t, const char *name, struct tenants_tenant *x_r, char *err, size_t errcap);
+
+/*
+ * SQLite's PRAGMA data_version on t's connection into *v_r: it changes
+ * when another connection (another process: homeport-edge tenant ...)
+ * commits a change, not for t's own. Returns 0, or -1 with err.
+ */
+int tenants_data_version(struct tenants *t, int64_t *v_r, char *err, size_t errcap);
 
 /* Suspend (1) or resume (0); remove. Returns 0, 1 (no such tenant), or -1. */
 int tenants_suspend(struct tenants *t, const char *name, int suspended, char *err, size_t errcap);
