@@ -17,6 +17,8 @@ struct evbuffer;
 
 struct metrics;
 struct metrics_tenant;
+struct tenants;
+struct tenants_tenant;
 
 #define EDGE_CONF_DEFAULT "/etc/homeport/edge.conf"
 #define EDGE_STATE_DIR_DEFAULT "/var/lib/homeport-edge"
@@ -193,7 +195,7 @@ enum route_by {
 };
 
 struct route_tenant {
-	const char *name;			/* borrowed from the table's configuration */
+	const char *name;			/* borrowed from the table (or its configuration) */
 	const struct addr *tunnel;		/* tunnel addresses, port 0 */
 	size_t ntunnel;
 	int proxy;				/* enum edge_proxy_version */
@@ -201,16 +203,47 @@ struct route_tenant {
 	struct metrics_tenant *stats;		/* counters that outlive reloads */
 	const struct addr *egress_source;	/* outbound addresses, port 0 */
 	size_t negress_source;
+	const uint8_t *wg_key;			/* a home from tenants.db: its WireGuard key; NULL: a [tenant] */
+	int suspended;				/* tenants.db: suspended by the operator, refused */
 };
+
+#define ROUTE_WARNINGS_MAX 16		/* conflicts a table keeps words for (the rest are counted) */
+#define ROUTE_WARNING_LEN 200
 
 struct route_table;
 
 /*
  * Build a routing snapshot from ec, which the table takes over (ec is
- * cleared). Returns the table with one reference, or NULL when out of
- * memory (ec is freed then).
+ * cleared), and the tenants.db rows db[0..ndb) (copied; NULL, 0: none).
+ * The [tenant] sections win: a row with the name or a tunnel address of
+ * one is left out, a host name goes to its first claimant (the sections,
+ * then the rows by id), and each conflict is a warning
+ * (route_table_warning()). Rows get proxy v2 and
+ * EDGE_TENANT_CONNS_DEFAULT connections; suspended rows are kept, marked.
+ * Returns the table with one reference, or NULL when out of memory (ec is
+ * freed then).
  */
-struct route_table *route_table_new(struct edge_conf *ec, struct metrics *m);
+struct route_table *route_table_new(struct edge_conf *ec, const struct tenants_tenant *db, size_t ndb,
+				    struct metrics *m);
+
+/*
+ * A new snapshot with rt's configuration (shared, not copied) and the rows
+ * db[0..ndb) instead of rt's: after tenants.db changed. Returns it with one
+ * reference, or NULL when out of memory (rt is untouched either way).
+ */
+struct route_table *route_table_rebuild(const struct route_table *rt, const struct tenants_tenant *db,
+					size_t ndb, struct metrics *m);
+
+/* Every tenant of the table, [tenant] sections first: i < route_table_ntenants(), else NULL. */
+size_t route_table_ntenants(const struct route_table *rt);
+const struct route_tenant *route_table_tenant(const struct route_table *rt, size_t i);
+
+/*
+ * The conflicts met while building: route_table_nwarnings() kept (and in
+ * *lost_r, may be NULL, how many more there were), each one line of text.
+ */
+size_t route_table_nwarnings(const struct route_table *rt, size_t *lost_r);
+const char *route_table_warning(const struct route_table *rt, size_t i);
 
 /* Take a reference; connections hold one while they live. Returns rt. */
 struct route_table *route_table_ref(struct route_table *rt);
@@ -226,13 +259,14 @@ const struct edge_conf *route_table_conf(const struct route_table *rt);
  * longest "*.suffix" name, the tenant owning the local address dst (port
  * ignored), the tenant called default_tenant. name may be NULL (no SNI);
  * it is compared without regard to case. Returns the tenant and sets
- * *by_r, or returns NULL with *by_r = ROUTE_BY_NONE.
+ * *by_r, or returns NULL with *by_r = ROUTE_BY_NONE. A suspended tenant
+ * is returned too: the caller refuses it, with words saying so.
  */
 const struct route_tenant *route_find(const struct route_table *rt, const char *name,
 				      const struct addr *dst, const char *default_tenant,
 				      enum route_by *by_r);
 
-/* The tenant whose tunnel address is a (port ignored): the egress's client. NULL if none. */
+/* The tenant whose tunnel address is a (port ignored): the egress's client. NULL if none or suspended. */
 const struct route_tenant *route_find_tunnel(const struct route_table *rt, const struct addr *a);
 
 /* "name", "suffix", "address", "default" or "none". */
@@ -517,6 +551,7 @@ enum preamble_status preamble_feed(struct preamble *p, const uint8_t *in, size_t
 /* ---- tenants.c: tenants.db, the homes that enrolled and their invites ---- */
 
 #define TENANTS_NAME_MAX 63		/* a tenant's name: [a-z0-9-], not at either end */
+#define TENANTS_KEY_LEN 32		/* a home's WireGuard public key */
 #define TENANTS_INVITE_ID_LEN 16
 #define TENANTS_SECRET_LEN 32
 #define TENANTS_HOSTNAMES_MAX 4096	/* host names as kept, comma-separated, with the NUL */
@@ -535,7 +570,7 @@ struct tenants_invite {
 struct tenants_tenant {
 	int64_t id;
 	char name[TENANTS_NAME_MAX + 1];
-	uint8_t wg_key[32];			/* the home's WireGuard public key */
+	uint8_t wg_key[TENANTS_KEY_LEN];	/* the home's WireGuard public key */
 	struct addr tunnel_v4, tunnel_v6;	/* its tunnel addresses; v6 len 0 when none */
 	char hostnames[TENANTS_HOSTNAMES_MAX];	/* comma-separated */
 	int suspended;

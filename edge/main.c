@@ -42,7 +42,7 @@ edged_reload(void *arg)
 			  log_escape(err, strlen(err), esc, sizeof(esc)));
 		return;
 	}
-	rt = route_table_new(&fresh, d->e.metrics);
+	rt = route_table_new(&fresh, NULL, 0, d->e.metrics);
 	if (rt == NULL) {
 		log_error(NULL, "reload", "result=failed keeping=old error=\"out of memory\"");
 		return;
@@ -175,7 +175,7 @@ main(int argc, char **argv)
 	d.e.fallback = fallback_new();
 	d.e.base = event_base_new();
 	if (d.e.metrics == NULL || d.e.fallback == NULL || d.e.base == NULL ||
-	    (d.e.routes = route_table_new(&conf, d.e.metrics)) == NULL ||
+	    (d.e.routes = route_table_new(&conf, NULL, 0, d.e.metrics)) == NULL ||
 	    (sigs = sig_setup(d.e.base, edged_reload, edged_stop, &d)) == NULL) {
 		log_error(NULL, "start", "result=failed error=\"out of memory\"");
 		goto out;
