@@ -19,6 +19,8 @@ struct metrics;
 struct metrics_tenant;
 struct tenants;
 struct tenants_tenant;
+struct wg_device;
+struct wg_peer;
 
 #define EDGE_CONF_DEFAULT "/etc/homeport/edge.conf"
 #define EDGE_STATE_DIR_DEFAULT "/var/lib/homeport-edge"
@@ -158,6 +160,7 @@ struct metrics_cell {
 /* Per tenant: what its caps need, kept across reloads. */
 struct metrics_tenant {
 	unsigned active;		/* open connections to the tenant */
+	int stale;			/* tenants.db: no WireGuard handshake lately (tunnel.c): answered as down */
 	unsigned egress_active;		/* open egress connections of the tenant */
 	int64_t egress_window;		/* the minute (monotonic ms / 60000) being counted */
 	unsigned egress_in_window;	/* egress connections opened in it */
@@ -293,6 +296,8 @@ struct edge {
 	unsigned active;		/* live connections over all listeners */
 	struct fallback *fallback;	/* sources whose TLS was cut */
 	struct control_server *control;	/* the enrollment port, NULL without [enroll] control */
+	struct tenants *tenants;	/* tenants.db, open with [enroll] (opened as root, kept) */
+	struct tunnel *tunnel;		/* the WireGuard interface, with [enroll] */
 	int stopping;			/* SIGTERM: no new connections */
 };
 
@@ -676,11 +681,13 @@ struct control_ctx {
  * answer to the home into out[0..cap) (*len_r). A refusal is an answer
  * too (status refused or try later, with words for the home's owner); an
  * unknown invite and a wrong secret get the same words. log gets one
- * key=value line for the edge's log. Returns 0 with an answer to send, or
- * -1 when there is none (not sealed to us, not a request: drop it).
+ * key=value line for the edge's log; *enrolled_r is set to 1 when a home
+ * was enrolled (tenants.db changed), else 0. Returns 0 with an answer to
+ * send, or -1 when there is none (not sealed to us, not a request: drop it).
  */
 int control_answer(struct tenants *t, const struct control_ctx *ctx, const uint8_t *req, size_t len,
-		   int64_t now, uint8_t *out, size_t cap, size_t *len_r, char *log, size_t logcap);
+		   int64_t now, uint8_t *out, size_t cap, size_t *len_r, char *log, size_t logcap,
+		   int *enrolled_r);
 
 #define CONTROL_LISTENERS_MAX 8		/* [enroll] control addresses */
 #define CONTROL_CONNS_MAX 64		/* enrollment connections at once */
@@ -688,13 +695,85 @@ int control_answer(struct tenants *t, const struct control_ctx *ctx, const uint8
 
 /*
  * Listen on [enroll] control (before privileges drop: it reads the
- * enrollment key, the WireGuard key and tenants.db, all 0600): one framed
- * request and one framed answer per connection, within CONTROL_TIMEOUT_MS.
+ * enrollment key and the WireGuard key, 0600; after tunnel_open(), whose
+ * tenants.db it uses): one framed request and one framed answer per
+ * connection, within CONTROL_TIMEOUT_MS. An enrollment adds the home's
+ * WireGuard peer and routes (tunnel_sync()) before its answer leaves.
  * Nothing without [enroll] control. Returns 0, or -1 with err
  * (control_close() cleans up either way).
  */
 int control_open(struct edge *e, char *err, size_t errcap);
+
+/* Close the listeners and every control connection still open. */
 void control_close(struct edge *e);
+
+/* ---- tunnel.c: the edge's WireGuard interface, its peers following tenants.db ---- */
+
+/*
+ * A home's tunnel is stale when its peer's last handshake is older than
+ * this (WireGuard's REJECT_AFTER_TIME: its session keys are dead), or
+ * never happened. A home's keepalive (25 s) keeps a live tunnel
+ * handshaking about every 2 minutes.
+ */
+#define TUNNEL_STALE_AFTER 180		/* s */
+#define TUNNEL_POLL_MS 1000		/* tenants.db's data_version looked at */
+#define TUNNEL_CHECK_MS 5000		/* the peers' handshakes read */
+#define TUNNEL_GO_LOG "wireguard-go.log"	/* in state_dir: wireguard-go's output */
+#define TUNNEL_GO_PID "wireguard-go.pid"	/* in state_dir: the wireguard-go the edge started */
+
+struct tunnel;
+
+/*
+ * 1 if a tunnel whose peer last handshook at last_handshake (Unix
+ * seconds, 0: never) is stale at now, else 0. Pure.
+ */
+int tunnel_stale(int64_t last_handshake, int64_t now);
+
+/* The peer row x wants: its key, allowed IPs tunnel_v4/32 (and tunnel_v6/128), no endpoint. Pure. */
+void tunnel_peer_of(const struct tenants_tenant *x, struct wg_peer *p_r);
+
+/*
+ * What makes dev's peers the rows' that are not suspended: the rows whose
+ * peer is missing or has other allowed IPs into set_r[0..*nset_r) (room for
+ * n), the peers no such row has into remove_r[0..*nremove_r) (room for
+ * dev->npeers), as indexes. Returns 0, or -1 when out of memory. Pure.
+ */
+int tunnel_plan(const struct wg_device *dev, const struct tenants_tenant *rows, size_t n, size_t *set_r,
+		size_t *nset_r, size_t *remove_r, size_t *nremove_r);
+
+/*
+ * With [enroll], as root, before privileges drop: open tenants.db
+ * (e->tenants), bring [enroll] interface up with the edge's key
+ * (STATE_DIR/keys/wg.key), the endpoint's port and the edge's address in
+ * each tunnel pool (wg_ensure(): an interface that is there, from an
+ * earlier run, is kept with its peers; one made here outlives the edge),
+ * hand its UAPI socket to the service user, make the peers and routes
+ * follow tenants.db (tunnel_sync()), and start the timers that keep them
+ * following it and mark stale tunnels. Nothing without [enroll]. Returns
+ * 0, or -1 with err (tunnel_close() cleans up either way).
+ */
+int tunnel_open(struct edge *e, char *err, size_t errcap);
+
+/* Stop the timers and close tenants.db; the interface and its peers stay. */
+void tunnel_close(struct edge *e);
+
+/*
+ * Read tenants.db; give every tenant that is not suspended its peer (its
+ * key, its tunnel addresses as /32 and /128, the endpoint learned from
+ * its handshakes) and remove every other peer, one at a time; swap in a
+ * route table with the rows, on fresh (taken over; NULL: the current
+ * configuration); then read the handshakes. Each change is logged.
+ * Returns 0, or -1 (logged; with fresh, it is freed and the routes stay;
+ * without, the next poll tries again).
+ */
+int tunnel_sync(struct edge *e, struct edge_conf *fresh);
+
+/*
+ * A reload may not change [enroll] interface, or turn [enroll] on or off
+ * (the interface is made as root). Returns 0 if ec keeps them, else -1
+ * with the reason.
+ */
+int tunnel_same(const struct edge *e, const struct edge_conf *ec, char *err, size_t errcap);
 
 /* ---- edge_cli.c: the operator's commands (homeport-edge tenant ...) ---- */
 
