@@ -326,7 +326,10 @@ tunnel_sync(struct edge *e, struct edge_conf *fresh)
 		goto out;
 	}
 	if (wg_get(t->ifname, &dev, err, sizeof(err)) != 0) {
-		log_error(NULL, "wireguard", "result=failed ifname=%s error=\"%s\"", t->ifname, err);
+		/* Once per failure streak: the next poll tries again, every second. */
+		if (!t->read_failed)
+			log_error(NULL, "wireguard", "result=failed ifname=%s error=\"%s\"", t->ifname, err);
+		t->read_failed = 1;
 		goto out;
 	}
 	if ((failed = tunnel_apply(t, &dev, rows, n)) < 0)
