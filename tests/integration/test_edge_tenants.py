@@ -4,6 +4,8 @@ enrollment will (rows of the edge's own schema, which the first command
 creates), then listed and changed through the command."""
 import base64
 import hashlib
+import os
+import signal
 import sqlite3
 import subprocess
 
@@ -145,7 +147,7 @@ def test_enrollment_over_the_control_port(run, bindir, tooldir, tmp_path, bench)
     import re
     from daemon import Daemon
     from homed import free_port
-    from netns import Host, _kill_pid, sh
+    from netns import Host, sh
 
     conf, state = tmp_path / "edge.conf", tmp_path / "state"
     r = run("homeport-edge", "-c", conf, "init", "--name", "relay.edge.test", "--endpoint",
@@ -185,6 +187,7 @@ def test_enrollment_over_the_control_port(run, bindir, tooldir, tmp_path, bench)
     finally:
         assert edge.stop() == 0, "\n".join(edge.lines[-20:])
         if go_pid > 0:
-            _kill_pid(go_pid)
+            # wireguard-go (the interface outlives the edge), by PID.
+            os.kill(go_pid, signal.SIGTERM)
         sh("ip", "netns", "del", host.ns, check=False)
         bench.registry.namespaces.remove(host.ns)
