@@ -321,6 +321,18 @@ def test_the_edge_owns_its_interface_and_peers_follow_tenants_db(bench, tooldir,
     assert list(edge.show()["peers"]) == [edge.db_key("mail-bob-test")]
     assert banner(bench) == "421 4.3.0 relay.edge.test No route for this destination, try again later"
 
+    # SIGHUP reads tenants.db again with the file; the interface cannot change without a restart.
+    m = edge.d.mark()
+    edge.d.signal(signal.SIGHUP)
+    assert "enrolled=1" in edge.d.wait_for(r"event=reload result=ok", start=m)
+    text = edge.conf.read_text()
+    edge.conf.write_text(text.replace(f"interface = {edge.ifname}", "interface = hpother0"))
+    m = edge.d.mark()
+    edge.d.signal(signal.SIGHUP)
+    assert "a restart is needed" in edge.d.wait_for(r"event=reload result=failed", start=m)
+    edge.conf.write_text(text)
+    assert banner(bench) == "421 4.3.0 relay.edge.test No route for this destination, try again later"
+
     # A stop leaves the interface and its peers for the next start.
     assert edge.d.stop() == 0
     assert list(edge.show()["peers"]) == [edge.db_key("mail-bob-test")]
