@@ -7,9 +7,11 @@
  * in tenants.db (which takes the invite: single use) and say what the home
  * needs to bring its tunnel up.
  *
- * The socket around it (a TCP listener on [enroll] control, one framed
- * request and one framed answer per connection) and adding the WireGuard
- * peer come with the rest of relay mode; this is the part that decides.
+ * Around it, the control port: a TCP listener on [enroll] control, one
+ * framed request and one framed answer per connection. After an
+ * enrollment the home's WireGuard peer and routes are added
+ * (tunnel_sync()) before the answer leaves, so the home's first handshake
+ * finds its peer.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,7 +76,8 @@ control_refuse(const struct enroll_request *rq, uint8_t status, const char *why,
 
 int
 control_answer(struct tenants *t, const struct control_ctx *ctx, const uint8_t *req, size_t len,
-	       int64_t now, uint8_t *out, size_t cap, size_t *len_r, char *log, size_t logcap)
+	       int64_t now, uint8_t *out, size_t cap, size_t *len_r, char *log, size_t logcap,
+	       int *enrolled_r)
 {
 	struct enroll_request rq;
 	struct enroll_response rs;
@@ -86,6 +89,7 @@ control_answer(struct tenants *t, const struct control_ctx *ctx, const uint8_t *
 	int rc;
 
 	*len_r = 0;
+	*enrolled_r = 0;
 	if (enroll_request_open(req, len, ctx->box_pk, ctx->box_sk, &rq, &why) != 0) {
 		/* Not sealed to us, or not a request: nobody to answer to. */
 		snprintf(log, logcap, "result=dropped reason=\"%s\"", why);
@@ -162,20 +166,24 @@ control_answer(struct tenants *t, const struct control_ctx *ctx, const uint8_t *
 	rs.nhost = rq.nhost;
 	memcpy(rs.host, rq.host, sizeof(rs.host));
 	snprintf(log, logcap, "result=enrolled tenant=%s hosts=\"%s\"", x.name, hosts);
+	*enrolled_r = 1;
 	return enroll_response_seal(&rs, rq.reply_pk, out, cap, len_r);
 }
 
 /* ---- the control port ------------------------------------------------------ */
 
+struct control_conn;
+
 struct control_server {
 	struct edge *e;
-	struct tenants *t;
 	struct control_ctx ctx;
 	struct ev_listener *l[CONTROL_LISTENERS_MAX];
 	size_t nl;
+	struct control_conn *conns;	/* open connections, closed by control_close() */
 };
 
 struct control_conn {
+	struct control_conn *next, *prev;	/* in srv->conns */
 	struct control_server *srv;
 	struct bufferevent *bev;
 	struct ev_slot *slot;
@@ -187,6 +195,12 @@ struct control_conn {
 static void
 control_conn_free(struct control_conn *c)
 {
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		c->srv->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
 	if (c->deadline != NULL)
 		event_free(c->deadline);
 	if (c->bev != NULL)
@@ -204,7 +218,7 @@ control_on_read(struct bufferevent *bev, void *arg)
 	uint8_t out[ENROLL_FRAME_MAX];
 	const uint8_t *msg = NULL, *p;
 	char line[512];
-	int rc;
+	int rc, enrolled = 0;
 
 	if (c->answered)
 		return;
@@ -222,15 +236,22 @@ control_on_read(struct bufferevent *bev, void *arg)
 		control_conn_free(c);
 		return;
 	}
-	if (control_answer(c->srv->t, &c->srv->ctx, msg, mlen, (int64_t)time(NULL),
+	if (control_answer(c->srv->e->tenants, &c->srv->ctx, msg, mlen, (int64_t)time(NULL),
 			   out + ENROLL_FRAME_HEADER_LEN, sizeof(out) - ENROLL_FRAME_HEADER_LEN, &alen, line,
-			   sizeof(line)) != 0 ||
+			   sizeof(line), &enrolled) != 0 ||
 	    (rc = enroll_frame_write(out + ENROLL_FRAME_HEADER_LEN, alen, out, sizeof(out))) < 0) {
 		log_info(NULL, "enroll", "peer=%s %s", c->peer, line);
 		control_conn_free(c);
 		return;
 	}
 	log_info(NULL, "enroll", "peer=%s %s", c->peer, line);
+	/*
+	 * The peer before the answer: the home brings its tunnel up as soon as
+	 * it reads it. Should this fail, the home is enrolled all the same and
+	 * the next poll tries again (tunnel.c).
+	 */
+	if (enrolled && c->srv->e->tunnel != NULL)
+		tunnel_sync(c->srv->e, NULL);
 	c->answered = 1;
 	bufferevent_disable(bev, EV_READ);
 	if (bufferevent_write(bev, out, (size_t)rc) != 0)
@@ -279,6 +300,10 @@ control_on_accept(int fd, const struct addr *peer, struct ev_slot *slot, void *a
 	}
 	c->srv = srv;
 	c->slot = slot;
+	c->next = srv->conns;
+	if (srv->conns != NULL)
+		srv->conns->prev = c;
+	srv->conns = c;
 	addr_format(peer, c->peer, sizeof(c->peer));
 	c->bev = bufferevent_socket_new(srv->e->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->deadline = evtimer_new(srv->e->base, control_on_deadline, c);
@@ -320,11 +345,14 @@ control_open(struct edge *e, char *err, size_t errcap)
 	struct ev_listener_limits limits = { .max_conns = CONTROL_CONNS_MAX };
 	struct control_server *srv;
 	struct ev_quota *q = NULL;
-	char path[4096];
-	int rc = -1, n;
+	int rc = -1;
 
 	if (ec->enroll == NULL || ec->enroll->control.n == 0)
 		return 0;
+	if (e->tenants == NULL) {
+		snprintf(err, errcap, "tenants.db is not open");
+		return -1;
+	}
 	if (ec->enroll->control.n > CONTROL_LISTENERS_MAX) {
 		snprintf(err, errcap, "[enroll] control: at most %d addresses", CONTROL_LISTENERS_MAX);
 		return -1;
@@ -339,9 +367,6 @@ control_open(struct edge *e, char *err, size_t errcap)
 	/* Read as root, before privileges drop: the keys and tenants.db are 0600. */
 	if (edge_enroll_key(ec->main->state_dir, srv->ctx.box_pk, srv->ctx.box_sk, err, errcap) != 0 ||
 	    control_wg_public(ec->main->state_dir, srv->ctx.edge_wg_pk, err, errcap) != 0)
-		goto out;
-	n = snprintf(path, sizeof(path), "%s/%s", ec->main->state_dir, EDGE_TENANTS_FILE);
-	if (n < 0 || (size_t)n >= sizeof(path) || (srv->t = tenants_open(path, err, errcap)) == NULL)
 		goto out;
 	srv->ctx.wg_endpoint = ec->enroll->endpoint;
 	for (size_t i = 0; i < ec->enroll->tunnel.n; i++) {
@@ -377,9 +402,10 @@ control_close(struct edge *e)
 
 	if (srv == NULL)
 		return;
+	while (srv->conns != NULL)
+		control_conn_free(srv->conns);
 	for (size_t i = 0; i < srv->nl; i++)
 		ev_listener_free(&srv->l[i]);
-	tenants_close(&srv->t);
 	sodium_memzero(&srv->ctx, sizeof(srv->ctx));
 	free(srv);
 	e->control = NULL;

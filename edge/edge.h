@@ -17,11 +17,18 @@ struct evbuffer;
 
 struct metrics;
 struct metrics_tenant;
+struct tenants;
+struct tenants_tenant;
+struct wg_device;
+struct wg_peer;
 
 #define EDGE_CONF_DEFAULT "/etc/homeport/edge.conf"
 #define EDGE_STATE_DIR_DEFAULT "/var/lib/homeport-edge"
 #define EDGE_TENANTS_FILE "tenants.db"
 #define EDGE_INVITE_TTL_MAX (30LL * 24 * 3600 * 1000)	/* 30 days */
+#define EDGE_IFNAME_DEFAULT "homeport0"	/* [enroll] interface */
+#define EDGE_IFNAME_MAX 15		/* an interface name's bytes (IFNAMSIZ - 1) */
+#define EDGE_TENANT_CONNS_DEFAULT 1000	/* a tenant's max_connections unless its [tenant] says */
 
 /* ---- edge_conf.c: edge.conf ---- */
 
@@ -96,6 +103,7 @@ struct edge_enroll_conf {
 	struct conf_cidr_list tunnel;		/* tunnel address pools: one IPv4, at most one IPv6 */
 	int64_t invite_ttl;			/* ms an invite is valid by default */
 	int require_txt;			/* host names proven by a _homeport TXT record */
+	char *interface;			/* the WireGuard interface the edge keeps (EDGE_IFNAME_MAX) */
 };
 
 struct edge_conf {
@@ -152,6 +160,7 @@ struct metrics_cell {
 /* Per tenant: what its caps need, kept across reloads. */
 struct metrics_tenant {
 	unsigned active;		/* open connections to the tenant */
+	int stale;			/* tenants.db: no WireGuard handshake lately (tunnel.c): answered as down */
 	unsigned egress_active;		/* open egress connections of the tenant */
 	int64_t egress_window;		/* the minute (monotonic ms / 60000) being counted */
 	unsigned egress_in_window;	/* egress connections opened in it */
@@ -189,7 +198,7 @@ enum route_by {
 };
 
 struct route_tenant {
-	const char *name;			/* borrowed from the table's configuration */
+	const char *name;			/* borrowed from the table (or its configuration) */
 	const struct addr *tunnel;		/* tunnel addresses, port 0 */
 	size_t ntunnel;
 	int proxy;				/* enum edge_proxy_version */
@@ -197,16 +206,47 @@ struct route_tenant {
 	struct metrics_tenant *stats;		/* counters that outlive reloads */
 	const struct addr *egress_source;	/* outbound addresses, port 0 */
 	size_t negress_source;
+	const uint8_t *wg_key;			/* a home from tenants.db: its WireGuard key; NULL: a [tenant] */
+	int suspended;				/* tenants.db: suspended by the operator, refused */
 };
+
+#define ROUTE_WARNINGS_MAX 16		/* conflicts a table keeps words for (the rest are counted) */
+#define ROUTE_WARNING_LEN 200
 
 struct route_table;
 
 /*
  * Build a routing snapshot from ec, which the table takes over (ec is
- * cleared). Returns the table with one reference, or NULL when out of
- * memory (ec is freed then).
+ * cleared), and the tenants.db rows db[0..ndb) (copied; NULL, 0: none).
+ * The [tenant] sections win: a row with the name or a tunnel address of
+ * one is left out, a host name goes to its first claimant (the sections,
+ * then the rows by id), and each conflict is a warning
+ * (route_table_warning()). Rows get proxy v2 and
+ * EDGE_TENANT_CONNS_DEFAULT connections; suspended rows are kept, marked.
+ * Returns the table with one reference, or NULL when out of memory (ec is
+ * freed then).
  */
-struct route_table *route_table_new(struct edge_conf *ec, struct metrics *m);
+struct route_table *route_table_new(struct edge_conf *ec, const struct tenants_tenant *db, size_t ndb,
+				    struct metrics *m);
+
+/*
+ * A new snapshot with rt's configuration (shared, not copied) and the rows
+ * db[0..ndb) instead of rt's: after tenants.db changed. Returns it with one
+ * reference, or NULL when out of memory (rt is untouched either way).
+ */
+struct route_table *route_table_rebuild(const struct route_table *rt, const struct tenants_tenant *db,
+					size_t ndb, struct metrics *m);
+
+/* Every tenant of the table, [tenant] sections first: i < route_table_ntenants(), else NULL. */
+size_t route_table_ntenants(const struct route_table *rt);
+const struct route_tenant *route_table_tenant(const struct route_table *rt, size_t i);
+
+/*
+ * The conflicts met while building: route_table_nwarnings() kept (and in
+ * *lost_r, may be NULL, how many more there were), each one line of text.
+ */
+size_t route_table_nwarnings(const struct route_table *rt, size_t *lost_r);
+const char *route_table_warning(const struct route_table *rt, size_t i);
 
 /* Take a reference; connections hold one while they live. Returns rt. */
 struct route_table *route_table_ref(struct route_table *rt);
@@ -222,13 +262,14 @@ const struct edge_conf *route_table_conf(const struct route_table *rt);
  * longest "*.suffix" name, the tenant owning the local address dst (port
  * ignored), the tenant called default_tenant. name may be NULL (no SNI);
  * it is compared without regard to case. Returns the tenant and sets
- * *by_r, or returns NULL with *by_r = ROUTE_BY_NONE.
+ * *by_r, or returns NULL with *by_r = ROUTE_BY_NONE. A suspended tenant
+ * is returned too: the caller refuses it, with words saying so.
  */
 const struct route_tenant *route_find(const struct route_table *rt, const char *name,
 				      const struct addr *dst, const char *default_tenant,
 				      enum route_by *by_r);
 
-/* The tenant whose tunnel address is a (port ignored): the egress's client. NULL if none. */
+/* The tenant whose tunnel address is a (port ignored): the egress's client. NULL if none or suspended. */
 const struct route_tenant *route_find_tunnel(const struct route_table *rt, const struct addr *a);
 
 /* "name", "suffix", "address", "default" or "none". */
@@ -255,6 +296,8 @@ struct edge {
 	unsigned active;		/* live connections over all listeners */
 	struct fallback *fallback;	/* sources whose TLS was cut */
 	struct control_server *control;	/* the enrollment port, NULL without [enroll] control */
+	struct tenants *tenants;	/* tenants.db, open with [enroll] (opened as root, kept) */
+	struct tunnel *tunnel;		/* the WireGuard interface, with [enroll] */
 	int stopping;			/* SIGTERM: no new connections */
 };
 
@@ -451,6 +494,7 @@ enum preamble_refusal {
 	PREAMBLE_REFUSE_TENANT_DOWN,	/* the home is unreachable: 421 4.4.2 / BYE */
 	PREAMBLE_REFUSE_NO_ROUTE,	/* no tenant for this connection: 421 4.3.0 / BYE */
 	PREAMBLE_REFUSE_SHUTDOWN,	/* the edge is stopping: 421 4.3.2 / BYE */
+	PREAMBLE_REFUSE_SUSPENDED,	/* the operator suspended the tenant: 421 4.4.2 / BYE */
 };
 
 struct preamble {
@@ -512,6 +556,7 @@ enum preamble_status preamble_feed(struct preamble *p, const uint8_t *in, size_t
 /* ---- tenants.c: tenants.db, the homes that enrolled and their invites ---- */
 
 #define TENANTS_NAME_MAX 63		/* a tenant's name: [a-z0-9-], not at either end */
+#define TENANTS_KEY_LEN 32		/* a home's WireGuard public key */
 #define TENANTS_INVITE_ID_LEN 16
 #define TENANTS_SECRET_LEN 32
 #define TENANTS_HOSTNAMES_MAX 4096	/* host names as kept, comma-separated, with the NUL */
@@ -530,7 +575,7 @@ struct tenants_invite {
 struct tenants_tenant {
 	int64_t id;
 	char name[TENANTS_NAME_MAX + 1];
-	uint8_t wg_key[32];			/* the home's WireGuard public key */
+	uint8_t wg_key[TENANTS_KEY_LEN];	/* the home's WireGuard public key */
 	struct addr tunnel_v4, tunnel_v6;	/* its tunnel addresses; v6 len 0 when none */
 	char hostnames[TENANTS_HOSTNAMES_MAX];	/* comma-separated */
 	int suspended;
@@ -573,6 +618,13 @@ int tenants_list(struct tenants *t, struct tenants_tenant **list_r, size_t *n_r,
 
 /* One tenant. Returns 0, 1 (none), or -1. */
 int tenants_get(struct tenants *t, const char *name, struct tenants_tenant *x_r, char *err, size_t errcap);
+
+/*
+ * SQLite's PRAGMA data_version on t's connection into *v_r: it changes
+ * when another connection (another process: homeport-edge tenant ...)
+ * commits a change, not for t's own. Returns 0, or -1 with err.
+ */
+int tenants_data_version(struct tenants *t, int64_t *v_r, char *err, size_t errcap);
 
 /* Suspend (1) or resume (0); remove. Returns 0, 1 (no such tenant), or -1. */
 int tenants_suspend(struct tenants *t, const char *name, int suspended, char *err, size_t errcap);
@@ -629,11 +681,13 @@ struct control_ctx {
  * answer to the home into out[0..cap) (*len_r). A refusal is an answer
  * too (status refused or try later, with words for the home's owner); an
  * unknown invite and a wrong secret get the same words. log gets one
- * key=value line for the edge's log. Returns 0 with an answer to send, or
- * -1 when there is none (not sealed to us, not a request: drop it).
+ * key=value line for the edge's log; *enrolled_r is set to 1 when a home
+ * was enrolled (tenants.db changed), else 0. Returns 0 with an answer to
+ * send, or -1 when there is none (not sealed to us, not a request: drop it).
  */
 int control_answer(struct tenants *t, const struct control_ctx *ctx, const uint8_t *req, size_t len,
-		   int64_t now, uint8_t *out, size_t cap, size_t *len_r, char *log, size_t logcap);
+		   int64_t now, uint8_t *out, size_t cap, size_t *len_r, char *log, size_t logcap,
+		   int *enrolled_r);
 
 #define CONTROL_LISTENERS_MAX 8		/* [enroll] control addresses */
 #define CONTROL_CONNS_MAX 64		/* enrollment connections at once */
@@ -641,13 +695,85 @@ int control_answer(struct tenants *t, const struct control_ctx *ctx, const uint8
 
 /*
  * Listen on [enroll] control (before privileges drop: it reads the
- * enrollment key, the WireGuard key and tenants.db, all 0600): one framed
- * request and one framed answer per connection, within CONTROL_TIMEOUT_MS.
+ * enrollment key and the WireGuard key, 0600; after tunnel_open(), whose
+ * tenants.db it uses): one framed request and one framed answer per
+ * connection, within CONTROL_TIMEOUT_MS. An enrollment adds the home's
+ * WireGuard peer and routes (tunnel_sync()) before its answer leaves.
  * Nothing without [enroll] control. Returns 0, or -1 with err
  * (control_close() cleans up either way).
  */
 int control_open(struct edge *e, char *err, size_t errcap);
+
+/* Close the listeners and every control connection still open. */
 void control_close(struct edge *e);
+
+/* ---- tunnel.c: the edge's WireGuard interface, its peers following tenants.db ---- */
+
+/*
+ * A home's tunnel is stale when its peer's last handshake is older than
+ * this (WireGuard's REJECT_AFTER_TIME: its session keys are dead), or
+ * never happened. A home's keepalive (25 s) keeps a live tunnel
+ * handshaking about every 2 minutes.
+ */
+#define TUNNEL_STALE_AFTER 180		/* s */
+#define TUNNEL_POLL_MS 1000		/* tenants.db's data_version looked at */
+#define TUNNEL_CHECK_MS 5000		/* the peers' handshakes read */
+#define TUNNEL_GO_LOG "wireguard-go.log"	/* in state_dir: wireguard-go's output */
+#define TUNNEL_GO_PID "wireguard-go.pid"	/* in state_dir: the wireguard-go the edge started */
+
+struct tunnel;
+
+/*
+ * 1 if a tunnel whose peer last handshook at last_handshake (Unix
+ * seconds, 0: never) is stale at now, else 0. Pure.
+ */
+int tunnel_stale(int64_t last_handshake, int64_t now);
+
+/* The peer row x wants: its key, allowed IPs tunnel_v4/32 (and tunnel_v6/128), no endpoint. Pure. */
+void tunnel_peer_of(const struct tenants_tenant *x, struct wg_peer *p_r);
+
+/*
+ * What makes dev's peers the rows' that are not suspended: the rows whose
+ * peer is missing or has other allowed IPs into set_r[0..*nset_r) (room for
+ * n), the peers no such row has into remove_r[0..*nremove_r) (room for
+ * dev->npeers), as indexes. Returns 0, or -1 when out of memory. Pure.
+ */
+int tunnel_plan(const struct wg_device *dev, const struct tenants_tenant *rows, size_t n, size_t *set_r,
+		size_t *nset_r, size_t *remove_r, size_t *nremove_r);
+
+/*
+ * With [enroll], as root, before privileges drop: open tenants.db
+ * (e->tenants), bring [enroll] interface up with the edge's key
+ * (STATE_DIR/keys/wg.key), the endpoint's port and the edge's address in
+ * each tunnel pool (wg_ensure(): an interface that is there, from an
+ * earlier run, is kept with its peers; one made here outlives the edge),
+ * hand its UAPI socket to the service user, make the peers and routes
+ * follow tenants.db (tunnel_sync()), and start the timers that keep them
+ * following it and mark stale tunnels. Nothing without [enroll]. Returns
+ * 0, or -1 with err (tunnel_close() cleans up either way).
+ */
+int tunnel_open(struct edge *e, char *err, size_t errcap);
+
+/* Stop the timers and close tenants.db; the interface and its peers stay. */
+void tunnel_close(struct edge *e);
+
+/*
+ * Read tenants.db; give every tenant that is not suspended its peer (its
+ * key, its tunnel addresses as /32 and /128, the endpoint learned from
+ * its handshakes) and remove every other peer, one at a time; swap in a
+ * route table with the rows, on fresh (taken over; NULL: the current
+ * configuration); then read the handshakes. Each change is logged.
+ * Returns 0, or -1 (logged; with fresh, it is freed and the routes stay;
+ * without, the next poll tries again).
+ */
+int tunnel_sync(struct edge *e, struct edge_conf *fresh);
+
+/*
+ * A reload may not change [enroll] interface, or turn [enroll] on or off
+ * (the interface is made as root). Returns 0 if ec keeps them, else -1
+ * with the reason.
+ */
+int tunnel_same(const struct edge *e, const struct edge_conf *ec, char *err, size_t errcap);
 
 /* ---- edge_cli.c: the operator's commands (homeport-edge tenant ...) ---- */
 

@@ -93,7 +93,7 @@ edge_tenant_defaults(void *block)
 	struct edge_tenant_conf *t = block;
 
 	t->proxy = EDGE_PROXY_V2;
-	t->max_connections = 1000;
+	t->max_connections = EDGE_TENANT_CONNS_DEFAULT;
 }
 
 static void
@@ -114,6 +114,7 @@ static const struct conf_key edge_enroll_keys[] = {
 	ENROLL_KEY("tunnel", CONF_CIDR_LIST, tunnel),
 	ENROLL_KEY("invite_ttl", CONF_DURATION, invite_ttl, .min = 60 * 1000, .max = EDGE_INVITE_TTL_MAX),
 	ENROLL_KEY("require_txt", CONF_BOOL, require_txt),
+	ENROLL_KEY("interface", CONF_STRING, interface),
 	{ .name = NULL },
 };
 
@@ -123,6 +124,7 @@ edge_enroll_defaults(void *block)
 	struct edge_enroll_conf *c = block;
 
 	c->invite_ttl = 24LL * 3600 * 1000;
+	c->interface = EDGE_IFNAME_DEFAULT;
 }
 
 static const struct conf_section edge_sections[] = {
@@ -272,12 +274,38 @@ edge_conf_check_egress(const struct edge_conf *ec, char *err, size_t errcap)
 	return 0;
 }
 
+/*
+ * An interface name the kernel and wireguard-go (its socket file's name)
+ * both take: 1..EDGE_IFNAME_MAX of letters, digits, '.', '-', '_', not "."
+ * or "..". Returns 0 or -1.
+ */
+static int
+edge_conf_ifname_check(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > EDGE_IFNAME_MAX || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+		      c == '-' || c == '_'))
+			return -1;
+	}
+	return 0;
+}
+
 /* [enroll]: one IPv4 pool and at most one IPv6 pool, each with room for the edge and a home. */
 static int
 edge_conf_check_enroll(const struct edge_conf *ec, char *err, size_t errcap)
 {
 	const struct edge_enroll_conf *c = ec->enroll;
 	int v4 = 0, v6 = 0;
+
+	if (edge_conf_ifname_check(c->interface) != 0)
+		return conf_fail(ec->conf, c, "interface", err, errcap,
+				 "'%s' is not an interface name (1 to %d letters, digits, '.', '-', '_')",
+				 c->interface, EDGE_IFNAME_MAX);
 
 	for (size_t i = 0; i < c->tunnel.n; i++) {
 		const struct cidr *p = &c->tunnel.v[i];
@@ -326,9 +354,13 @@ edge_conf_check(const struct edge_conf *ec, char *err, size_t errcap)
 		struct edge_listener_conf *l = edge_conf_listener(ec, i);
 		if (edge_conf_check_listener(ec, i, err, errcap) != 0)
 			return -1;
-		if (l->default_tenant != NULL && edge_conf_find_tenant(ec, l->default_tenant) == NULL)
+		/* With [enroll], a home that enrolled may be the default: named as tenants.db names it. */
+		if (l->default_tenant != NULL && edge_conf_find_tenant(ec, l->default_tenant) == NULL &&
+		    (ec->enroll == NULL || tenants_name_check(l->default_tenant) != 0))
 			return conf_fail(ec->conf, l, "default_tenant", err, errcap,
-					 "no [tenant %s] in this file", l->default_tenant);
+					 ec->enroll == NULL ? "no [tenant %s] in this file"
+							    : "no [tenant %s] in this file, nor a tenants.db name",
+					 l->default_tenant);
 	}
 	return 0;
 }

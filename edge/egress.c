@@ -169,7 +169,8 @@ egress_forbidden(const struct egress *g, const struct addr *dst)
 		return "special_address";
 	if (cidr_list_match(cfg->deny.v, cfg->deny.n, dst))
 		return "denied_network";
-	if (route_find_tunnel(g->routes, dst) != NULL)
+	if (route_find_tunnel(g->routes, dst) != NULL ||
+	    (ec->enroll != NULL && cidr_list_match(ec->enroll->tunnel.v, ec->enroll->tunnel.n, dst)))
 		return "tunnel_address";
 	if (egress_is_local(dst))
 		return "edge_address";

@@ -1,9 +1,11 @@
 /*
  * homeport-edge: the stateless relay.
  *
- * Start-up: read the configuration, bind every listener (and the metrics
- * address) while still privileged, drop to the configured user, then run
- * the event loop. SIGHUP loads the file again into a new routing snapshot
+ * Start-up: read the configuration; with [enroll], bring the WireGuard
+ * interface up and open tenants.db (tunnel.c); bind every listener (and
+ * the metrics address) while still privileged, drop to the configured
+ * user (keeping CAP_NET_ADMIN with [enroll], for the peers), then run the
+ * event loop. SIGHUP loads the file again into a new routing snapshot
  * (connections carry on with theirs); SIGTERM stops.
  */
 #include <stdio.h>
@@ -35,24 +37,35 @@ edged_reload(void *arg)
 	char err[CONF_ERROR_MAX], esc[2 * CONF_ERROR_MAX];
 
 	if (edge_conf_load(d->conf_path, &fresh, err, sizeof(err)) != 0 ||
-	    edge_listeners_same(&d->e, &fresh, err, sizeof(err)) != 0) {
+	    edge_listeners_same(&d->e, &fresh, err, sizeof(err)) != 0 ||
+	    tunnel_same(&d->e, &fresh, err, sizeof(err)) != 0) {
 		if (fresh.conf != NULL)
 			edge_conf_free(&fresh);
 		log_error(NULL, "reload", "result=failed keeping=old error=\"%s\"",
 			  log_escape(err, strlen(err), esc, sizeof(esc)));
 		return;
 	}
-	rt = route_table_new(&fresh, d->e.metrics);
-	if (rt == NULL) {
-		log_error(NULL, "reload", "result=failed keeping=old error=\"out of memory\"");
-		return;
+	if (d->e.tunnel != NULL) {
+		/* With tenants.db's rows, read again (tunnel_sync frees fresh when it fails). */
+		if (tunnel_sync(&d->e, &fresh) != 0) {
+			log_error(NULL, "reload", "result=failed keeping=old error=\"tenants.db or the "
+				  "WireGuard interface (logged)\"");
+			return;
+		}
+	} else {
+		rt = route_table_new(&fresh, NULL, 0, d->e.metrics);
+		if (rt == NULL) {
+			log_error(NULL, "reload", "result=failed keeping=old error=\"out of memory\"");
+			return;
+		}
+		route_table_unref(&d->e.routes);
+		d->e.routes = rt;
 	}
-	route_table_unref(&d->e.routes);
-	d->e.routes = rt;
+	rt = d->e.routes;
 	edge_listeners_set_limits(&d->e);
 	log_set_level((enum log_level)route_table_conf(rt)->main->log_level);
-	log_info(NULL, "reload", "result=ok listeners=%zu tenants=%zu", route_table_conf(rt)->nlisteners,
-		 route_table_conf(rt)->ntenants);
+	log_info(NULL, "reload", "result=ok listeners=%zu tenants=%zu enrolled=%zu", route_table_conf(rt)->nlisteners,
+		 route_table_conf(rt)->ntenants, route_table_ntenants(rt) - route_table_conf(rt)->ntenants);
 }
 
 static void
@@ -175,12 +188,14 @@ main(int argc, char **argv)
 	d.e.fallback = fallback_new();
 	d.e.base = event_base_new();
 	if (d.e.metrics == NULL || d.e.fallback == NULL || d.e.base == NULL ||
-	    (d.e.routes = route_table_new(&conf, d.e.metrics)) == NULL ||
+	    (d.e.routes = route_table_new(&conf, NULL, 0, d.e.metrics)) == NULL ||
 	    (sigs = sig_setup(d.e.base, edged_reload, edged_stop, &d)) == NULL) {
 		log_error(NULL, "start", "result=failed error=\"out of memory\"");
 		goto out;
 	}
-	if (edge_listeners_open(&d.e, err, sizeof(err)) != 0 ||
+	/* The interface first: wireguard-go, forked here, must inherit no listening socket. */
+	if (tunnel_open(&d.e, err, sizeof(err)) != 0 ||
+	    edge_listeners_open(&d.e, err, sizeof(err)) != 0 ||
 	    egress_open(&d.e, err, sizeof(err)) != 0 ||
 	    control_open(&d.e, err, sizeof(err)) != 0 ||
 	    edged_metrics_open(&d, err, sizeof(err)) != 0 ||
@@ -189,9 +204,10 @@ main(int argc, char **argv)
 		log_error(NULL, "start", "result=failed error=\"%s\"", err);
 		goto out;
 	}
-	log_info(NULL, "start", "result=ok name=%s listeners=%zu sockets=%zu tenants=%zu pid=%ld",
+	log_info(NULL, "start", "result=ok name=%s listeners=%zu sockets=%zu tenants=%zu pid=%ld enrolled=%zu",
 		 route_table_conf(d.e.routes)->main->name, route_table_conf(d.e.routes)->nlisteners,
-		 d.e.nsockets, route_table_conf(d.e.routes)->ntenants, (long)getpid());
+		 d.e.nsockets, route_table_conf(d.e.routes)->ntenants, (long)getpid(),
+		 route_table_ntenants(d.e.routes) - route_table_conf(d.e.routes)->ntenants);
 	event_base_dispatch(d.e.base);
 	log_info(NULL, "stop", "result=ok connections=%u", d.e.active);
 	rc = 0;
@@ -201,6 +217,7 @@ out:
 	edge_listeners_close(&d.e);
 	egress_close(&d.e);
 	control_close(&d.e);
+	tunnel_close(&d.e);
 	if (d.http != NULL)
 		evhttp_free(d.http);
 	sig_free(&sigs);

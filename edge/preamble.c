@@ -88,6 +88,7 @@ static const struct {
 	[PREAMBLE_REFUSE_TENANT_DOWN] = { "4.4.2", "Destination unreachable, try again later" },
 	[PREAMBLE_REFUSE_NO_ROUTE] = { "4.3.0", "No route for this destination, try again later" },
 	[PREAMBLE_REFUSE_SHUTDOWN] = { "4.3.2", "Shutting down" },
+	[PREAMBLE_REFUSE_SUSPENDED] = { "4.4.2", "Service for this destination is suspended, try again later" },
 };
 
 #define PREAMBLE_IMAP_CAPS "IMAP4rev1 STARTTLS LOGINDISABLED"

@@ -557,6 +557,21 @@ relay_route(struct relay *r, const char *name, size_t len)
 		return;
 	}
 	r->tenant = t;
+	/*
+	 * A suspended home, or one whose tunnel is stale (tunnel.c), gets the
+	 * refusal at once: waiting RELAY_CONNECT_TIMEOUT for a tunnel known to
+	 * be dead would only hold the sender.
+	 */
+	if (t->suspended || t->stats->stale) {
+		r->cell = metrics_cell(r->e->metrics, t->name, r->lc->name);
+		if (t->suspended) {
+			relay_refuse(r, PREAMBLE_REFUSE_SUSPENDED, "tenant_suspended");
+		} else {
+			metrics_add(r->cell, METRICS_TENANT_DOWN, 1);
+			relay_refuse(r, PREAMBLE_REFUSE_TENANT_DOWN, "tenant_stale");
+		}
+		return;
+	}
 	if (t->stats->active >= t->max_connections) {
 		relay_refuse(r, PREAMBLE_REFUSE_BUSY, "tenant_max_connections");
 		return;

@@ -303,6 +303,23 @@ tenants_change(struct tenants *t, const char *sql, const char *name, int value, 
 }
 
 int
+tenants_data_version(struct tenants *t, int64_t *v_r, char *err, size_t errcap)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(t->db, "PRAGMA data_version", -1, &s, NULL) != SQLITE_OK ||
+	    sqlite3_step(s) != SQLITE_ROW) {
+		tenants_fail(err, errcap, t->db, "data_version");
+	} else {
+		*v_r = sqlite3_column_int64(s, 0);
+		rc = 0;
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int
 tenants_suspend(struct tenants *t, const char *name, int suspended, char *err, size_t errcap)
 {
 	return tenants_change(t, "UPDATE tenants SET suspended = ?2 WHERE name = ?1", name, suspended != 0,

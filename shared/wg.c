@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,6 +21,7 @@
 
 #define WG_POLL_MS 20			/* while waiting for wireguard-go's socket */
 #define WG_GO_STOP_MS 5000		/* for wireguard-go to exit on SIGTERM */
+#define WG_GO_UAPI_FD 3			/* where wireguard-go finds a socket made for it (WG_UAPI_FD) */
 
 static int
 wg_socket_path(const char *ifname, char *out, size_t cap)
@@ -111,17 +114,77 @@ wg_sleep_ms(long ms)
 		;
 }
 
-/* Start wireguard-go in the foreground as our child and wait for its socket. */
+/*
+ * The UAPI socket for ifname, listening, made here for wireguard-go
+ * (WG_UAPI_FD) so that it belongs to owner from the start: wireguard-go
+ * watches its socket file and takes any change to it, a chown included,
+ * for its removal, and exits. Mode 0700 as wireguard-go makes it. A stale
+ * file (nobody listening) is replaced. Returns the socket (close-on-exec),
+ * or -1 with err.
+ */
 static int
-wg_start_go(const char *ifname, int log_fd, pid_t *pid_r, char *err, size_t errcap)
+wg_uapi_listen(const char *ifname, uid_t owner, char *err, size_t errcap)
 {
-	pid_t pid;
-	int status;
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	mode_t mask;
+	int fd = -1, rc;
 
+	if (wg_socket_path(ifname, sun.sun_path, sizeof(sun.sun_path)) != 0) {
+		snprintf(err, errcap, "%s: interface name too long", ifname);
+		return -1;
+	}
+	if (mkdir(WG_UAPI_DIR, 0755) != 0 && errno != EEXIST) {
+		snprintf(err, errcap, "%s: %s", WG_UAPI_DIR, strerror(errno));
+		return -1;
+	}
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+			break;
+		mask = umask(077);
+		rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+		umask(mask);
+		if (rc == 0)
+			break;
+		if (errno != EADDRINUSE || attempt > 0 ||
+		    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 || unlink(sun.sun_path) != 0) {
+			snprintf(err, errcap, "%s: %s in use or not usable", ifname, sun.sun_path);
+			close(fd);
+			return -1;
+		}
+		close(fd);
+		fd = -1;
+	}
+	if (fd < 0 || (owner != (uid_t)-1 && chown(sun.sun_path, owner, (gid_t)-1) != 0) ||
+	    listen(fd, SOMAXCONN) != 0) {
+		snprintf(err, errcap, "%s: cannot make %s: %s", ifname, sun.sun_path, strerror(errno));
+		if (fd >= 0) {
+			unlink(sun.sun_path);
+			close(fd);
+		}
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Start wireguard-go in the foreground as our child and wait for it. With
+ * owner, its UAPI socket is made here (wg_uapi_listen()) and handed to
+ * owner, and the wait is for the interface; else wireguard-go makes the
+ * socket (root's) and the wait is for the socket.
+ */
+static int
+wg_start_go(const char *ifname, int log_fd, uid_t owner, pid_t *pid_r, char *err, size_t errcap)
+{
+	char path[256];
+	pid_t pid;
+	int status, uapi = -1;
+
+	if (owner != (uid_t)-1 && (uapi = wg_uapi_listen(ifname, owner, err, errcap)) < 0)
+		return -1;
 	pid = fork();
 	if (pid < 0) {
 		snprintf(err, errcap, "%s: cannot start %s: %s", ifname, WG_GO_PROGRAM, strerror(errno));
-		return -1;
+		goto fail;
 	}
 	if (pid == 0) {
 		/* Hold none of the caller's pipes: a parent waiting for EOF would hang. */
@@ -130,33 +193,50 @@ wg_start_go(const char *ifname, int log_fd, pid_t *pid_r, char *err, size_t errc
 		if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0 ||
 		    dup2(out, STDERR_FILENO) < 0)
 			_exit(127);
+		if (uapi >= 0) {
+			/* dup2 clears close-on-exec, except onto itself. */
+			if ((uapi == WG_GO_UAPI_FD ? fcntl(uapi, F_SETFD, 0) : dup2(uapi, WG_GO_UAPI_FD)) < 0 ||
+			    setenv("WG_UAPI_FD", "3", 1) != 0)
+				_exit(127);
+		}
 		/* Its own session: the interface outlives a stopped or killed parent. */
 		setsid();
 		execlp(WG_GO_PROGRAM, WG_GO_PROGRAM, "-f", ifname, (char *)NULL);
 		_exit(127);
 	}
+	if (uapi >= 0) {
+		close(uapi);
+		uapi = -1;
+	}
 	for (long waited = 0; waited < WG_CREATE_TIMEOUT_MS; waited += WG_POLL_MS) {
-		if (wg_backend_of(ifname) == WG_BACKEND_UAPI) {
+		if (owner != (uid_t)-1 ? if_nametoindex(ifname) != 0 : wg_backend_of(ifname) == WG_BACKEND_UAPI) {
 			*pid_r = pid;
 			return 0;
 		}
 		if (waitpid(pid, &status, WNOHANG) == pid) {
-			snprintf(err, errcap, "%s: %s exited (%s %d) before its socket appeared", ifname,
+			snprintf(err, errcap, "%s: %s exited (%s %d) before its %s appeared", ifname,
 				 WG_GO_PROGRAM, WIFEXITED(status) ? "status" : "signal",
-				 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-			return -1;
+				 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
+				 owner != (uid_t)-1 ? "interface" : "socket");
+			goto fail;
 		}
 		wg_sleep_ms(WG_POLL_MS);
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
-	snprintf(err, errcap, "%s: %s made no socket in %s within %d ms", ifname, WG_GO_PROGRAM,
-		 WG_UAPI_DIR, WG_CREATE_TIMEOUT_MS);
+	snprintf(err, errcap, "%s: %s made no %s within %d ms", ifname, WG_GO_PROGRAM,
+		 owner != (uid_t)-1 ? "interface" : "socket", WG_CREATE_TIMEOUT_MS);
+fail:
+	if (uapi >= 0)
+		close(uapi);
+	if (owner != (uid_t)-1 && wg_socket_path(ifname, path, sizeof(path)) == 0)
+		unlink(path);
 	return -1;
 }
 
-int
-wg_create(const char *ifname, int log_fd, pid_t *go_pid_r, char *err, size_t errcap)
+/* wg_create(), the UAPI socket (if any) belonging to owner ((uid_t)-1: root's). */
+static int
+wg_create_owned(const char *ifname, int log_fd, uid_t owner, pid_t *go_pid_r, char *err, size_t errcap)
 {
 	*go_pid_r = 0;
 	if (netif_link_add(ifname, "wireguard", err, errcap) == 0)
@@ -164,7 +244,13 @@ wg_create(const char *ifname, int log_fd, pid_t *go_pid_r, char *err, size_t err
 	/* No kernel module: the userspace implementation. */
 	if (errno != EOPNOTSUPP && errno != EAFNOSUPPORT && errno != ENOENT)
 		return -1;
-	return wg_start_go(ifname, log_fd, go_pid_r, err, errcap);
+	return wg_start_go(ifname, log_fd, owner, go_pid_r, err, errcap);
+}
+
+int
+wg_create(const char *ifname, int log_fd, pid_t *go_pid_r, char *err, size_t errcap)
+{
+	return wg_create_owned(ifname, log_fd, (uid_t)-1, go_pid_r, err, errcap);
 }
 
 int
@@ -200,11 +286,20 @@ int
 wg_ensure(const struct wg_interface *wi, pid_t *go_pid_r, char *err, size_t errcap)
 {
 	char path[256];
+	struct stat st;
 
 	*go_pid_r = 0;
-	if (if_nametoindex(wi->ifname) == 0 &&
-	    wg_create(wi->ifname, wi->log_fd, go_pid_r, err, errcap) != 0)
+	if (if_nametoindex(wi->ifname) == 0) {
+		if (wg_create_owned(wi->ifname, wi->log_fd, wi->socket_owner, go_pid_r, err, errcap) != 0)
+			return -1;
+	} else if (wi->socket_owner != (uid_t)-1 && wg_backend_of(wi->ifname) == WG_BACKEND_UAPI &&
+		   wg_socket_path(wi->ifname, path, sizeof(path)) == 0 &&
+		   (stat(path, &st) != 0 || st.st_uid != wi->socket_owner)) {
+		/* Made earlier by someone else: a chown now would make wireguard-go exit. */
+		snprintf(err, errcap, "%s: %s does not belong to uid %ld: stop its %s so that it is made again",
+			 wi->ifname, path, (long)wi->socket_owner, WG_GO_PROGRAM);
 		return -1;
+	}
 	if (wg_set_device(wi->ifname, wi->private_key, wi->listen_port, err, errcap) != 0)
 		return -1;
 	for (size_t i = 0; i < wi->naddresses; i++) {
@@ -212,16 +307,7 @@ wg_ensure(const struct wg_interface *wi, pid_t *go_pid_r, char *err, size_t errc
 				   errcap) != 0 && errno != EEXIST)
 			return -1;
 	}
-	if (netif_link_up(wi->ifname, err, errcap) != 0)
-		return -1;
-	if (wi->socket_owner != (uid_t)-1 && wg_backend_of(wi->ifname) == WG_BACKEND_UAPI &&
-	    wg_socket_path(wi->ifname, path, sizeof(path)) == 0 &&
-	    chown(path, wi->socket_owner, (gid_t)-1) != 0) {
-		snprintf(err, errcap, "%s: cannot hand %s to uid %ld: %s", wi->ifname, path,
-			 (long)wi->socket_owner, strerror(errno));
-		return -1;
-	}
-	return 0;
+	return netif_link_up(wi->ifname, err, errcap);
 }
 
 struct wg_peer *

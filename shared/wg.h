@@ -118,16 +118,21 @@ struct wg_interface {
 	const struct wg_address *addresses;	/* the interface's own addresses */
 	size_t naddresses;
 	int log_fd;				/* for wireguard-go's output; -1: /dev/null */
-	uid_t socket_owner;			/* UAPI socket handed to this user; (uid_t)-1: root's */
+	uid_t socket_owner;			/* UAPI socket made for this user; (uid_t)-1: root's */
 };
 
 /*
  * Bring the interface to the state *wi describes, keeping what is already
- * right: made with wg_create() when absent (*go_pid_r then names a
+ * right: made as wg_create() does when absent (*go_pid_r then names a
  * wireguard-go started here, else 0), its key and port set, its addresses
  * added (those present kept), the link up. Peers are not touched. The
  * interface outlives the caller: it is the host's network configuration,
  * and a restarted daemon finds its tunnels unbroken.
+ *
+ * With a socket_owner, a wireguard-go started here gets its UAPI socket
+ * made for it, already that user's (WG_UAPI_FD): wireguard-go exits when
+ * its socket file's attributes change, so a chown afterwards would stop
+ * it. An existing interface whose socket is not that user's is refused.
  * Returns 0, or -1 with err set.
  */
 int wg_ensure(const struct wg_interface *wi, pid_t *go_pid_r, char *err, size_t errcap);

@@ -4,6 +4,8 @@ enrollment will (rows of the edge's own schema, which the first command
 creates), then listed and changed through the command."""
 import base64
 import hashlib
+import os
+import signal
 import sqlite3
 import subprocess
 
@@ -135,31 +137,39 @@ def test_init_refusals(run, tmp_path):
 
 # ---- the control port -------------------------------------------------------
 
-def test_enrollment_over_the_control_port(run, bindir, tooldir, tmp_path):
+def test_enrollment_over_the_control_port(run, bindir, tooldir, tmp_path, bench):
     """A running edge answers enrollments on [enroll] control: enrollq (a
     home's side, built on enroll_wire) joins with a token once; the second
-    use of the token is refused; the tenant is in tenants.db at once."""
+    use of the token is refused; the tenant is in tenants.db at once. With
+    [enroll] the edge brings its WireGuard interface up, so it runs in a
+    namespace of its own, with an interface name of this run's."""
     import json
+    import re
     from daemon import Daemon
     from homed import free_port
+    from netns import Host, sh
 
     conf, state = tmp_path / "edge.conf", tmp_path / "state"
     r = run("homeport-edge", "-c", conf, "init", "--name", "relay.edge.test", "--endpoint",
             "203.0.113.1:51820", "--tunnel", "192.0.2.0/25,2001:db8:77::/64", "--state-dir", state)
     assert r.returncode == 0, r.stderr
+    host = Host(bench.registry, "enroll")
+    ifname = host.ifname("enr")
     # The control port on loopback, no public listeners: only what this test needs.
     port = free_port()
     conf.write_text(f"[edge]\nname = relay.edge.test\nstate_dir = {state}\nuser = nobody\n\n"
                     f"[enroll]\ncontrol = 127.0.0.1:{port}\nendpoint = 203.0.113.1:51820\n"
-                    "tunnel = 192.0.2.0/25, 2001:db8:77::/64\n")
-    edge = Daemon([bindir / "homeport-edge", "-c", conf])
+                    f"tunnel = 192.0.2.0/25, 2001:db8:77::/64\ninterface = {ifname}\n")
+    edge = Daemon(["ip", "netns", "exec", host.ns, bindir / "homeport-edge", "-c", conf])
+    go_pid = 0
     try:
+        go_pid = int(re.search(r"go_pid=(\d+)", edge.wait_for(r"event=wireguard result=ok")).group(1))
+        bench.registry.pids.append(go_pid)
         edge.wait_for(r"event=start result=ok")
         token = run("homeport-edge", "-c", conf, "invite", "--hostname", "mail.alice.test").stdout.strip()
 
         def enroll(*hosts):
-            q = subprocess.run([str(tooldir / "enrollq"), token, *hosts], capture_output=True, text=True,
-                               timeout=30)
+            q = host.run(str(tooldir / "enrollq"), token, *hosts, check=False, timeout=30)
             assert q.returncode == 0, (q.stdout, q.stderr)
             return json.loads(q.stdout)
 
@@ -176,3 +186,8 @@ def test_enrollment_over_the_control_port(run, bindir, tooldir, tmp_path):
         edge.wait_for(r"event=enroll .*result=refused reason=\"invite used\"")
     finally:
         assert edge.stop() == 0, "\n".join(edge.lines[-20:])
+        if go_pid > 0:
+            # wireguard-go (the interface outlives the edge), by PID.
+            os.kill(go_pid, signal.SIGTERM)
+        sh("ip", "netns", "del", host.ns, check=False)
+        bench.registry.namespaces.remove(host.ns)

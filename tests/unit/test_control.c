@@ -32,6 +32,7 @@ struct t_state {
 	struct tenants *t;
 	struct control_ctx ctx;
 	uint8_t reply_pk[32], reply_sk[32];
+	int enrolled;		/* control_answer's *enrolled_r for the last t_enroll() */
 };
 
 static int
@@ -103,7 +104,9 @@ t_enroll(struct t_state *s, uint8_t tag, uint8_t secret_tag, int64_t at, uint8_t
 	for (size_t i = 0; i < nhost; i++)
 		snprintf(rq.host[i], sizeof(rq.host[i]), "%s", hosts[i]);
 	assert_int_equal(enroll_request_seal(&rq, secret, s->ctx.box_pk, req, sizeof(req), &rlen), 0);
-	rc = control_answer(s->t, &s->ctx, req, rlen, T_NOW, ans, sizeof(ans), &alen, log, sizeof(log));
+	s->enrolled = -1;
+	rc = control_answer(s->t, &s->ctx, req, rlen, T_NOW, ans, sizeof(ans), &alen, log, sizeof(log),
+			    &s->enrolled);
 	if (rc != 0)
 		return rc;
 	assert_non_null(strstr(log, "result="));
@@ -132,6 +135,7 @@ test_control_enrolls_once(void **state)
 	t_invite(s, 1, "mail.alice.test,alice.test", T_NOW + 3600);
 	assert_int_equal(t_enroll(s, 1, 1, T_NOW - 30, 0xa1, hosts, 2, &rs), 0);
 	assert_int_equal(rs.status, ENROLL_OK);
+	assert_int_equal(s->enrolled, 1);	/* the caller adds the peer and routes */
 	assert_string_equal(rs.tenant, "mail-alice-test");
 	assert_memory_equal(rs.edge_wg_pk, s->ctx.edge_wg_pk, 32);
 	t_addr_is(&rs.wg_endpoint, "203.0.113.1:51820");
@@ -150,6 +154,7 @@ test_control_enrolls_once(void **state)
 	/* The same request again (a replay, or a second home with the token): refused. */
 	assert_int_equal(t_enroll(s, 1, 1, T_NOW, 0xa2, hosts, 2, &rs), 0);
 	assert_int_equal(rs.status, ENROLL_REFUSED);
+	assert_int_equal(s->enrolled, 0);
 	assert_string_equal(rs.message, "invite already used");
 }
 
@@ -163,6 +168,7 @@ test_control_refusals(void **state)
 	uint8_t junk[200], ans[T_CAP];
 	size_t alen = 0;
 	char log[512];
+	int enrolled = -1;
 
 	t_invite(s, 2, "mail.alice.test", T_NOW + 3600);
 	t_invite(s, 3, "", T_NOW - 1);
@@ -182,14 +188,16 @@ test_control_refusals(void **state)
 	/* Expired. */
 	assert_int_equal(t_enroll(s, 3, 3, T_NOW, 1, alice, 1, &rs), 0);
 	assert_string_equal(rs.message, "invite expired");
+	assert_int_equal(s->enrolled, 0);
 	/* None of these spent invite 2. */
 	assert_int_equal(t_enroll(s, 2, 2, T_NOW, 1, alice, 1, &rs), 0);
 	assert_int_equal(rs.status, ENROLL_OK);
 	/* Bytes that are no request sealed to us get no answer. */
 	randombytes_buf(junk, sizeof(junk));
 	assert_int_equal(control_answer(s->t, &s->ctx, junk, sizeof(junk), T_NOW, ans, sizeof(ans), &alen, log,
-					sizeof(log)), -1);
+					sizeof(log), &enrolled), -1);
 	assert_int_equal(alen, 0);
+	assert_int_equal(enrolled, 0);
 	assert_non_null(strstr(log, "result=dropped"));
 }
 

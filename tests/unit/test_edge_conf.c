@@ -263,6 +263,34 @@ test_edge_conf_accepted_edges(void **state)
 	edge_conf_free(&ec);
 }
 
+/* [enroll]: the interface the edge keeps, and a default tenant that enrolled. */
+static void
+test_edge_conf_enroll(void **state)
+{
+	static const char enroll[] = "[enroll]\nendpoint = 203.0.113.1:51820\ntunnel = 192.0.2.0/25\n";
+	struct testutil_tmpdir *s = *state;
+	struct edge_conf ec;
+	char text[1024];
+
+	snprintf(text, sizeof(text), "[edge]\nname = relay.example.net\n%s", enroll);
+	t_load_ok(s, text, &ec);
+	assert_non_null(ec.enroll);
+	assert_string_equal(ec.enroll->interface, "homeport0");
+	edge_conf_free(&ec);
+	/* Fifteen bytes, the kernel's most; the characters wireguard-go's socket name takes. */
+	snprintf(text, sizeof(text), "[edge]\nname = relay.example.net\n%sinterface = hp-edge_0.12345\n", enroll);
+	t_load_ok(s, text, &ec);
+	assert_string_equal(ec.enroll->interface, "hp-edge_0.12345");
+	edge_conf_free(&ec);
+	/* With [enroll], a default tenant may be a home in tenants.db, named as it names it. */
+	snprintf(text, sizeof(text), "[edge]\nname = relay.example.net\n%s"
+		 "[listener mx]\naddress = 203.0.113.1:25\nmode = passthrough\ndefault_tenant = mail-alice-test\n",
+		 enroll);
+	t_load_ok(s, text, &ec);
+	assert_string_equal(edge_conf_listener(&ec, 0)->default_tenant, "mail-alice-test");
+	edge_conf_free(&ec);
+}
+
 /* ---- errors --------------------------------------------------------------- */
 
 struct t_error_case {
@@ -343,6 +371,19 @@ static const struct t_error_case t_error_cases[] = {
 	  ":5: [enroll] tunnel: a prefix too small for the edge and a home (at most /30 or /126)" },
 	{ T_EDGE "[enroll]\ntunnel = 192.0.2.0/25\n",
 	  ":3: [enroll] endpoint: needs the WireGuard endpoint homes connect to (like 203.0.113.1:51820)" },
+	{ T_EDGE "[enroll]\nendpoint = 203.0.113.1:51820\ntunnel = 192.0.2.0/25\ninterface = homeport-edge-wg0\n",
+	  ":6: [enroll] interface: 'homeport-edge-wg0' is not an interface name (1 to 15 letters, digits, "
+	  "'.', '-', '_')" },
+	{ T_EDGE "[enroll]\nendpoint = 203.0.113.1:51820\ntunnel = 192.0.2.0/25\ninterface = wg/0\n",
+	  ":6: [enroll] interface: 'wg/0' is not an interface name (1 to 15 letters, digits, '.', '-', '_')" },
+	{ T_EDGE "[enroll]\nendpoint = 203.0.113.1:51820\ntunnel = 192.0.2.0/25\ninterface = ..\n",
+	  ":6: [enroll] interface: '..' is not an interface name (1 to 15 letters, digits, '.', '-', '_')" },
+	{ T_EDGE "[enroll]\nendpoint = 203.0.113.1:51820\ntunnel = 192.0.2.0/25\ninterface = wg 0\n",
+	  ":6: [enroll] interface: 'wg 0' is not an interface name (1 to 15 letters, digits, '.', '-', '_')" },
+	/* A default tenant that is no [tenant], and (with [enroll]) no tenants.db name either. */
+	{ T_EDGE "[enroll]\nendpoint = 203.0.113.1:51820\ntunnel = 192.0.2.0/25\n"
+	  "[listener mx]\naddress = 203.0.113.1:25\nmode = passthrough\ndefault_tenant = Mail_Alice\n",
+	  ":9: [listener mx] default_tenant: no [tenant Mail_Alice] in this file, nor a tenants.db name" },
 	{ T_EDGE "[enroll]\nendpoint = 203.0.113.1\ntunnel = 192.0.2.0/25\n",
 	  ":4: [enroll] endpoint: expected an address with port, like 192.0.2.1:25 or [2001:db8::1]:25, not \"203.0.113.1\"" },
 
@@ -439,6 +480,7 @@ main(void)
 		T(test_edge_conf_full),
 		T(test_edge_conf_defaults),
 		T(test_edge_conf_accepted_edges),
+		T(test_edge_conf_enroll),
 		T(test_edge_conf_errors),
 		T(test_edge_conf_missing_file),
 	};

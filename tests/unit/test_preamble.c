@@ -405,7 +405,7 @@ test_preamble_long_name(void **state)
 		buf_reset(out);
 		assert_int_equal(preamble_refuse_early(&p, out), 0);
 		buf_reset(out);
-		for (int why = PREAMBLE_REFUSE_BUSY; why <= PREAMBLE_REFUSE_SHUTDOWN; why++) {
+		for (int why = PREAMBLE_REFUSE_BUSY; why <= PREAMBLE_REFUSE_SUSPENDED; why++) {
 			assert_int_equal(preamble_refuse(&p, (enum preamble_refusal)why, out), 0);
 			assert_non_null(memmem(out->data, out->len, name, strlen(name)));
 			buf_reset(out);
@@ -452,6 +452,8 @@ static const struct t_reply t_replies[] = {
 	{ SMTP, PREAMBLE_REFUSE_NO_ROUTE,
 	  "421 4.3.0 " T_NAME " No route for this destination, try again later\r\n" },
 	{ SMTP, PREAMBLE_REFUSE_SHUTDOWN, "421 4.3.2 " T_NAME " Shutting down\r\n" },
+	{ SMTP, PREAMBLE_REFUSE_SUSPENDED,
+	  "421 4.4.2 " T_NAME " Service for this destination is suspended, try again later\r\n" },
 	{ IMAP, PREAMBLE_REFUSE_BUSY, "* BYE [UNAVAILABLE] " T_NAME " Too busy, try again later\r\n" },
 	{ IMAP, PREAMBLE_REFUSE_TIMEOUT, "* BYE [UNAVAILABLE] " T_NAME " Timeout, closing\r\n" },
 	{ IMAP, PREAMBLE_REFUSE_TENANT_DOWN,
@@ -459,6 +461,8 @@ static const struct t_reply t_replies[] = {
 	{ IMAP, PREAMBLE_REFUSE_NO_ROUTE,
 	  "* BYE [UNAVAILABLE] " T_NAME " No route for this destination, try again later\r\n" },
 	{ IMAP, PREAMBLE_REFUSE_SHUTDOWN, "* BYE [UNAVAILABLE] " T_NAME " Shutting down\r\n" },
+	{ IMAP, PREAMBLE_REFUSE_SUSPENDED,
+	  "* BYE [UNAVAILABLE] " T_NAME " Service for this destination is suspended, try again later\r\n" },
 };
 
 static int
@@ -508,7 +512,7 @@ test_preamble_refuse_unknown(void **state)
 	(void)state;
 	assert_non_null(out);
 	preamble_init(&p, SMTP, T_NAME);
-	assert_int_equal(preamble_refuse(&p, (enum preamble_refusal)(PREAMBLE_REFUSE_SHUTDOWN + 1), out), -1);
+	assert_int_equal(preamble_refuse(&p, (enum preamble_refusal)(PREAMBLE_REFUSE_SUSPENDED + 1), out), -1);
 	assert_int_equal(preamble_refuse(&p, (enum preamble_refusal)-1, out), -1);
 	assert_int_equal(out->len, 0);
 	buf_free(&out);

@@ -60,7 +60,7 @@ t_setup(void **state)
 		fprintf(stderr, "setup: %s\n", err);
 		return -1;
 	}
-	s->rt = route_table_new(&ec, s->m);
+	s->rt = route_table_new(&ec, NULL, 0, s->m);
 	if (s->rt == NULL || ec.conf != NULL)
 		return -1;
 	*state = s;
@@ -200,7 +200,7 @@ test_route_reload_keeps_tenant_state(void **state)
 
 	before->stats->active = 3;
 	assert_int_equal(edge_conf_load_buffer("t.conf", t_conf, strlen(t_conf), &ec, err, sizeof(err)), 0);
-	fresh = route_table_new(&ec, s->m);
+	fresh = route_table_new(&ec, NULL, 0, s->m);
 	assert_non_null(fresh);
 	route_table_unref(&s->rt);
 	s->rt = fresh;
@@ -210,6 +210,134 @@ test_route_reload_keeps_tenant_state(void **state)
 	route_table_unref(&old);
 	before = NULL;
 	route_find(fresh, "mail.alice.test", NULL, NULL, &by)->stats->active = 0;
+}
+
+/* ---- tenants.db rows beside the [tenant] sections ------------------------- */
+
+/* A row as tenants.db gives it: id, name, key byte, tunnel addresses, hosts, suspended. */
+static struct tenants_tenant
+t_row(int64_t id, const char *name, uint8_t key, const char *v4, const char *v6, const char *hosts,
+      int suspended)
+{
+	struct tenants_tenant x;
+
+	memset(&x, 0, sizeof(x));
+	x.id = id;
+	snprintf(x.name, sizeof(x.name), "%s", name);
+	memset(x.wg_key, key, sizeof(x.wg_key));
+	x.tunnel_v4 = t_addr(v4);
+	if (v6 != NULL)
+		x.tunnel_v6 = t_addr(v6);
+	snprintf(x.hostnames, sizeof(x.hostnames), "%s", hosts);
+	x.suspended = suspended;
+	return x;
+}
+
+/* Does one of the table's warnings contain text? */
+static int
+t_warned(const struct route_table *rt, const char *text)
+{
+	size_t n = route_table_nwarnings(rt, NULL);
+
+	for (size_t i = 0; i < n; i++) {
+		if (strstr(route_table_warning(rt, i), text) != NULL)
+			return 1;
+	}
+	return 0;
+}
+
+static void
+test_route_with_db(void **state)
+{
+	struct t_state *s = *state;
+	/* In tenants_list()'s order (by name); precedence is by id, the order of enrollment. */
+	const struct tenants_tenant rows[] = {
+		t_row(9, "aaron", 0xaa, "192.0.2.20", NULL, "frank.test,aaron.test", 0),
+		t_row(2, "alice", 0xa1, "192.0.2.12", NULL, "alice.other.test", 0),
+		t_row(1, "dave", 0xd1, "192.0.2.10", "2001:db8:77::10", "mail.dave.test,Dave.Test", 0),
+		t_row(3, "erin", 0xe1, "192.0.2.11", NULL, "mail.erin.test", 1),
+		t_row(4, "frank", 0xf1, "192.0.2.13", NULL, "mail.dave.test,mail.alice.test,frank.test", 0),
+		t_row(5, "gina", 0x91, "192.0.2.2", NULL, "gina.test", 0),
+		t_row(6, "hank", 0x81, "192.0.2.14", NULL, "*.hank.test,hank.test", 0),
+	};
+	const size_t nrows = sizeof(rows) / sizeof(rows[0]);
+	struct route_table *rt = route_table_rebuild(s->rt, rows, nrows, s->m), *fewer;
+	const struct route_tenant *t;
+	enum route_by by;
+	char text[ADDR_TEXT_MAX];
+	struct addr a;
+	uint8_t key[TENANTS_KEY_LEN];
+
+	assert_non_null(rt);
+	/* One configuration, shared by both tables. */
+	assert_ptr_equal(route_table_conf(rt), route_table_conf(s->rt));
+	/* alice (a [tenant]'s name) and gina (a [tenant]'s tunnel address) are left out. */
+	assert_int_equal(route_table_ntenants(rt), 3 + nrows - 2);
+	t = route_find(rt, "mail.dave.test", NULL, NULL, &by);
+	assert_non_null(t);
+	assert_string_equal(t->name, "dave");
+	assert_int_equal(by, ROUTE_BY_NAME);
+	memset(key, 0xd1, sizeof(key));
+	assert_non_null(t->wg_key);
+	assert_memory_equal(t->wg_key, key, sizeof(key));
+	assert_int_equal(t->ntunnel, 2);
+	assert_string_equal(addr_format(&t->tunnel[1], text, sizeof(text)), "2001:db8:77::10");
+	assert_int_equal(t->proxy, EDGE_PROXY_V2);
+	assert_int_equal(t->max_connections, EDGE_TENANT_CONNS_DEFAULT);
+	assert_int_equal(t->suspended, 0);
+	assert_ptr_equal(t->stats, metrics_tenant(s->m, "dave"));
+	assert_string_equal(route_find(rt, "DAVE.test", NULL, NULL, &by)->name, "dave");
+	/* A [tenant] keeps its name: no tenants.db key on it. */
+	t = route_find(rt, "mail.alice.test", NULL, NULL, &by);
+	assert_string_equal(t->name, "alice");
+	assert_null(t->wg_key);
+	assert_null(route_find(rt, "alice.other.test", NULL, NULL, &by));
+	assert_true(t_warned(rt, "tenants.db tenant alice has the name of a [tenant] section"));
+	/* The first claimant keeps a name: a [tenant], then the earlier enrollment (by id, not by name). */
+	assert_string_equal(route_find(rt, "frank.test", NULL, NULL, &by)->name, "frank");
+	assert_string_equal(route_find(rt, "aaron.test", NULL, NULL, &by)->name, "aaron");
+	assert_true(t_warned(rt, "host name mail.dave.test of tenant frank is already tenant dave's"));
+	assert_true(t_warned(rt, "host name mail.alice.test of tenant frank is already tenant alice's"));
+	assert_true(t_warned(rt, "host name frank.test of tenant aaron is already tenant frank's"));
+	/* A wildcard is no name a home enrolls with. */
+	assert_null(route_find(rt, "x.hank.test", NULL, NULL, &by));
+	assert_string_equal(route_find(rt, "hank.test", NULL, NULL, &by)->name, "hank");
+	assert_true(t_warned(rt, "tenants.db tenant hank has a host name that is not one"));
+	/* gina's address is alice's: the [tenant] has it, for routing and for the egress. */
+	assert_null(route_find(rt, "gina.test", NULL, NULL, &by));
+	assert_true(t_warned(rt, "tenants.db tenant gina has tunnel address 192.0.2.2 of tenant alice"));
+	a = t_addr("192.0.2.2");
+	assert_string_equal(route_find_tunnel(rt, &a)->name, "alice");
+	assert_int_equal(route_table_nwarnings(rt, NULL), 6);
+	/* A suspended home is still found, marked: it gets words, not "no route". */
+	t = route_find(rt, "mail.erin.test", NULL, NULL, &by);
+	assert_non_null(t);
+	assert_int_equal(t->suspended, 1);
+	/* Tunnel addresses (the egress): active homes only. */
+	a = t_addr("192.0.2.10:1080");
+	assert_string_equal(route_find_tunnel(rt, &a)->name, "dave");
+	a = t_addr("[2001:db8:77::10]:1080");
+	assert_string_equal(route_find_tunnel(rt, &a)->name, "dave");
+	a = t_addr("192.0.2.11");
+	assert_null(route_find_tunnel(rt, &a));
+	a = t_addr("192.0.2.99");
+	assert_null(route_find_tunnel(rt, &a));
+	/* A home that enrolled can be a listener's default. */
+	t = route_find(rt, NULL, NULL, "dave", &by);
+	assert_string_equal(t->name, "dave");
+	assert_int_equal(by, ROUTE_BY_DEFAULT);
+
+	/* aaron, alice and dave removed from tenants.db: a rebuilt table has no dave, and his
+	 * name goes to the next claimant; the old table, which connections hold, is unchanged. */
+	fewer = route_table_rebuild(rt, rows + 3, nrows - 3, s->m);
+	assert_non_null(fewer);
+	assert_string_equal(route_find(fewer, "mail.dave.test", NULL, NULL, &by)->name, "frank");
+	assert_null(route_find(fewer, "aaron.test", NULL, NULL, &by));
+	assert_null(route_find(fewer, NULL, NULL, "dave", &by));
+	assert_string_equal(route_find(rt, "mail.dave.test", NULL, NULL, &by)->name, "dave");
+	assert_false(t_warned(fewer, "mail.dave.test"));
+	route_table_unref(&fewer);
+	route_table_unref(&rt);
 }
 
 static void
@@ -284,6 +412,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_route_long_names, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_route_tenant_fields, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_route_reload_keeps_tenant_state, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_route_with_db, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_format, t_setup, t_teardown),
 		cmocka_unit_test(test_fallback),
 	};
