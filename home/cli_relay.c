@@ -335,6 +335,41 @@ cli_relay_status(const struct relay_state *rs)
 	return bad ? CLI_FAIL : CLI_OK;
 }
 
+/*
+ * on: the file says so, and the tunnel is up at once. off: the file says
+ * so, and the edges are taken off the tunnel now, so that they answer
+ * senders "try later" while homeportd still listens for them.
+ */
+static int
+cli_relay_switch(const struct home_conf *hc, const struct relay_state *rs, int on)
+{
+	char err[CONF_ERROR_MAX];
+	struct relay_state now;
+	pid_t go_pid = 0;
+	int rc = cli_relay_write(hc->main->state_dir, on ? RELAY_MODE_ON : RELAY_MODE_OFF,
+				 rs->main->interface, rs, NULL);
+
+	if (rc != CLI_OK)
+		return rc;
+	if (relay_state_load(hc->main->state_dir, &now, err, sizeof(err)) != 0)
+		return cli_fail("relay", "%s", err);
+	if (on)
+		rc = relay_tunnel_up(hc->main->state_dir, &now, &go_pid, err, sizeof(err));
+	else
+		rc = relay_tunnel_down(&now, err, sizeof(err));
+	relay_state_free(&now);
+	if (rc != 0)
+		return cli_fail("relay", "relay mode is %s in relay.conf, but the tunnel: %s", on ? "on" : "off",
+				err);
+	if (go_pid > 0)
+		printf("tunnel %s up (wireguard-go pid %ld)\n", rs->main->interface, (long)go_pid);
+	printf("relay mode %s: %s; restart homeportd to move its listeners %s (sessions in progress "
+	       "finish; the queue stays)\n", on ? "on" : "off",
+	       on ? "the tunnel to the edges is up" : "the edges are off the tunnel and ask senders to retry",
+	       on ? "onto the tunnel" : "to homeportd.conf's addresses");
+	return CLI_OK;
+}
+
 int
 cli_relay_main(const char *conf_path, int argc, char **argv)
 {
@@ -369,12 +404,7 @@ cli_relay_main(const char *conf_path, int argc, char **argv)
 	} else {
 		int on = strcmp(cmd, "on") == 0;
 
-		rc = cli_relay_write(hc.main->state_dir, on ? RELAY_MODE_ON : RELAY_MODE_OFF,
-				     rs.main->interface, &rs, NULL);
-		if (rc == CLI_OK)
-			printf("relay mode %s: restart homeportd to move its listeners %s (sessions in "
-			       "progress finish; the queue stays)\n", on ? "on" : "off",
-			       on ? "onto the tunnel" : "to homeportd.conf's addresses");
+		rc = cli_relay_switch(&hc, &rs, on);
 	}
 	relay_state_free(&rs);
 	home_conf_free(&hc);

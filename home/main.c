@@ -65,6 +65,14 @@ homed_tunnel_up(struct homed *d, char *err, size_t errcap)
 	char ifname[IFNAMSIZ + 1];
 	pid_t go_pid = 0;
 
+	if (d->relay.nedges > 0 && !relay_state_active(&d->relay)) {
+		/* Relay off: the edges must not reach listeners that no longer expect them. */
+		if (geteuid() == 0 && relay_tunnel_down(&d->relay, err, errcap) != 0)
+			return -1;
+		log_info(NULL, "relay", "result=ok mode=off interface=%s edges=%zu", d->relay.main->interface,
+			 d->relay.nedges);
+		return 0;
+	}
 	if (!relay_state_active(&d->relay))
 		return 0;
 	snprintf(ifname, sizeof(ifname), "%s", d->relay.main->interface);

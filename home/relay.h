@@ -116,4 +116,12 @@ int relay_apply(struct home_conf *hc, const struct relay_state *rs, char *err, s
 int relay_tunnel_up(const char *state_dir, const struct relay_state *rs, pid_t *go_pid_r, char *err,
 		    size_t errcap);
 
+/*
+ * Direct mode: take the edges off the tunnel (their peers removed; the
+ * interface and its addresses stay), so that they answer senders "try
+ * later" instead of reaching listeners that no longer expect them. No
+ * interface: nothing to do. Returns 0, or -1 with err set.
+ */
+int relay_tunnel_down(const struct relay_state *rs, char *err, size_t errcap);
+
 #endif

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,9 +128,9 @@ oom:
 	return -1;
 }
 
-/* Peers on the interface that are no edge of ours go (an edge left, a key changed). */
+/* Remove the interface's peers that are no edge of ours (keep_edges) or all of them. */
 static int
-relay_prune_peers(const struct relay_state *rs, char *err, size_t errcap)
+relay_prune_peers(const struct relay_state *rs, int keep_edges, char *err, size_t errcap)
 {
 	struct wg_device dev;
 	int rc = 0;
@@ -139,7 +140,7 @@ relay_prune_peers(const struct relay_state *rs, char *err, size_t errcap)
 	for (size_t p = 0; p < dev.npeers && rc == 0; p++) {
 		int ours = 0;
 
-		for (size_t i = 0; i < rs->nedges; i++)
+		for (size_t i = 0; keep_edges && i < rs->nedges; i++)
 			ours |= sodium_memcmp(dev.peers[p].public_key, relay_state_edge(rs, i)->key,
 					      WG_KEY_LEN) == 0;
 		if (!ours)
@@ -147,6 +148,14 @@ relay_prune_peers(const struct relay_state *rs, char *err, size_t errcap)
 	}
 	wg_device_clear(&dev);
 	return rc;
+}
+
+int
+relay_tunnel_down(const struct relay_state *rs, char *err, size_t errcap)
+{
+	if (rs->main == NULL || if_nametoindex(rs->main->interface) == 0)
+		return 0;
+	return relay_prune_peers(rs, 0, err, errcap);
 }
 
 int
@@ -189,7 +198,7 @@ relay_tunnel_up(const char *state_dir, const struct relay_state *rs, pid_t *go_p
 		if (wg_set_peer(rs->main->interface, &peer, err, errcap) != 0)
 			goto out;
 	}
-	rc = relay_prune_peers(rs, err, errcap);
+	rc = relay_prune_peers(rs, 1, err, errcap);
 out:
 	if (wi.log_fd >= 0)
 		close(wi.log_fd);
