@@ -31,6 +31,9 @@ PUBLIC = {
     "client": ("198.51.100.100", 24),
     "edge": ("203.0.113.1", 24),
     "isp": ("203.0.113.50", 24),
+    # For relay mode's tests: a second edge, and a second home on a public address.
+    "edge2": ("203.0.113.2", 24),
+    "home2": ("198.51.100.120", 24),
 }
 ISP_INSIDE = ("192.0.2.129", 25)
 HOME_LAN = ("192.0.2.130", 25)
@@ -92,7 +95,9 @@ class Bench:
 
     def _attach(self, host, address, prefix, gateway, to, to_name):
         """A veth pair from host (eth0 side) to the host `to`; returns nothing."""
-        mine, theirs = host.ifname("v" + host.name[:3]), host.ifname("p" + host.name[:3])
+        # Three letters of the name; "edge2" -> "ed2", unlike "edge" -> "edg".
+        tag = host.name[:2] + host.name[-1] if host.name[-1].isdigit() else host.name[:3]
+        mine, theirs = host.ifname("v" + tag), host.ifname("p" + tag)
         host.run("ip", "link", "add", mine, "type", "veth", "peer", "name", theirs,
                  "netns", to.ns)
         # The bench's links are IPv4 (IPv6 runs inside the tunnel): no

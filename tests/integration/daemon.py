@@ -29,25 +29,52 @@ def terminate(popen, timeout):
 class LogLines:
     """What a child process writes to its stderr (a text pipe), line by
     line: read on a thread into .lines, each line also copied to the open
-    file copy when given. LogLines() without a process holds no lines."""
+    file copy when given. With tail=PATH the process writes its stderr to
+    that file instead (so it can outlive this Python process: make demo)
+    and the thread follows the file from its current end. LogLines()
+    without a process holds no lines."""
 
-    def __init__(self, proc=None, copy=None):
+    def __init__(self, proc=None, copy=None, tail=None):
         self.proc = proc
         self.lines = []
         self._cond = threading.Condition()
         self._reader = None
         if proc is not None:
-            self._reader = threading.Thread(target=self._read, args=(copy,), daemon=True)
+            if tail is not None:
+                self._reader = threading.Thread(target=self._tail, args=tail, daemon=True)
+            else:
+                self._reader = threading.Thread(target=self._read, args=(copy,), daemon=True)
             self._reader.start()
+
+    def _add(self, line):
+        with self._cond:
+            self.lines.append(line)
+            self._cond.notify_all()
+
+    def _tail(self, path, offset):
+        with open(path, errors="replace") as f:
+            f.seek(offset)
+            part = ""
+            while True:
+                exited = self.proc.poll() is not None
+                chunk = f.read()
+                part += chunk
+                *whole, part = part.split("\n")
+                for line in whole:
+                    self._add(line)
+                if exited and not chunk:
+                    break
+                if not chunk:
+                    time.sleep(WAIT_POLL / 2)
+        with self._cond:
+            self._cond.notify_all()
 
     def _read(self, copy):
         for line in self.proc.stderr:
             if copy is not None:
                 copy.write(line)
                 copy.flush()
-            with self._cond:
-                self.lines.append(line.rstrip("\n"))
-                self._cond.notify_all()
+            self._add(line.rstrip("\n"))
         with self._cond:
             self._cond.notify_all()
 
@@ -88,11 +115,25 @@ class LogLines:
             self._reader.join(timeout)
 
 
+def start_logged(argv, log_path=None, env=None, **popen):
+    """Start argv, its stderr watched by a LogLines: through a pipe, or with
+    log_path appended to that file (the process then outlives us).
+    Returns (Popen, LogLines)."""
+    argv = [str(a) for a in argv]
+    if log_path is None:
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                text=True, env=env, **popen)
+        return proc, LogLines(proc)
+    with open(log_path, "a") as f:
+        offset = f.tell()
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=f, env=env, start_new_session=True, **popen)
+    return proc, LogLines(proc, tail=(log_path, offset))
+
+
 class Daemon:
-    def __init__(self, argv, env=None):
-        self.proc = subprocess.Popen([str(a) for a in argv], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True, env=env)
-        self.log = LogLines(self.proc)
+    def __init__(self, argv, env=None, log_path=None):
+        self.proc, self.log = start_logged(argv, log_path, env)
         self.lines = self.log.lines
 
     def wait_for(self, pattern, timeout=10.0, start=0):

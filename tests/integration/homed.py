@@ -37,7 +37,7 @@ import struct
 import subprocess
 from dataclasses import dataclass
 
-from daemon import LogLines, terminate
+from daemon import LogLines, start_logged, terminate
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 20.0
@@ -108,6 +108,7 @@ class Home:
         self.auth = dict(auth or {})
         self.listeners = {}         # name -> dict(mode, port, host, extra keys)
         self.proc = None
+        self.detached = False       # True: logs to log_path only, outlives this process (make demo)
         self.log = LogLines()       # homeportd's stderr, also appended to log_path
         subprocess.run([str(self.cli), "keys", "selfcert", "-c", str(self.state_dir / "keys" / "tls.crt"),
                         "-k", str(self.state_dir / "keys" / "tls.key"), "-f", hostname],
@@ -160,11 +161,14 @@ class Home:
     def start(self, wait=True):
         self.write_conf()
         self._own()
-        log_file = open(self.log_path, "a")
-        self.proc = subprocess.Popen([*self.prefix, str(self.exe), "-c", str(self.conf_path)],
-                                     stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        self.log = LogLines(self.proc, copy=log_file)
+        argv = [*self.prefix, str(self.exe), "-c", str(self.conf_path)]
+        if self.detached:
+            self.proc, self.log = start_logged(argv, self.log_path)
+        else:
+            log_file = open(self.log_path, "a")
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.PIPE, text=True)
+            self.log = LogLines(self.proc, copy=log_file)
         if wait:
             self.wait_for(r"event=start result=ok", START_TIMEOUT)
         return self

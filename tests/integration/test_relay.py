@@ -1,0 +1,210 @@
+"""Relay mode end to end on the bench, with the product's own commands
+(relaybench.py sets it up as a user would: homeport-edge init and invite,
+homeport relay join, homeport dns loaded into Knot).
+
+- the join: the tunnel up, the edge recorded, homeportd on the tunnel only,
+  relay status live, a token good once, the DNS naming the edge;
+- Postfix in `peer` sends to alice@alice.test: MX -> the edge -> STARTTLS
+  routed by SNI -> the tunnel -> homeportd, with the real client address;
+  alice reads it over IMAPS through the edge from `client` and replies by
+  submission through the edge; homeportd delivers the reply out through the
+  edge's egress to Postfix, DKIM-signed; captures on both of the edge's
+  interfaces hold no byte of either body. The home's ISP blocks port 25
+  throughout (the bench's CGNAT).
+"""
+import re
+import secrets
+import sqlite3
+
+import pytest
+
+import peers
+from relaybench import (EDGE, EDGE_TUNNEL, HOME_TUNNEL, HOSTNAME, DOMAIN, USER, TIMEOUT, Relay,
+                        homeport, imaps_fetch, send_from_peer, stored, verify_dkim, wait)
+
+PASSWORD = "relay-password"
+
+
+@pytest.fixture(scope="module")
+def relay(bench, bindir, tmp_path_factory):
+    r = Relay(bench, bindir)
+    try:
+        yield r.up(tmp_path_factory.mktemp("relay-home"), PASSWORD)
+    finally:
+        r.down()
+
+
+# ---- joining -------------------------------------------------------------------
+
+def test_join_brings_the_tunnel_up_and_records_the_edge(relay):
+    assert "joined edge1 as tenant" in relay.join, relay.join
+    assert f"tunnel {HOME_TUNNEL}/25, 2001:db8:77::2/64" in relay.join, relay.join
+    assert re.search(r"handshake with edge1: \d+s ago", relay.join), relay.join
+    conf = (relay.home.state_dir / "relay.conf").read_text()
+    assert "mode = on" in conf and f"edge_address = {EDGE_TUNNEL}, 2001:db8:77::1" in conf, conf
+    # The edge lists the home as a tenant with the same tunnel address.
+    tenants = relay.edge.cmd("tenant", "list").stdout
+    assert f"active {HOME_TUNNEL} {HOSTNAME}" in tenants, tenants
+    # homeportd listens on the tunnel only, behind the edge.
+    line = relay.home.wait_for(r"event=relay result=ok")
+    assert f"interface={relay.home_ifname}" in line and "edges=1" in line, line
+    listening = relay.home.host.run("ss", "-Hltn").stdout
+    assert f"{HOME_TUNNEL}:25 " in listening and "0.0.0.0:25 " not in listening, listening
+
+
+def test_status_shows_a_live_edge(relay):
+    r = homeport(relay.home, "relay", "status")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "mode: relay" in r.stdout and "edge edge1 (MX preference 10)" in r.stdout, r.stdout
+    assert re.search(r"handshake: \d+s ago \(live\)", r.stdout), r.stdout
+    assert f"egress {EDGE_TUNNEL}:1080: reachable" in r.stdout, r.stdout
+    m = re.search(r"bytes: (\d+) received, (\d+) sent", r.stdout)
+    assert m and int(m.group(1)) > 0 and int(m.group(2)) > 0, r.stdout
+
+
+def test_a_token_works_once(relay):
+    r = homeport(relay.home, "relay", "join", relay.token, "--name", "again", check=False)
+    assert r.returncode == 1 and "the edge refused" in r.stderr, (r.stdout, r.stderr)
+    assert "again" not in (relay.home.state_dir / "relay.conf").read_text()
+
+
+def test_dns_names_the_edge(relay):
+    dns = relay.dns
+    assert "(relay mode)" in dns
+    assert re.search(rf"^{re.escape(DOMAIN)}\.\s+\d+ IN MX\s+10 {re.escape(HOSTNAME)}\.", dns, re.M), dns
+    assert re.search(rf"^{re.escape(HOSTNAME)}\.\s+\d+ IN A\s+{EDGE}$", dns, re.M), dns
+    assert f"v=spf1 ip4:{EDGE} -all" in dns, dns
+    assert re.search(rf"^_25\._tcp\.{re.escape(HOSTNAME)}\.\s+\d+ IN TLSA\s+3 1 1 [0-9a-f]{{64}}", dns, re.M), dns
+    # What Knot now serves is what was printed.
+    assert relay.knot.query(DOMAIN, "MX") == [f"10 {HOSTNAME}."]
+    assert relay.knot.query(HOSTNAME, "A") == [EDGE]
+
+
+# ---- the demo's flow ------------------------------------------------------------
+
+def test_mail_in_read_and_answered_through_the_edge(bench, relay):
+    edge_host = relay.edge.host
+    caps = [peers.capture(bench, edge_host, i, "tcp") for i in peers.interfaces(edge_host)]
+    marker_in = secrets.token_hex(16)
+    qid = send_from_peer(relay, marker_in)
+    msgs = wait("the message in alice's INBOX", lambda: stored(relay.home, marker_in))
+    assert len(msgs) == 1
+    # Postfix delivered with TLS to the edge's address; the home saw Postfix's.
+    status = relay.postfix.wait_log(rf"{qid}: to=<{re.escape(USER)}>, relay=[^ ]*\[{EDGE}\]:25.*status=sent")
+    assert status
+    relay.home.wait_for(rf"event=session .*client={re.escape(peers.PEER_ADDR)}")
+    # Read over IMAPS through the edge.
+    found = imaps_fetch(relay, marker_in, PASSWORD)
+    assert len(found) == 1 and f"body marker {marker_in}" in found[0], found
+    # The reply: submission through the edge (STARTTLS, AUTH), out through the egress.
+    marker_out = secrets.token_hex(16)
+    reply = (f"From: <{USER}>\r\nTo: <bob@peer.test>\r\nSubject: Re: hello\r\n"
+             f"In-Reply-To: <{marker_in}@peer.test>\r\n\r\nreply marker {marker_out}\r\n")
+    mark = len(relay.postfix.log())
+    peers.smtp_send(relay.client, HOSTNAME, 587, USER, ["bob@peer.test"], reply,
+                    login=(USER, PASSWORD), timeout=30)
+    path, raw = relay.postfix.wait_delivered("bob", marker_out, timeout=TIMEOUT)
+    pcaps = [c.stop() for c in caps]
+    log = relay.postfix.log()[mark:]
+    assert re.search(rf"connect from unknown\[{re.escape(EDGE)}\]", log), log[-2000:]
+    assert re.search(rf"TLS connection established from unknown\[{re.escape(EDGE)}\]", log), log[-2000:]
+    assert verify_dkim(relay.home, raw) == [b"ed25519-sha256", b"rsa-sha256"]
+    # The edge carried both messages and saw neither body.
+    for p in pcaps:
+        data = p.read_bytes()
+        assert marker_in.encode() not in data and marker_out.encode() not in data, p
+
+
+# ---- faults ---------------------------------------------------------------------
+
+def delivered_once(relay, markers, timeout=TIMEOUT):
+    """Flush Postfix until every marker is in alice's INBOX; then each must be there once."""
+    def all_there():
+        relay.postfix.flush()
+        bodies = [m.body for m in relay.home.messages(USER)]
+        return all(any(k.encode() in b for b in bodies) for k in markers)
+    wait("every message in alice's INBOX", all_there, timeout=timeout, interval=1.0)
+    bodies = [m.body for m in relay.home.messages(USER)]
+    counts = {k: sum(k.encode() in b for b in bodies) for k in markers}
+    twice = {k: n for k, n in counts.items() if n != 1}
+    assert not twice, (twice, [line for line in relay.postfix.log().splitlines()
+                               if any(k in line for k in twice) or "status=" in line][-40:])
+
+
+def test_a_suspended_home_gets_421_then_its_mail(relay):
+    edge, tenant = relay.edge, relay.edge.tenant()
+    mark = edge.daemon.mark()
+    edge.cmd("tenant", "suspend", tenant)
+    edge.daemon.wait_for(rf"event=peer action=remove tenant={tenant}", start=mark)
+    marker = secrets.token_hex(16)
+    qid = send_from_peer(relay, marker)
+    # The edge cuts the TLS it cannot route (it answered STARTTLS itself);
+    # Postfix's next try, in plaintext, hears the 421 (docs/edge.md).
+    def said_421():
+        relay.postfix.flush()
+        return re.search(rf"{qid}: to=<{re.escape(USER)}>.*said: 421 .*status=deferred|"
+                         rf"{qid}: to=<{re.escape(USER)}>.*status=deferred.*said: 421 ",
+                         relay.postfix.log())
+    wait("a 421 for the suspended home", said_421, interval=1.0)
+    assert not stored(relay.home, marker)
+    mark = edge.daemon.mark()
+    edge.cmd("tenant", "resume", tenant)
+    edge.daemon.wait_for(rf"event=peer action=(add|update) tenant={tenant}", start=mark)
+    delivered_once(relay, [marker])
+
+
+def test_an_expired_token_is_refused(relay):
+    token = relay.edge.invite(HOSTNAME)
+    db = sqlite3.connect(relay.edge.state / "tenants.db")
+    db.execute("UPDATE invites SET expires = created WHERE used = 0")
+    db.commit()
+    db.close()
+    before = (relay.home.state_dir / "relay.conf").read_text()
+    r = homeport(relay.home, "relay", "join", token, "--name", "late", check=False)
+    assert r.returncode == 1 and "the edge refused: invite expired" in r.stderr, (r.stdout, r.stderr)
+    assert (relay.home.state_dir / "relay.conf").read_text() == before
+
+
+def test_edge_killed_while_postfix_sends(relay):
+    """SIGKILL the edge among ten messages and start it again: Postfix
+    retries, every message arrives once."""
+    markers = [secrets.token_hex(16) for _ in range(10)]
+    for i, marker in enumerate(markers):
+        send_from_peer(relay, marker)
+        if i == 4:
+            relay.edge.kill()
+    relay.edge.start()
+    line = relay.edge.daemon.wait_for(r"event=wireguard .*result=ok")
+    assert "created=no" in line, line      # the interface and its peers survived
+    delivered_once(relay, markers)
+
+
+def test_relay_off_and_on_loses_nothing(relay):
+    """Off (the edges taken off the tunnel, homeportd restarted in direct
+    mode behind the CGNAT: nothing comes in, port 25 out is blocked), with
+    mail arriving and leaving; on again: all of it is delivered, once, and
+    nothing bounced meanwhile."""
+    home = relay.home
+    assert "relay mode off" in homeport(home, "relay", "off").stdout
+    home.stop()
+    home.start()
+    listening = home.host.run("ss", "-Hltn").stdout
+    assert "0.0.0.0:25 " in listening and f"{HOME_TUNNEL}:25 " not in listening, listening
+    inbound = secrets.token_hex(16)
+    qid = send_from_peer(relay, inbound)
+    relay.postfix.wait_log(rf"{qid}: to=<{re.escape(USER)}>.*status=deferred", timeout=TIMEOUT)
+    outbound = secrets.token_hex(16)
+    msg = (f"From: <{USER}>\r\nTo: <bob@peer.test>\r\nSubject: while off\r\n\r\n"
+           f"sent while off {outbound}\r\n")
+    peers.smtp_send(home.host, "127.0.0.1", 587, USER, ["bob@peer.test"],
+                    msg, login=(USER, PASSWORD), timeout=30)
+    home.wait_for(r"event=deliver .*result=deferred")
+    assert not stored(home, inbound)
+    # On again: the queue went nowhere, and both messages go through.
+    assert "relay mode on" in homeport(home, "relay", "on").stdout
+    home.stop()
+    home.start()
+    delivered_once(relay, [inbound])
+    relay.postfix.wait_delivered("bob", outbound, timeout=TIMEOUT)
+    wait("the home's queue to empty", lambda: home.queue() == [])
+    assert not re.search(rf"{qid}: .*status=bounced", relay.postfix.log())
