@@ -280,10 +280,15 @@ bench-store: check-pkgs $(O)/tests/bench/store_bench
 
 # ---- demo -----------------------------------------------------------------
 
-.PHONY: demo
+# Relay mode on a bench of namespaces, set up with the product's commands;
+# it stays up until make demo-down (tests/demo.py).
+.PHONY: demo demo-down
 demo: $(DEPS_STAMP)
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)tests/demo.sh "$(O)"
+	$(Q)/usr/bin/python3 tests/demo.py up "$(O)"
+
+demo-down:
+	$(Q)/usr/bin/python3 tests/demo.py down
 
 # ---- housekeeping ---------------------------------------------------------
 
