@@ -4,7 +4,7 @@
 #   make deps             install every build, test and peer dependency (Debian 12)
 #   make test [SAN=1]     unit tests, fuzz-corpus replay, integration tests
 #   make fuzz [FUZZ_SECONDS=60]   run each libFuzzer target for a while
-#   make demo             bring the system up and show it working
+#   make demo             bring the system up and show it working (make demo-down)
 #   make CC=clang         build with clang instead of gcc
 #   V=1                   show the commands
 #
