@@ -895,10 +895,10 @@ static void
 server_limits(const struct home_listener_conf *lc, struct ev_listener_limits *lim,
 	      struct ev_listener_limits *clients)
 {
-	lim->max_conns = (unsigned)lc->max_connections;
-	lim->max_per_source = lc->proxy ? 0 : (unsigned)lc->max_per_source;
-	clients->max_conns = 0;
-	clients->max_per_source = (unsigned)lc->max_per_source;
+	/* Whole structs: no rate cap here (a field left out was read uninitialised). */
+	*lim = (struct ev_listener_limits){ .max_conns = (unsigned)lc->max_connections,
+					    .max_per_source = lc->proxy ? 0 : (unsigned)lc->max_per_source };
+	*clients = (struct ev_listener_limits){ .max_per_source = (unsigned)lc->max_per_source };
 }
 
 static void
