@@ -266,8 +266,14 @@ preamble_smtp_line(struct preamble *p, const struct preamble_span *line, int pip
 					     "try again later\r\n", preamble_name_len(p), p->name);
 			return PREAMBLE_CLOSE;
 		}
+		/*
+		 * 451, not RFC 3207's 530: a sender whose TLS failed at the
+		 * home (which the edge cannot see) retries here in plaintext,
+		 * and a 5xx would bounce its mail. The edge never says 5xx
+		 * about mail it could not route (DESIGN.md).
+		 */
 		p->errors++;
-		return preamble_after(preamble_reply(out, "530 5.7.0 Must issue a STARTTLS command first\r\n"),
+		return preamble_after(preamble_reply(out, "451 4.7.0 Must issue a STARTTLS command first\r\n"),
 				      PREAMBLE_MORE);
 	default:
 		p->errors++;

@@ -165,7 +165,7 @@ relay_free(struct relay *r)
 /*
  * Refused before routing, or failed: count it and end with why. After
  * STARTTLS was answered, remember the source: its plaintext retry must get
- * a 421, not the 530 that would bounce its mail (fallback.c).
+ * a 421 that closes, not a 451 for each command (fallback.c).
  */
 static void
 relay_refused(struct relay *r, const char *why)

@@ -368,7 +368,7 @@ def test_smtp_preamble_refuses_mail_before_starttls_and_pipelining_after_it(edge
     sent = [b"EHLO a.test\r\n", b"MAIL FROM:<a@a.test>\r\n", b"QUIT\r\n"]
     m = edge.d.mark()
     out = raw_session(edge.ports["mx"], sent)
-    assert b"530 5.7.0 Must issue a STARTTLS command first\r\n" in out
+    assert b"451 4.7.0 Must issue a STARTTLS command first\r\n" in out
     assert out.endswith(b"221 2.0.0 Bye\r\n")
     # Never routed: the log counts the preamble's bytes, both ways.
     line = edge.d.wait_for(r"event=relay listener=mx .*end=", start=m)
@@ -689,8 +689,8 @@ def test_rate_per_source_refuses_the_fast_source_only(edge):
     assert out.startswith(b"220 "), out
 
 
-def test_a_plaintext_retry_after_a_cut_tls_gets_421_not_530(edge):
-    """Postfix retries in plaintext after a failed TLS handshake: a 530 would bounce."""
+def test_a_plaintext_retry_after_a_cut_tls_gets_421(edge):
+    """Postfix retries in plaintext after a failed TLS handshake: a 5xx would bounce."""
     src = "127.0.0.9"
     s = smtplib.SMTP("127.0.0.1", edge.ports["mx"], local_hostname="retry.example.test",
                      timeout=10, source_address=(src, 0))
@@ -705,11 +705,11 @@ def test_a_plaintext_retry_after_a_cut_tls_gets_421_not_530(edge):
                                           b"MAIL FROM:<a@retry.example.test>\r\n"], host=src)
     assert out.endswith(b"421 4.7.0 relay.example.test TLS failed on your last attempt, "
                         b"try again later\r\n"), out
-    # Another source that never tried TLS still gets the 530.
+    # Another source that never tried TLS gets a 451 for MAIL, and may go on.
     out = raw_session(edge.ports["mx"], [b"EHLO other.example.test\r\n",
                                           b"MAIL FROM:<a@other.example.test>\r\n", b"QUIT\r\n"],
                       host="127.0.0.1")
-    assert b"530 5.7.0 Must issue a STARTTLS command first\r\n" in out
+    assert b"451 4.7.0 Must issue a STARTTLS command first\r\n" in out
 
 
 def test_bytes_cross_exactly_both_ways_with_half_close(edge):

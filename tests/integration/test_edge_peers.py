@@ -496,7 +496,7 @@ def test_postfix_without_sni_goes_to_the_default_tenant_or_stays_queued(
     # depends on the phase of the deferred-queue scans. So: wait for the
     # attempt in which Postfix spoke plaintext and got a reply from the edge,
     # whichever it is. That session must get a 4xx for MAIL (the edge
-    # remembers the source whose TLS it cut), never the 530 that would bounce
+    # remembers the source whose TLS it cut), never a 5xx that would bounce
     # it; every attempt before it failed in TLS and stayed deferred.
     m = edge.d.mark()
     plain = sender.wait_status_where(qid, "the attempt past TLS",
