@@ -1290,9 +1290,10 @@ int store_delivery_commit(struct store_delivery *d, int64_t internal_date,
 /*
  * What follows is the message as the client sent it (after the trace
  * fields the server adds): from here on the content is hashed with the
- * envelope sender, and at the commit a local user who was given the same
- * within STORE_DEDUP_WINDOW is not given it again (a client retrying a
- * message whose 250 it never heard). Not called: no such check.
+ * envelope sender, and at the commit, when the message has a Message-ID
+ * field, a local user who was given the same within STORE_DEDUP_WINDOW is
+ * not given it again (a client retrying a message whose 250 it never
+ * heard). Not called, or no Message-ID: no such check.
  */
 void store_delivery_content(struct store_delivery *d);
 

@@ -57,6 +57,7 @@ struct store_delivery {
 	char *remote[STORE_RCPT_MAX];	/* owned */
 	crypto_hash_sha256_state hash;	/* mail_from and the content: store_delivery_content() */
 	int hashing;
+	int has_message_id;		/* the message has a Message-ID field: retries can be told */
 	size_t duplicates;		/* local users who had the message already */
 	uint8_t buf[STORE_CHUNK_MAX];
 };
@@ -2090,6 +2091,8 @@ store_delivery_structure(struct store_delivery *d, uint8_t **blob_r, size_t *blo
 		rc = store_fail(err, STORE_E_NOMEM, "out of memory (MIME structure)");
 	else if (m->flags & MIME_F_LIMIT)
 		log_info(NULL, "store_index", "size=%lld mime_limit=1", (long long)d->size);
+	if (rc == 0 && m->parts[0].envelope != MIME_NONE)
+		d->has_message_id = m->envs[m->parts[0].envelope].field[MIME_ENV_MESSAGE_ID].len > 0;
 	mime_free(&m);
 	return rc;
 }
@@ -2185,7 +2188,8 @@ store_delivery_commit(struct store_delivery *d, int64_t internal_date, struct st
 		goto fail;
 	if (store_begin(st, STORE_SYNC_FULL, err) != 0)
 		goto fail;
-	if (d->hashing && store_delivery_dedup(d, err) != 0) {
+	/* Without a Message-ID two equal messages may be two messages (alerts): no check. */
+	if (d->hashing && d->has_message_id && store_delivery_dedup(d, err) != 0) {
 		store_rollback(st);
 		goto fail;
 	}

@@ -1196,7 +1196,7 @@ test_store_deliver_duplicates(void **state)
 	struct store *st = t_open(s);
 	struct store_delivery *d;
 	int64_t ids[3];
-	static const char body[] = "Subject: once\r\n\r\nonly once\r\n";
+	static const char body[] = "Message-ID: <1@remote.test>\r\nSubject: once\r\n\r\nonly once\r\n";
 
 	t_accounts(st, ids);
 	d = t_deliver_checked(st, "a@remote.test", ids, 1, "Received: first\r\n", body);
@@ -1222,20 +1222,28 @@ test_store_deliver_duplicates(void **state)
 	assert_int_equal(store_delivery_duplicates(d), 0);
 	store_delivery_free(&d);
 	d = t_deliver_checked(st, "a@remote.test", ids, 1, "Received: x\r\n",
-			      "Subject: once\r\n\r\nonly twice\r\n");
+			      "Message-ID: <1@remote.test>\r\nSubject: once\r\n\r\nonly twice\r\n");
 	assert_int_equal(store_delivery_duplicates(d), 0);
 	store_delivery_free(&d);
 	assert_int_equal(t_inbox(st, ids[0]).messages, 3);
+	/* Without a Message-ID, equal messages may be distinct (alerts): both kept. */
+	for (int i = 0; i < 2; i++) {
+		d = t_deliver_checked(st, "a@remote.test", ids, 1, "Received: y\r\n",
+				      "Subject: beep\r\n\r\n!\r\n");
+		assert_int_equal(store_delivery_duplicates(d), 0);
+		store_delivery_free(&d);
+	}
+	assert_int_equal(t_inbox(st, ids[0]).messages, 5);
 	/* Without store_delivery_content() there is no check. */
 	t_ok(t_deliver(st, ids, 1, NULL, 0, (const uint8_t *)body, strlen(body), 5, 1700000000, E));
 	t_ok(t_deliver(st, ids, 1, NULL, 0, (const uint8_t *)body, strlen(body), 5, 1700000000, E));
-	assert_int_equal(t_inbox(st, ids[0]).messages, 5);
+	assert_int_equal(t_inbox(st, ids[0]).messages, 7);
 	/* Remembered STORE_DEDUP_WINDOW: older rows are forgotten at the next check. */
 	t_raw_exec(s->path, "UPDATE delivered SET at = at - 432001");
 	d = t_deliver_checked(st, "a@remote.test", ids, 1, "Received: late\r\n", body);
 	assert_int_equal(store_delivery_duplicates(d), 0);
 	store_delivery_free(&d);
-	assert_int_equal(t_inbox(st, ids[0]).messages, 6);
+	assert_int_equal(t_inbox(st, ids[0]).messages, 8);
 	store_close(&st);
 }
 
