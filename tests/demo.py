@@ -102,14 +102,19 @@ def run_demo(bench, relay, password):
     assert "tcp dport 25 drop" in r.stdout
     ok(f"hosts up (run {bench.run_id}); the home's ISP drops outbound TCP 25")
 
-    step("Edge, home, enrollment: homeport-edge init, invite; homeport relay join TOKEN")
+    step("Edge and home set up, the home enrolled: homeport-edge init, homeport init, "
+         "homeport-edge invite, homeport relay join TOKEN")
     relay.up(bench.dir / "home", password)
     indent(relay.edge.init_output)
     ok(f"edge running, its WireGuard interface {relay.edge.ifname} made by itself")
+    print(f"   $ homeport init --domain {peers.HOME_DOMAIN} --hostname {HOSTNAME}")
+    ok("home set up: configuration, certificate, DKIM keys, mail store")
     print(f"   $ homeport-edge invite --hostname {HOSTNAME}\n   | {relay.token}")
     print("   $ homeport relay join TOKEN")
     indent(relay.join)
-    ok("the home joined; homeportd listens on its tunnel address only")
+    listening = relay.home.host.run("ss", "-Hltn").stdout
+    assert "192.0.2.2:25 " in listening and "0.0.0.0:25 " not in listening, listening
+    ok("the home joined; homeportd listens on its tunnel address only (ss -ltn)")
     print(f"   $ homeport user add {USER}\n   | password: {password}")
 
     step("homeport dns: the records to publish, loaded into Knot as printed")

@@ -83,7 +83,11 @@ class Message:
 
 class Home:
     def __init__(self, build, d, hostname="mx.home.test", user=None, log_level="debug",
-                 exe=None, smtp=None, auth=None, prefix=None, sections=None):
+                 exe=None, smtp=None, auth=None, prefix=None, sections=None, init_domain=None):
+        """A home in directory d. With init_domain, set up as a user does:
+        `homeport init --domain init_domain --hostname hostname`, whose
+        homeportd.conf is then kept (the user, the log level and sections
+        changed); else this class writes the configuration itself."""
         self.build = pathlib.Path(build)
         self.exe = pathlib.Path(exe) if exe else self.build / "bin" / "homeportd"
         self.cli = self.build / "bin" / "homeport"
@@ -110,11 +114,28 @@ class Home:
         self.proc = None
         self.detached = False       # True: logs to log_path only, outlives this process (make demo)
         self.log = LogLines()       # homeportd's stderr, also appended to log_path
+        self.from_init = init_domain is not None
+        if self.from_init:
+            self._init(init_domain)
+            return
         subprocess.run([str(self.cli), "keys", "selfcert", "-c", str(self.state_dir / "keys" / "tls.crt"),
                         "-k", str(self.state_dir / "keys" / "tls.key"), "-f", hostname],
                        check=True, capture_output=True)
 
     # ---- configuration -------------------------------------------------------
+
+    def _init(self, domain):
+        os.rmdir(self.state_dir / "keys")
+        os.rmdir(self.state_dir)
+        subprocess.run([str(self.cli), "-c", str(self.conf_path), "init", "--domain", domain,
+                        "--hostname", self.hostname, "--state-dir", str(self.state_dir)],
+                       check=True, capture_output=True, text=True, timeout=120)
+        text = self.conf_path.read_text()
+        text = text.replace("\nuser = homeport\n", f"\nuser = {self.user}\n", 1)
+        text = text.replace("\nlog_level = info\n", f"\nlog_level = {self.log_level}\n", 1)
+        for section, keys in self.sections.items():
+            text += f"\n[{section}]\n" + "".join(f"{k} = {v}\n" for k, v in keys.items())
+        self.conf_path.write_text(text)
 
     def listener(self, name, mode, host=HOST, port=None, **keys):
         """Add [listener name] (mode smtp, submission, submissions, ...); extra keys
@@ -129,6 +150,8 @@ class Home:
         return self.listeners[name]["port"]
 
     def write_conf(self):
+        if self.from_init:
+            return          # homeport init's file, as it was adjusted once
         lines = ["[home]", f"hostname = {self.hostname}", f"state_dir = {self.state_dir}",
                  f"log_level = {self.log_level}", f"user = {self.user}", ""]
         for section, keys in (("smtp", self.smtp), ("auth", self.auth), *self.sections.items()):

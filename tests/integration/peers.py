@@ -799,6 +799,17 @@ def dovecot(bench):
     return _cached(bench, "dovecot") or _remember(bench, "dovecot", Dovecot(bench))
 
 
+def stop_tunnel_peers(bench):
+    """Stop the peers bound to the bench tunnel's home address (the home's
+    Postfix and Dovecot), so that the address is free for another tunnel
+    (relay mode's). They start again on first use."""
+    for key in ("home-postfix", "dovecot"):
+        obj = _cached(bench, key)
+        if obj is not None:
+            obj.stop()
+            del _running[bench][key]
+
+
 # ---------------------------------------------------------------- SMTP sink
 
 SinkMessage = collections.namedtuple("SinkMessage", "path data envelope")

@@ -211,11 +211,19 @@ def verify_dkim(home, raw):
 
 
 
+def take_tunnel_addresses(bench):
+    """The bench's own tunnel and the peers bound to its addresses go:
+    relay mode builds its tunnel on the same addresses."""
+    peers.stop_tunnel_peers(bench)
+    bench.tunnel_down()
+
+
 def new_home(bench, bindir, host_name, d, hostname, domain, detached=False):
-    """A homeportd (not started) in host_name, as `homeport init` would
-    leave it for domain: direct mode's listeners (relay mode moves them),
-    DKIM keys (their records in .records, for python3-dkim), outbound DNS
-    through the bench's Knot with its trust anchors."""
+    """A homeportd (not started) in host_name, set up by `homeport init
+    --domain domain --hostname hostname` (direct mode's listeners, which
+    relay mode moves; a certificate; DKIM keys, their records in .records
+    for python3-dkim; the domain in mail.db), its outbound DNS through the
+    bench's Knot with its trust anchors."""
     host = bench.host(host_name)
     d.mkdir(parents=True, exist_ok=True)
     anchors = d / "trust-anchors"
@@ -225,20 +233,16 @@ def new_home(bench, bindir, host_name, d, hostname, domain, detached=False):
                 prefix=["ip", "netns", "exec", host.ns],
                 sections={"outbound": {"dns_forward": peers.DNS_ADDR,
                                        "dns_trust_anchor": anchors, "retry_min": "1s",
-                                       "retry_max": "2s", "connect_timeout": "5s"}})
+                                       "retry_max": "2s", "connect_timeout": "5s"}},
+                init_domain=domain)
     home.host = host
     home.detached = detached
-    home.listener("mx", "smtp", host="0.0.0.0", port=25)
-    home.listener("submission", "submission", host="0.0.0.0", port=587)
-    home.listener("imaps", "imaps", host="0.0.0.0", port=993)
-    keydir = home.state_dir / "keys" / "dkim"
-    keydir.mkdir(mode=0o700)
     home.records = {}
-    for selector in ("ed25519", "rsa"):
-        path = keydir / f"{domain}.{selector}.key"
-        r = run([home.cli, "keys", "dkim-genkey", "-a", selector, "-o", path])
+    for key in sorted((home.state_dir / "keys" / "dkim").glob(f"{domain}.*.key")):
+        selector = key.name[len(domain) + 1:-len(".key")]
+        r = run([home.cli, "keys", "dkim-record", key])
         home.records[f"{selector}._domainkey.{domain}.".encode()] = r.stdout.strip().encode()
-    home.write_conf()
+    assert len(home.records) == 2, home.records
     return home
 
 
@@ -281,7 +285,7 @@ class Relay:
         self._postfix_sni = False
 
     def up(self, home_dir, password):
-        self.bench.tunnel_down()
+        take_tunnel_addresses(self.bench)
         self.edge = Edge(self.bench, self.bindir, detached=self.detached).start()
         self.home = new_home(self.bench, self.bindir, "home", home_dir, HOSTNAME, DOMAIN,
                              detached=self.detached)
@@ -289,7 +293,6 @@ class Relay:
         self.home_ifname = self.home.host.ifname("hph")
         self.join, self.home_go_pid = join(self.bench, self.home, self.token, self.home_ifname)
         self.home.start()
-        self.home.add_domain(DOMAIN)
         self.home.add_user(USER, password=password)
         peers.use_knot(self.client)     # clients find mail.alice.test, and send it as SNI
         self.dns = homeport(self.home, "dns").stdout

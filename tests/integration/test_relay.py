@@ -123,7 +123,12 @@ def delivered_once(relay, markers, timeout=TIMEOUT):
         relay.postfix.flush()
         bodies = [m.body for m in relay.home.messages(USER)]
         return all(any(k.encode() in b for b in bodies) for k in markers)
-    wait("every message in alice's INBOX", all_there, timeout=timeout, interval=1.0)
+    try:
+        wait("every message in alice's INBOX", all_there, timeout=timeout, interval=1.0)
+    except AssertionError:
+        postfix = [x for x in relay.postfix.log().splitlines() if f"<{USER}>" in x]
+        raise AssertionError("not all delivered:\n" + "\n".join(
+            postfix[-12:] + relay.edge.daemon.lines[-12:] + relay.home.lines[-12:])) from None
     bodies = [m.body for m in relay.home.messages(USER)]
     counts = {k: sum(k.encode() in b for b in bodies) for k in markers}
     twice = {k: n for k, n in counts.items() if n != 1}
@@ -189,7 +194,8 @@ def test_relay_off_and_on_loses_nothing(relay):
     home.stop()
     home.start()
     listening = home.host.run("ss", "-Hltn").stdout
-    assert "0.0.0.0:25 " in listening and f"{HOME_TUNNEL}:25 " not in listening, listening
+    assert "0.0.0.0:25 " in listening and f"{HOME_TUNNEL}:25 " not in listening, (
+        listening, home.lines[-20:])
     inbound = secrets.token_hex(16)
     qid = send_from_peer(relay, inbound)
     relay.postfix.wait_log(rf"{qid}: to=<{re.escape(USER)}>.*status=deferred", timeout=TIMEOUT)

@@ -19,7 +19,7 @@ import pytest
 
 import peers
 from relaybench import (DOMAIN, HOSTNAME, USER, Edge, homeport, join, load_dns, new_home,
-                        postfix_for_relay, send_from_peer, stored, wait)
+                        postfix_for_relay, send_from_peer, stored, take_tunnel_addresses, wait)
 
 PASSWORD = "multi-password"
 B_DOMAIN = "example.test"
@@ -40,7 +40,7 @@ class Multi:
         self.postfix_on = False
 
     def up(self, tmp):
-        self.bench.tunnel_down()
+        take_tunnel_addresses(self.bench)
         edge_host = self.bench.host("edge")
         vedge = edge_host.ifname("vedg")
         edge_host.run("ip", "addr", "add", f"{B_ADDRESS}/24", "dev", vedge)
@@ -59,7 +59,6 @@ class Multi:
         self.join_a2, pid = join(self.bench, a, self.edge2.invite(MX2), ifa, "--hostname", MX2)
         self.go_pids.append(pid)
         a.start()
-        a.add_domain(DOMAIN)
         a.add_user(USER, password=PASSWORD)
         # example.test: joined to the first edge.
         b = new_home(self.bench, self.bindir, "home2", tmp / "example", B_HOSTNAME, B_DOMAIN)
@@ -67,7 +66,6 @@ class Multi:
         self.join_b, pid = join(self.bench, b, self.edge.invite(B_HOSTNAME), b.host.ifname("hpb"))
         self.go_pids.append(pid)
         b.start()
-        b.add_domain(B_DOMAIN)
         b.add_user(B_USER, password=PASSWORD)
         self.a, self.b = a, b
         peers.use_knot(self.client)
