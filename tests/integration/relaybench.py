@@ -137,20 +137,29 @@ def homeport(home, *args, check=True, timeout=60):
     return run([home.cli, "-c", home.conf_path, *args], host=home.host, check=check, timeout=timeout)
 
 
-def load_dns(knot, text, zone=DOMAIN):
-    """What `homeport dns` printed, into Knot's zone as it is: each RRset
-    replaced. Returns the updates that remove them again."""
-    lines, rrsets = [], []
+# One record line of `homeport dns`: owner, TTL, type, data, then maybe a comment.
+DNS_LINE = re.compile(r'^(\S+)\.\s+(\d+)\s+IN\s+(\S+)\s+(.*?)\s*(?:;[^"]*)?$')
+
+
+def dns_records(text):
+    """The records of homeport dns's output: [(owner, ttl, type, data)], comments dropped."""
+    out = []
     for line in text.splitlines():
         if not line.strip() or line.startswith(";"):
             continue
-        m = re.match(r'^(\S+)\.\s+(\d+)\s+IN\s+(\S+)\s+((?:"[^"]*"\s*)+|[^;]*?)\s*(?:;.*)?$', line)
+        m = DNS_LINE.match(line)
         assert m, line
-        lines.append(f"{m.group(1)}. {m.group(2)} IN {m.group(3)} {m.group(4)}")
-        if (m.group(1), m.group(3)) not in rrsets:
-            rrsets.append((m.group(1), m.group(3)))
+        out.append((m.group(1), int(m.group(2)), m.group(3), m.group(4)))
+    return out
+
+
+def load_dns(knot, text, zone=DOMAIN):
+    """What `homeport dns` printed, into Knot's zone as it is: each RRset
+    replaced. Returns the updates that remove them again."""
+    rrs = dns_records(text)
+    rrsets = list(dict.fromkeys((owner, rtype) for owner, _, rtype, _ in rrs))
     drop = [f"update delete {owner}. {rtype}" for owner, rtype in rrsets]
-    knot.update(zone, *drop, *(f"update add {line}" for line in lines))
+    knot.update(zone, *drop, *(f"update add {o}. {ttl} IN {t} {d}" for o, ttl, t, d in rrs))
     return drop
 
 

@@ -11,11 +11,11 @@ import dkim
 import pytest
 
 import peers
+from relaybench import dns_records, load_dns
 
 DOMAIN = "alice.test"
 HOST = "mail.alice.test"
 ADDR4, ADDR6 = "198.51.100.10", "2001:db8::10"
-LINE = re.compile(r'^(\S+)\.\s+(\d+)\s+IN\s+(\S+)\s+(.*?)\s*(?:;[^"]*)?$')
 
 
 @pytest.fixture
@@ -29,18 +29,6 @@ def home(run, tmp_path):
 
     homeport.state = state
     return homeport
-
-
-def records(text):
-    """The records of homeport dns's output: [(owner, ttl, type, data)], comments dropped."""
-    out = []
-    for line in text.splitlines():
-        if not line.strip() or line.startswith(";"):
-            continue
-        m = LINE.match(line)
-        assert m, line
-        out.append((m.group(1), int(m.group(2)), m.group(3), m.group(4)))
-    return out
 
 
 def txt_text(data):
@@ -59,7 +47,7 @@ def spki_sha256(cert):
 def test_every_record_for_direct_mode(home):
     r = home("dns", "--address", ADDR4, "--address", ADDR6)
     assert r.returncode == 0, r.stderr
-    rrs = records(r.stdout)
+    rrs = dns_records(r.stdout)
     by = {}
     for owner, ttl, rtype, data in rrs:
         assert ttl == 3600
@@ -84,7 +72,7 @@ def test_every_record_for_direct_mode(home):
     assert (HOST, "CNAME") not in by
     # Pending and retired DKIM keys are published too: rotate, and both appear.
     assert home("dkim", "rotate", DOMAIN).returncode == 0
-    rrs = records(home("dns", "--address", ADDR4).stdout)
+    rrs = dns_records(home("dns", "--address", ADDR4).stdout)
     dkim_owners = [o for o, _t, rtype, _d in rrs if o.endswith(f"._domainkey.{DOMAIN}")]
     assert len(dkim_owners) == 4, dkim_owners
 
@@ -103,19 +91,8 @@ def test_loaded_into_knot_it_serves_mail(bench, home, tooldir, tmp_path):
     """The output, as it is, into Knot's alice.test zone; then the MX, the
     address, the TLSA and a DKIM signature check out through DNS."""
     knot = peers.knot(bench)
-    out = home("dns", "--address", ADDR4).stdout
-    lines, rrsets = [], []
-    for line in out.splitlines():
-        if line.strip() and not line.startswith(";"):
-            rr = LINE.match(line)
-            assert rr, line
-            # The line as printed, its trailing comment cut (never inside quotes).
-            lines.append(line[:rr.end(4)])
-            if (rr.group(1), rr.group(3)) not in rrsets:
-                rrsets.append((rr.group(1), rr.group(3)))
     # Published as the owner would: these RRsets replace what other tests left in alice.test.
-    drop = [f"update delete {owner}. {rtype}" for owner, rtype in rrsets]
-    knot.update(DOMAIN, *drop, *(f"update add {line}" for line in lines))
+    drop = load_dns(knot, home("dns", "--address", ADDR4).stdout, DOMAIN)
     try:
         check_served(bench, home, tooldir, tmp_path, knot)
     finally:
