@@ -14,7 +14,6 @@ Tests ask for what they need (bench.host("peer"), bench.tunnel()); each
 part is built once per run, with everything it depends on. All names carry
 the run id; Registry.cleanup() removes every process and namespace.
 """
-import os
 import pathlib
 import tempfile
 

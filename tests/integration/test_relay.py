@@ -108,7 +108,7 @@ def test_mail_in_read_and_answered_through_the_edge(bench, relay):
     log = relay.postfix.log()[mark:]
     assert re.search(rf"connect from unknown\[{re.escape(EDGE)}\]", log), log[-2000:]
     assert re.search(rf"TLS connection established from unknown\[{re.escape(EDGE)}\]", log), log[-2000:]
-    assert verify_dkim(relay.home, raw) == [b"ed25519-sha256", b"rsa-sha256"]
+    assert verify_dkim(relay.knot, raw) == [b"ed25519-sha256", b"rsa-sha256"]
     # The edge carried both messages and saw neither body.
     for p in pcaps:
         data = p.read_bytes()
