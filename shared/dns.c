@@ -888,14 +888,11 @@ dns_label_check(const char *label)
 	}
 }
 
-int
-dns_txt(struct dns *d, const char *label, const char *domain, struct dns_txt *r)
+/* LABEL.DOMAIN (label NULL: DOMAIN) into qname, r->err saying why not. Returns 0, or -1. */
+static int
+dns_txt_qname(const char *label, const char *domain, char qname[DNSNAME_MAX + 1], struct dns_txt *r)
 {
-	char name[DNSNAME_MAX + 1], qname[DNSNAME_MAX + 1], why[DNS_REASON_MAX];
-	struct dns_wait w = { .d = d, .pending = 0 };
-	const char *bad = NULL;
-	size_t skipped = 0, dropped = 0, n;
-	struct dns_query q;
+	char name[DNSNAME_MAX + 1];
 	int len;
 
 	memset(r, 0, sizeof(*r));
@@ -904,29 +901,37 @@ dns_txt(struct dns *d, const char *label, const char *domain, struct dns_txt *r)
 		dns_err_add(r->err, sizeof(r->err), "%s", "the name is not a host name");
 		return -1;
 	}
-	len = label != NULL ? snprintf(qname, sizeof(qname), "%s.%s", label, name)
-			    : snprintf(qname, sizeof(qname), "%s", name);
-	if (len < 0 || (size_t)len >= sizeof(qname)) {
+	len = label != NULL ? snprintf(qname, DNSNAME_MAX + 1, "%s.%s", label, name)
+			    : snprintf(qname, DNSNAME_MAX + 1, "%s", name);
+	if (len < 0 || len > DNSNAME_MAX) {
 		dns_err_add(r->err, sizeof(r->err), "the TXT name is longer than %d bytes", DNSNAME_MAX);
 		return -1;
 	}
-	dns_query_start(&w, &q, qname, DNS_TYPE_TXT);
-	dns_wait_all(&w, dns_now_ms() + d->timeout_ms);
-	dns_wait_end(&w, &q, 1);
-	r->status = dns_answer(d, &q, why);
-	r->secure = dns_secure(&q);
+	return 0;
+}
+
+/* The answer of q, a TXT query for qname, into r. */
+static void
+dns_txt_result(const struct dns *d, const struct dns_query *q, const char *qname, struct dns_txt *r)
+{
+	char why[DNS_REASON_MAX];
+	const char *bad = NULL;
+	size_t skipped = 0, dropped = 0, n;
+
+	r->status = dns_answer(d, q, why);
+	r->secure = dns_secure(q);
 	if (r->status != DNS_OK) {
 		dns_err_add(r->err, sizeof(r->err), "%s TXT: %s", qname, why);
-		goto done;
+		return;
 	}
-	n = dns_count(q.res);
+	n = dns_count(q->res);
 	for (size_t i = 0; i < n; i++) {
 		if (r->n == DNS_TXT_MAX) {
 			dropped++;
 			continue;
 		}
-		if (q.res->len[i] < 0 ||
-		    dns_rdata_txt((const uint8_t *)q.res->data[i], (size_t)q.res->len[i], &r->rr[r->n], &bad) != 0) {
+		if (q->res->len[i] < 0 ||
+		    dns_rdata_txt((const uint8_t *)q->res->data[i], (size_t)q->res->len[i], &r->rr[r->n], &bad) != 0) {
 			skipped++;
 			continue;
 		}
@@ -937,8 +942,44 @@ dns_txt(struct dns *d, const char *label, const char *domain, struct dns_txt *r)
 			    bad != NULL ? bad : "a negative length");
 	if (dropped > 0)
 		dns_err_add(r->err, sizeof(r->err), "%zu TXT records past the %d kept", dropped, DNS_TXT_MAX);
-done:
-	dns_query_free(&q);
+}
+
+int
+dns_txt(struct dns *d, const char *label, const char *domain, struct dns_txt *r)
+{
+	return dns_txt_names(d, label, &domain, 1, r);
+}
+
+int
+dns_txt_names(struct dns *d, const char *label, const char *const *domains, size_t n, struct dns_txt *r)
+{
+	char qname[DNS_TXT_NAMES_MAX][DNSNAME_MAX + 1];
+	struct dns_query q[DNS_TXT_NAMES_MAX];
+	struct dns_wait w = { .d = d, .pending = 0 };
+	int rc = 0;
+
+	if (n > DNS_TXT_NAMES_MAX)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (dns_txt_qname(label, domains[i], qname[i], &r[i]) != 0)
+			rc = -1;
+	}
+	if (rc != 0) {
+		/* Nothing asked: the results of the names that were fine say so too. */
+		for (size_t i = 0; i < n; i++) {
+			if (r[i].err[0] == '\0')
+				dns_err_add(r[i].err, sizeof(r[i].err), "%s", "not looked up: another name is bad");
+		}
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		dns_query_start(&w, &q[i], qname[i], DNS_TYPE_TXT);
+	dns_wait_all(&w, dns_now_ms() + d->timeout_ms);
+	dns_wait_end(&w, q, n);
+	for (size_t i = 0; i < n; i++) {
+		dns_txt_result(d, &q[i], qname[i], &r[i]);
+		dns_query_free(&q[i]);
+	}
 	return 0;
 }
 

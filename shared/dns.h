@@ -2,7 +2,9 @@
  * dns: the DNS lookups of outbound mail, through libunbound, validating
  * (DNSSEC): a mail domain's MX hosts with their addresses (RFC 5321 5.1,
  * RFC 7505's null MX) and the TLSA records of a host's port (RFC 6698,
- * RFC 7672), each with its DNSSEC status. See docs/dns.md.
+ * RFC 7672), each with its DNSSEC status; and TXT records, which the
+ * home's MTA-STS and the edge's require_txt (docs/edge.md) read. See
+ * docs/dns.md.
  *
  * Two layers:
  * - The decoders of the record data libunbound hands back (dns_rdata_*)
@@ -96,6 +98,7 @@ struct dns_tlsa {
 };
 
 #define DNS_TXT_MAX 8		/* TXT records kept */
+#define DNS_TXT_NAMES_MAX 16	/* names one dns_txt_names call looks up together */
 #define DNS_TXT_LEN_MAX 1024	/* bytes of one TXT record's text, its strings joined */
 
 /* One TXT record: its character-strings joined (RFC 7208 3.3, RFC 8461 3.1). */
@@ -198,6 +201,17 @@ void dns_free(struct dns **dp);
  * -1 when domain is not a host name or label not such labels.
  */
 int dns_txt(struct dns *d, const char *label, const char *domain, struct dns_txt *r);
+
+/*
+ * dns_txt for LABEL.DOMAIN of each of domains[0..n) (n at most
+ * DNS_TXT_NAMES_MAX) into r[0..n), the queries sent together and waited
+ * for under one deadline (the configured timeout) for all of them: what
+ * is not answered by then is DNS_TEMPFAIL. Blocks; thread-safe. Returns 0
+ * (see each r[i].status), or -1 when n is too large or a domain or label
+ * is not a name (nothing is looked up; r[i].err says which).
+ */
+int dns_txt_names(struct dns *d, const char *label, const char *const *domains, size_t n,
+		  struct dns_txt *r);
 
 /*
  * End every lookup in progress within DNS_STOP_SLICE_MS, and every later
