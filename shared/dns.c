@@ -58,7 +58,6 @@
 #define DNS_RCODE_NOERROR 0
 #define DNS_RCODE_NXDOMAIN 3
 #define DNS_REASON_MAX 160	/* one lookup's reason, before it goes into a result's err */
-#define DNS_FORWARD_MAX (ADDR_TEXT_MAX + 8)	/* "ADDR@PORT" */
 #define DNS_SHA256_LEN 32
 #define DNS_SHA512_LEN 64
 
@@ -983,8 +982,7 @@ dns_txt_names(struct dns *d, const char *label, const char *const *domains, size
 	return 0;
 }
 
-/* "ADDR" or "ADDR@PORT", checked before libunbound sees it. */
-static int
+int
 dns_forward_check(const char *fwd, char *err, size_t errcap)
 {
 	size_t n = strnlen(fwd, DNS_FORWARD_MAX + 1), alen = n;

@@ -32,6 +32,7 @@
 #define DNS_TIMEOUT_DEFAULT 30000	/* ms one dns_mx or dns_tlsa call may take when the configuration says 0 */
 #define DNS_TIMEOUT_MAX 600000		/* ms, the longest timeout accepted */
 #define DNS_STOP_SLICE_MS 250		/* a waiting lookup notices dns_stop() within this */
+#define DNS_FORWARD_MAX (ADDR_TEXT_MAX + 8)	/* "ADDR@PORT" */
 #define DNS_ROOT_ANCHOR_DEFAULT "/usr/share/dns/root.key"	/* Debian's dns-root-data */
 
 struct dns_conf {
@@ -169,6 +170,13 @@ int dns_rdata_txt(const uint8_t *p, size_t len, struct dns_txt_rr *rr_r, const c
  */
 int dns_mx_records(char *const *data, const int *len, size_t n, uint32_t (*uniform)(uint32_t),
 		   struct dns_mx *r);
+
+/*
+ * Whether fwd is what dns_conf's forward takes: "ADDR" or "ADDR@PORT"
+ * (port 1..65535), at most DNS_FORWARD_MAX bytes. For configuration
+ * checks. Returns 0, or -1 with err. Pure.
+ */
+int dns_forward_check(const char *fwd, char *err, size_t errcap);
 
 /* "OK", "NXDOMAIN", "NODATA", "TEMPFAIL", "BOGUS" (static text). */
 const char *dns_status_name(enum dns_status s);
