@@ -632,7 +632,7 @@ static int
 control_txt_open(struct control_server *srv, const struct edge_enroll_conf *en, char *err, size_t errcap)
 {
 	struct dns_conf dc = { .forward = en->dns_forward, .trust_anchor_file = en->dns_trust_anchor,
-			       .timeout_ms = CONTROL_TXT_TIMEOUT_MS };
+			       .timeout_ms = CONTROL_TXT_TIMEOUT_MS, .no_cache = 1 };
 	char derr[256];
 
 	if ((srv->dns = dns_new(&dc, derr, sizeof(derr))) == NULL) {

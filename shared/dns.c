@@ -1054,6 +1054,11 @@ dns_new(const struct dns_conf *c, char *err, size_t errcap)
 		rc = ub_ctx_set_fwd(d->ctx, c->forward);
 	if (rc == 0)
 		rc = ub_ctx_add_ta_file(d->ctx, anchor);
+	/* Answers expire as they arrive: each lookup asks again (a TTL of 0 is what unbound caps them to). */
+	if (rc == 0 && c->no_cache)
+		rc = ub_ctx_set_option(d->ctx, "cache-max-ttl:", "0");
+	if (rc == 0 && c->no_cache)
+		rc = ub_ctx_set_option(d->ctx, "cache-max-negative-ttl:", "0");
 	if (rc != 0) {
 		snprintf(err, errcap, "libunbound: %s", ub_strerror(rc));
 		goto fail;

@@ -42,6 +42,13 @@ struct dns_conf {
 	const char *trust_anchor_file;
 	/* the most one dns_mx or dns_tlsa call takes, all its queries together; 0: DNS_TIMEOUT_DEFAULT */
 	int64_t timeout_ms;
+	/*
+	 * 1: keep no answer, positive or negative: every lookup asks again.
+	 * For rare lookups of records that someone is about to change (the
+	 * edge's require_txt: an owner publishes, then retries at once).
+	 * 0: libunbound's cache (TTLs up to a day).
+	 */
+	int no_cache;
 };
 
 enum dns_status {
