@@ -276,10 +276,10 @@ control_finish(struct tenants *t, const struct control_ctx *ctx, const struct co
 			char msg[ENROLL_MESSAGE_MAX + 1];
 
 			control_txt_message(cr, first, missing, msg, sizeof(msg));
-			snprintf(log, logcap, "result=refused reason=\"%s%s for %s\"",
+			snprintf(log, logcap, "result=refused reason=\"%s for %s%s\"",
 				 cr->txt[first] == CONTROL_TXT_OTHER ? "_homeport TXT for another key"
 								     : "no _homeport TXT",
-				 missing > 1 ? " and more" : "", rq->host[first]);
+				 rq->host[first], missing > 1 ? " and more" : "");
 			return control_refuse(rq, ENROLL_REFUSED, msg, out, cap, len_r);
 		}
 		if (failed > 0) {
