@@ -14,7 +14,8 @@ import re
 import pytest
 
 import peers
-from relaybench import DOMAIN, HOSTNAME, Edge, homeport, join, load_dns, new_home, run
+from relaybench import (DOMAIN, HOSTNAME, Edge, homeport, join, load_dns, new_home, run,
+                        take_tunnel_addresses)
 
 OWNER = f"_homeport.{HOSTNAME}"
 # Another home's record (the key of the bytes 1..32: docs/wire.md).
@@ -31,7 +32,7 @@ class Txt:
         self.edge = self.home = None
         self.go_pid = 0
         self.published = False
-        bench.tunnel_down()
+        take_tunnel_addresses(bench)
         anchors = d / "edge-anchors"
         anchors.write_text(self.knot.trust_anchors())
         anchors.chmod(0o644)
