@@ -153,14 +153,27 @@ $(O)/obj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) -MMD -MP $(CFLAGS) -c -o $@ $<
 
-$(LIB_SHARED): $(call obj,$(SHARED_SRC))
-$(LIB_KEYS): $(call obj,$(KEYS_SRC))
-$(LIB_HOME): $(call obj,$(HOME_LIB_SRC))
-$(LIB_EDGE): $(call obj,$(EDGE_LIB_SRC))
+MEMBERS_libshared := $(call obj,$(SHARED_SRC))
+MEMBERS_libkeys := $(call obj,$(KEYS_SRC))
+MEMBERS_libhome := $(call obj,$(HOME_LIB_SRC))
+MEMBERS_libedge := $(call obj,$(EDGE_LIB_SRC))
+
+# Each archive's member list, rewritten only when it changes: an archive is
+# made again when a source file moves or goes (home/dns.c into shared/ left
+# its object in libhome.a: two definitions at link time), not only when an
+# object is newer.
+$(O)/lib/%.members: FORCE
+	@mkdir -p $(@D)
+	@echo '$(MEMBERS_$*)' | cmp -s - $@ || echo '$(MEMBERS_$*)' > $@
+
+$(LIB_SHARED): $(MEMBERS_libshared) $(O)/lib/libshared.members
+$(LIB_KEYS): $(MEMBERS_libkeys) $(O)/lib/libkeys.members
+$(LIB_HOME): $(MEMBERS_libhome) $(O)/lib/libhome.members
+$(LIB_EDGE): $(MEMBERS_libedge) $(O)/lib/libedge.members
 $(O)/lib/%.a:
 	$(say) AR $@
 	@mkdir -p $(@D)
-	$(Q)rm -f $@ && ar rcs $@ $^
+	$(Q)rm -f $@ && ar rcs $@ $(filter %.o,$^)
 
 $(O)/bin/homeportd: $(call obj,home/main.c) $(ALL_LIBS)
 $(O)/bin/homeport: $(call obj,home/cli.c) $(ALL_LIBS)

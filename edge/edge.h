@@ -103,6 +103,8 @@ struct edge_enroll_conf {
 	struct conf_cidr_list tunnel;		/* tunnel address pools: one IPv4, at most one IPv6 */
 	int64_t invite_ttl;			/* ms an invite is valid by default */
 	int require_txt;			/* host names proven by a _homeport TXT record */
+	char *dns_forward;			/* require_txt's DNS server, "ADDR" or "ADDR@PORT"; NULL: recurse from the root */
+	char *dns_trust_anchor;			/* DNSSEC trust anchors (a file); NULL: the root's */
 	char *interface;			/* the WireGuard interface the edge keeps (EDGE_IFNAME_MAX) */
 };
 
@@ -664,6 +666,18 @@ int edge_enroll_key(const char *state_dir, uint8_t pk[EDGE_ENROLL_KEY_LEN], uint
 
 /* ---- control.c: answering an enrollment request ---- */
 
+#include "dns.h"
+#include "enroll_wire.h"
+
+/*
+ * How require_txt looks up records: the TXT records at "_homeport." each
+ * of hosts[0..n) into r[0..n), under one deadline (dns_txt_names(): the
+ * edge passes its resolver as arg; tests pass a table). Called on a
+ * worker thread. Returns 0 (see each r[i].status), or -1 when nothing
+ * could be looked up (r[0].err says why).
+ */
+typedef int (*control_txt_fn)(void *arg, const char *const *hosts, size_t n, struct dns_txt *r);
+
 /* What the edge tells and uses when it enrolls a home. */
 struct control_ctx {
 	uint8_t box_pk[EDGE_ENROLL_KEY_LEN];	/* the enrollment key (edge_enroll_key) */
@@ -672,18 +686,66 @@ struct control_ctx {
 	struct addr wg_endpoint;		/* [enroll] endpoint */
 	struct tenants_pool pool;		/* [enroll] tunnel */
 	uint16_t egress_port;			/* [egress]'s port, 0: none */
+	int require_txt;			/* [enroll] require_txt: host names proven by DNS */
+	control_txt_fn txt_lookup;		/* with require_txt: how the records are looked up */
+	void *txt_arg;				/* ... and its argument */
+};
+
+/* What a host name's _homeport TXT records said (control_lookup). */
+enum control_txt {
+	CONTROL_TXT_FAILED,	/* not looked up, or the lookup failed (no answer, SERVFAIL, bogus) */
+	CONTROL_TXT_MISSING,	/* no such name, no TXT records, or none of the homeport-key form */
+	CONTROL_TXT_OTHER,	/* a homeport-key record, but not for this home's key */
+	CONTROL_TXT_FOUND,	/* the record for this home's key */
+};
+
+/* A request that passed every check but the TXT records (control_begin). */
+struct control_request {
+	struct enroll_request rq;
+	char hosts[TENANTS_HOSTNAMES_MAX];	/* its host names, comma-separated */
+	enum control_txt txt[ENROLL_HOSTS_MAX];	/* per rq.host[i] */
+	char txt_err[DNS_ERR_MAX + 16];		/* the first lookup failure, for the log */
 };
 
 /*
- * Answer the sealed request req[0..len) at now: open, find the invite,
- * verify (MAC with its secret, clock within ENROLL_SKEW_MAX), check the
- * host names against the invite's, enroll (taking the invite) and seal the
- * answer to the home into out[0..cap) (*len_r). A refusal is an answer
- * too (status refused or try later, with words for the home's owner); an
- * unknown invite and a wrong secret get the same words. log gets one
- * key=value line for the edge's log; *enrolled_r is set to 1 when a home
- * was enrolled (tenants.db changed), else 0. Returns 0 with an answer to
- * send, or -1 when there is none (not sealed to us, not a request: drop it).
+ * An enrollment in three steps, so that the DNS lookups of require_txt
+ * can run on a worker thread while the loop serves everyone else:
+ *
+ * control_begin(): open the sealed request req[0..len) at now, find the
+ * invite, verify (MAC with its secret, clock within ENROLL_SKEW_MAX),
+ * check the host names against the invite's (and, with require_txt, that
+ * each has room for its _homeport name). Returns 1 with *cr_r (free with
+ * control_request_free()) when it passed; 0 with a refusal sealed into
+ * out[0..cap) (*len_r) and nothing in *cr_r; -1 when there is no one to
+ * answer (not sealed to us, not a request: drop it). Changes nothing.
+ *
+ * control_lookup(): with require_txt, look up and judge the _homeport
+ * records of every host name of cr (ctx->txt_lookup; blocks for at most
+ * its deadline). Touches only cr: safe on a worker thread.
+ *
+ * control_finish(): with require_txt, refuse unless every host name's
+ * record holds the home's key (ENROLL_REFUSED naming the record to
+ * publish) or when a lookup failed (ENROLL_TRY_LATER); otherwise enroll
+ * at now (tenants_enroll(): takes the invite) and seal the answer. A
+ * refusal never spends the invite. *enrolled_r is 1 when a home was
+ * enrolled (tenants.db changed), else 0. Returns 0 (an answer in out).
+ *
+ * log gets one key=value line for the edge's log in each step that
+ * answers. Refusals carry words for the home's owner; an unknown invite
+ * and a wrong secret get the same words.
+ */
+int control_begin(struct tenants *t, const struct control_ctx *ctx, const uint8_t *req, size_t len, int64_t now,
+		  struct control_request **cr_r, uint8_t *out, size_t cap, size_t *len_r, char *log,
+		  size_t logcap);
+void control_lookup(const struct control_ctx *ctx, struct control_request *cr);
+int control_finish(struct tenants *t, const struct control_ctx *ctx, const struct control_request *cr,
+		   int64_t now, uint8_t *out, size_t cap, size_t *len_r, char *log, size_t logcap,
+		   int *enrolled_r);
+void control_request_free(struct control_request **crp);
+
+/*
+ * The three steps at once, blocking for the lookups (tests). Returns 0
+ * with an answer to send, or -1 when there is none (drop the request).
  */
 int control_answer(struct tenants *t, const struct control_ctx *ctx, const uint8_t *req, size_t len,
 		   int64_t now, uint8_t *out, size_t cap, size_t *len_r, char *log, size_t logcap,
@@ -692,6 +754,8 @@ int control_answer(struct tenants *t, const struct control_ctx *ctx, const uint8
 #define CONTROL_LISTENERS_MAX 8		/* [enroll] control addresses */
 #define CONTROL_CONNS_MAX 64		/* enrollment connections at once */
 #define CONTROL_TIMEOUT_MS 10000	/* for a whole request to arrive and its answer to leave */
+#define CONTROL_TXT_TIMEOUT_MS 5000	/* require_txt: one request's TXT lookups, all together */
+#define CONTROL_TXT_THREADS 2		/* require_txt: requests whose lookups run at once */
 
 /*
  * Listen on [enroll] control (before privileges drop: it reads the

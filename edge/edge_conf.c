@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dns.h"
 #include "dnsname.h"
 #include "edge.h"
 #include "log.h"
@@ -114,6 +115,8 @@ static const struct conf_key edge_enroll_keys[] = {
 	ENROLL_KEY("tunnel", CONF_CIDR_LIST, tunnel),
 	ENROLL_KEY("invite_ttl", CONF_DURATION, invite_ttl, .min = 60 * 1000, .max = EDGE_INVITE_TTL_MAX),
 	ENROLL_KEY("require_txt", CONF_BOOL, require_txt),
+	ENROLL_KEY("dns_forward", CONF_STRING, dns_forward),
+	ENROLL_KEY("dns_trust_anchor", CONF_STRING, dns_trust_anchor),
 	ENROLL_KEY("interface", CONF_STRING, interface),
 	{ .name = NULL },
 };
@@ -300,8 +303,14 @@ static int
 edge_conf_check_enroll(const struct edge_conf *ec, char *err, size_t errcap)
 {
 	const struct edge_enroll_conf *c = ec->enroll;
+	char ferr[128];
 	int v4 = 0, v6 = 0;
 
+	if (c->dns_forward != NULL && dns_forward_check(c->dns_forward, ferr, sizeof(ferr)) != 0)
+		return conf_fail(ec->conf, c, "dns_forward", err, errcap,
+				 "not an address or ADDR@PORT (like 198.51.100.53 or 198.51.100.53@5353)");
+	if (c->dns_trust_anchor != NULL && c->dns_trust_anchor[0] != '/')
+		return conf_fail(ec->conf, c, "dns_trust_anchor", err, errcap, "must be an absolute path");
 	if (edge_conf_ifname_check(c->interface) != 0)
 		return conf_fail(ec->conf, c, "interface", err, errcap,
 				 "'%s' is not an interface name (1 to %d letters, digits, '.', '-', '_')",

@@ -26,7 +26,7 @@ cli_usage(FILE *to, int status)
 		    "       homeport [-c FILE] queue list|show|retry|delete ...\n"
 		    "       homeport [-c FILE] dkim list|rotate|activate|remove ...\n"
 		    "       homeport [-c FILE] dns [--address ADDR]...\n"
-		    "       homeport [-c FILE] relay join|status|on|off ...\n"
+		    "       homeport [-c FILE] relay join|status|on|off|key ...\n"
 		    "       homeport keys SUBCOMMAND ...   (homeport keys: list them)\n"
 		    "  (homeport COMMAND --help: the command's usage)\n"
 		    "  -c FILE    homeportd configuration (default " HOME_CONF_DEFAULT ")\n");

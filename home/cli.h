@@ -10,6 +10,7 @@
 #define HOMEPORT_CLI_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum cli_status {
 	CLI_OK = 0,
@@ -75,11 +76,20 @@ int cli_dkim_records(const char *state_dir, const char *domain, cli_dkim_emit_fn
  */
 int cli_dns_main(const char *conf_path, int argc, char **argv);
 
+/*
+ * The _homeport TXT record of host for the home's WireGuard public key
+ * pk (docs/wire.md "Host-name ownership"), as one zone-file line on
+ * stdout: what an edge with require_txt looks for.
+ */
+void cli_dns_homeport_txt(const char *host, const uint8_t pk[32]);
+
 /* ---- cli_relay.c: relay mode (docs/home.md "Relay mode") ---- */
 
 /*
  * homeport relay join TOKEN [--hostname H]... [--name N] [--interface IF]
- * [--public-address A], relay status, relay on|off: the edges in
+ * [--public-address A], relay status, relay on|off, relay key
+ * [--hostname H]... (the home's WireGuard public key and its _homeport
+ * TXT records, the key made when there is none): the edges in
  * STATE_DIR/relay.conf and the tunnel to them. Returns CLI_OK, CLI_FAIL
  * (status: an edge is not reachable) or CLI_USAGE.
  */

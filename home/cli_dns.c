@@ -11,7 +11,9 @@
  * per mail host, its A/AAAA (its own name, never a CNAME, so that
  * validating senders find its TLSA and send SNI) and its TLSA record
  * (DANE-EE, SPKI, SHA-256: RFC 7672 3.1.1) for port 25: the home's key,
- * which the edges never hold.
+ * which the edges never hold; and, once the home has a WireGuard key
+ * (STATE_DIR/keys/wg.key, relay mode), its _homeport TXT record, which
+ * edges with require_txt ask for (docs/wire.md).
  *
  * Direct mode: one mail host, the home's host name, at --address, else
  * the public addresses the smtp listeners are bound to. Relay mode
@@ -25,6 +27,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -39,6 +42,7 @@
 #include "home.h"
 #include "relay.h"
 #include "socks5.h"
+#include "wgkey.h"
 
 #define CLI_DNS_TTL 3600
 #define CLI_DNS_ADDRS_MAX 8
@@ -89,6 +93,38 @@ cli_dns_txt(const char *owner, const char *text, const char *comment)
 				      text + i);
 	}
 	cli_dns_rr(owner, "TXT", data, comment);
+}
+
+void
+cli_dns_homeport_txt(const char *host, const uint8_t pk[32])
+{
+	char owner[DNSNAME_MAX + 1], text[ENROLL_TXT_LEN + 1];
+
+	if (enroll_txt_owner(host, owner, sizeof(owner)) < 0) {
+		printf("; (no _homeport TXT for %s: the name is longer than %d bytes)\n", host, ENROLL_TXT_HOST_MAX);
+		return;
+	}
+	enroll_txt_text(pk, text);
+	cli_dns_txt(owner, text, "the home's WireGuard key, for edges with require_txt");
+}
+
+/*
+ * The home's WireGuard public key into pk, when it has one. Returns 1,
+ * 0 (no key: direct mode, never joined), or -1 (unreadable: err).
+ */
+static int
+cli_dns_wg_public(const char *state_dir, uint8_t pk[32], char *err, size_t errcap)
+{
+	char path[HOME_PATH_MAX];
+	uint8_t priv[WGKEY_LEN];
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/%s", state_dir, RELAY_KEY_FILE);
+	if (access(path, F_OK) != 0)
+		return 0;
+	rc = wgkey_load(path, 0, priv, err, errcap) == 0 && wgkey_public(priv, pk) == 0 ? 1 : -1;
+	sodium_memzero(priv, sizeof(priv));
+	return rc;
 }
 
 static void
@@ -182,6 +218,17 @@ cli_dns_listeners(struct cli_dns *d, int collect)
 	}
 }
 
+/* Is name one of d's mail hosts? */
+static int
+cli_dns_has_host(const struct cli_dns *d, const char *name)
+{
+	for (size_t i = 0; i < d->nhosts; i++) {
+		if (dnsname_equal(d->hosts[i].name, strlen(d->hosts[i].name), name, strlen(name)))
+			return 1;
+	}
+	return 0;
+}
+
 static void
 cli_dns_domain(const struct cli_dns *d, const char *domain)
 {
@@ -247,7 +294,8 @@ cli_dns_main(const char *conf_path, int argc, char **argv)
 	struct store *st = NULL;
 	struct store_err err;
 	size_t ndomains = 0;
-	int opt, rc = CLI_FAIL, loaded = 0;
+	uint8_t wg_pk[32];
+	int opt, rc = CLI_FAIL, loaded = 0, wg = 0;
 
 	if (d == NULL)
 		return cli_fail("dns", "out of memory");
@@ -313,6 +361,7 @@ cli_dns_main(const char *conf_path, int argc, char **argv)
 		rc = cli_fail("dns", "%s", err.msg);
 		goto out;
 	}
+	wg = cli_dns_wg_public(d->hc.main->state_dir, wg_pk, cerr, sizeof(cerr));
 	printf("; homeport dns: what to publish for %s (%s)\n", d->hc.main->hostname,
 	       relay_state_active(&d->relay) ? "relay mode" : "direct mode");
 	for (size_t i = 0; i < ndomains; i++)
@@ -332,7 +381,16 @@ cli_dns_main(const char *conf_path, int argc, char **argv)
 		} else {
 			printf("; (no TLSA: cannot read the certificate %s)\n", d->hc.cert_path);
 		}
+		if (wg > 0)
+			cli_dns_homeport_txt(host->name, wg_pk);
 	}
+	/* Relay mode: the home's own name too, the one homeport relay join asks for by default. */
+	if (wg > 0 && !cli_dns_has_host(d, d->hc.main->hostname)) {
+		printf("\n; ---- the home's host name %s\n", d->hc.main->hostname);
+		cli_dns_homeport_txt(d->hc.main->hostname, wg_pk);
+	}
+	if (wg < 0)
+		printf("\n; (no _homeport TXT: %s; run as root)\n", cerr);
 	printf("\n; Not yet: MTA-STS (_mta-sts TXT and the mta-sts host: homeportd serves no\n"
 	       "; HTTPS policy yet).\n");
 	rc = CLI_OK;

@@ -1,12 +1,15 @@
 /*
- * cli_relay: homeport relay join|status|on|off (docs/home.md "Relay mode").
+ * cli_relay: homeport relay join|status|on|off|key (docs/home.md "Relay mode").
  *
  * join takes an edge operator's one-time token: it makes the home's
  * WireGuard key if there is none, enrolls with the edge's control port
  * (enroll_client.c), records the edge in STATE_DIR/relay.conf with relay
  * mode on, and brings the tunnel up. on and off only switch the mode in
  * that file: homeportd moves its listeners when it next starts, so
- * sessions in progress finish and the queue stays as it is.
+ * sessions in progress finish and the queue stays as it is. key prints
+ * the home's WireGuard public key (making it, as join would) and the
+ * _homeport TXT records that edges with require_txt ask for, so that the
+ * owner can publish them before joining.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -36,7 +39,8 @@ cli_relay_usage(FILE *to, int rc)
 	fprintf(to, "usage: homeport [-c FILE] relay join TOKEN [--hostname HOST]... [--name NAME]\n"
 		    "                  [--interface IFNAME] [--public-address ADDR]\n"
 		    "       homeport [-c FILE] relay status\n"
-		    "       homeport [-c FILE] relay on|off\n");
+		    "       homeport [-c FILE] relay on|off\n"
+		    "       homeport [-c FILE] relay key [--hostname HOST]...\n");
 	return rc;
 }
 
@@ -224,7 +228,12 @@ cli_relay_join(const struct home_conf *hc, const struct relay_state *rs, int arg
 		goto out;
 	}
 	if (ans.status != ENROLL_OK) {
-		rc = cli_fail("relay", "the edge refused: %s", ans.message);
+		rc = cli_fail("relay", "the edge %s: %s", ans.status == ENROLL_TRY_LATER ? "says try later" : "refused",
+			      ans.message);
+		/* A refusal leaves the invite unused: the owner fixes what it says and joins again. */
+		if (strncmp(ans.message, "publish ", 8) == 0)
+			fprintf(stderr, "homeport: relay: once the record is published (homeport relay key prints "
+				"all of them), run the same homeport relay join again: the token is not used up\n");
 		goto out;
 	}
 	cli_relay_record(nw, &ans, rs->nedges);
@@ -270,6 +279,70 @@ out:
 	sodium_memzero(&tok, sizeof(tok));
 	free(nw);
 	return rc;
+}
+
+/* Add name to list[0..*n) unless it is there (or the list is full). */
+static void
+cli_relay_add_host(const char **list, size_t *n, size_t cap, const char *name)
+{
+	for (size_t i = 0; i < *n; i++) {
+		if (dnsname_equal(list[i], strlen(list[i]), name, strlen(name)))
+			return;
+	}
+	if (*n < cap)
+		list[(*n)++] = name;
+}
+
+/*
+ * relay key [--hostname HOST]...: the home's WireGuard public key (made
+ * now if there is none, as join does) and the _homeport TXT record of
+ * each host name: those given, else the home's host name and every host
+ * name an edge routes here.
+ */
+static int
+cli_relay_key(const struct home_conf *hc, const struct relay_state *rs, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "hostname", required_argument, NULL, 'H' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *hosts[ENROLL_HOSTS_MAX * (RELAY_EDGES_MAX + 1)];
+	char err[CONF_ERROR_MAX], path[HOME_PATH_MAX], text[WGKEY_TEXT_SIZE];
+	uint8_t key[WG_KEY_LEN], pub[WG_KEY_LEN];
+	size_t n = 0, given = 0;
+	int opt, rc;
+
+	optind = 0;
+	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (opt != 'H')
+			return cli_relay_usage(stderr, CLI_USAGE);
+		if (dnsname_check(optarg, strlen(optarg), 0) != 0)
+			return cli_fail("relay", "--hostname %s: not a host name", optarg);
+		cli_relay_add_host(hosts, &n, ENROLL_HOSTS_MAX, optarg);
+		given++;
+	}
+	if (optind != argc)
+		return cli_relay_usage(stderr, CLI_USAGE);
+	if (given == 0) {
+		cli_relay_add_host(hosts, &n, sizeof(hosts) / sizeof(hosts[0]), hc->main->hostname);
+		for (size_t i = 0; i < rs->nedges; i++) {
+			const struct relay_edge *e = relay_state_edge(rs, i);
+
+			for (size_t h = 0; h < e->hostnames.n; h++)
+				cli_relay_add_host(hosts, &n, sizeof(hosts) / sizeof(hosts[0]), e->hostnames.v[h]);
+		}
+	}
+	snprintf(path, sizeof(path), "%s/%s", hc->main->state_dir, RELAY_KEY_FILE);
+	rc = wgkey_load(path, 1, key, err, sizeof(err)) == 0 && wgkey_public(key, pub) == 0 ? 0 : -1;
+	sodium_memzero(key, sizeof(key));
+	if (rc != 0)
+		return cli_fail("relay", "%s", err);
+	wgkey_format(pub, text);
+	printf("; the home's WireGuard public key: %s\n"
+	       "; edges with require_txt enroll a host name only with this record at _homeport.NAME:\n", text);
+	for (size_t i = 0; i < n; i++)
+		cli_dns_homeport_txt(hosts[i], pub);
+	return CLI_OK;
 }
 
 /* Can we open a TCP connection to a within the probe time? Returns 0, or an errno. */
@@ -381,7 +454,8 @@ cli_relay_main(const char *conf_path, int argc, char **argv)
 
 	if (argc >= 2 && (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0))
 		return cli_relay_usage(stdout, CLI_OK);
-	if (!(strcmp(cmd, "join") == 0 || ((strcmp(cmd, "status") == 0 || strcmp(cmd, "on") == 0 ||
+	if (!(strcmp(cmd, "join") == 0 || strcmp(cmd, "key") == 0 ||
+	      ((strcmp(cmd, "status") == 0 || strcmp(cmd, "on") == 0 ||
 					     strcmp(cmd, "off") == 0) && argc == 2)))
 		return cli_relay_usage(stderr, CLI_USAGE);
 	if (sodium_init() < 0)
@@ -397,6 +471,8 @@ cli_relay_main(const char *conf_path, int argc, char **argv)
 	}
 	if (strcmp(cmd, "join") == 0) {
 		rc = cli_relay_join(&hc, &rs, argc - 1, argv + 1);
+	} else if (strcmp(cmd, "key") == 0) {
+		rc = cli_relay_key(&hc, &rs, argc - 1, argv + 1);
 	} else if (strcmp(cmd, "status") == 0) {
 		rc = cli_relay_status(&rs);
 	} else if (rs.nedges == 0) {

@@ -25,6 +25,9 @@ _Static_assert(ENROLL_TOKEN_TEXT_MAX ==
 _Static_assert(ENROLL_REQUEST_PLAIN_MAX + ENROLL_SEAL_OVERHEAD <= ENROLL_MSG_MAX, "request fits");
 _Static_assert(ENROLL_RESPONSE_PLAIN_MAX + ENROLL_SEAL_OVERHEAD <= ENROLL_MSG_MAX, "response fits");
 _Static_assert(ENROLL_MSG_MAX <= 0xffff, "frame length field");
+_Static_assert(ENROLL_TXT_LEN == sizeof(ENROLL_TXT_PREFIX) - 1 +
+	       sodium_base64_ENCODED_LEN(crypto_generichash_BYTES, ENROLL_B64_VARIANT) - 1, "TXT text length");
+_Static_assert(ENROLL_TXT_HOST_MAX + sizeof(ENROLL_TXT_LABEL) == DNSNAME_MAX, "TXT owner length");
 _Static_assert(ENROLL_HOSTS_MAX <= 255 && ENROLL_MESSAGE_MAX <= 255 && DNSNAME_MAX <= 255,
 	       "one-byte counts");
 
@@ -907,4 +910,48 @@ enroll_frame_write(const uint8_t *msg, size_t msglen, uint8_t *out, size_t cap)
 	out[0] = (uint8_t)(msglen >> 8);
 	out[1] = (uint8_t)msglen;
 	return (int)(ENROLL_FRAME_HEADER_LEN + msglen);
+}
+
+/* ---- the _homeport TXT record -------------------------------------------- */
+
+void
+enroll_txt_text(const uint8_t pk[ENROLL_KEY_LEN], char out[ENROLL_TXT_LEN + 1])
+{
+	uint8_t h[crypto_generichash_BYTES];
+	size_t plen = sizeof(ENROLL_TXT_PREFIX) - 1;
+
+	crypto_generichash(h, sizeof(h), pk, ENROLL_KEY_LEN, NULL, 0);
+	memcpy(out, ENROLL_TXT_PREFIX, plen);
+	sodium_bin2base64(out + plen, ENROLL_TXT_LEN + 1 - plen, h, sizeof(h), ENROLL_B64_VARIANT);
+}
+
+int
+enroll_txt_owner(const char *host, char *out, size_t cap)
+{
+	size_t n = strnlen(host, DNSNAME_MAX + 1), llen = sizeof(ENROLL_TXT_LABEL) - 1;
+
+	if (n > ENROLL_TXT_HOST_MAX || dnsname_check(host, n, 0) != 0 || cap < llen + 1 + n + 1)
+		return -1;
+	memcpy(out, ENROLL_TXT_LABEL, llen);
+	out[llen] = '.';
+	memcpy(out + llen + 1, host, n);
+	out[llen + 1 + n] = '\0';
+	return (int)(llen + 1 + n);
+}
+
+enum enroll_txt_match
+enroll_txt_match(const uint8_t pk[ENROLL_KEY_LEN], const uint8_t *const *rec, const size_t *len, size_t n)
+{
+	char want[ENROLL_TXT_LEN + 1];
+	size_t flen = sizeof(ENROLL_TXT_FAMILY) - 1;
+	enum enroll_txt_match got = ENROLL_TXT_NONE;
+
+	enroll_txt_text(pk, want);
+	for (size_t i = 0; i < n; i++) {
+		if (len[i] == ENROLL_TXT_LEN && memcmp(rec[i], want, ENROLL_TXT_LEN) == 0)
+			return ENROLL_TXT_FOUND;
+		if (len[i] >= flen && memcmp(rec[i], ENROLL_TXT_FAMILY, flen) == 0)
+			got = ENROLL_TXT_OTHER;
+	}
+	return got;
 }

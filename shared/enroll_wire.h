@@ -310,4 +310,52 @@ int enroll_frame_parse(const uint8_t *in, size_t len, const uint8_t **msg_r, siz
  */
 int enroll_frame_write(const uint8_t *msg, size_t msglen, uint8_t *out, size_t cap);
 
+/* ---- host-name ownership: the _homeport TXT record ----------------------- */
+
+/*
+ * An edge with [enroll] require_txt enrolls a home only if every host name
+ * HOST it asks for has a TXT record at _homeport.HOST whose text (its
+ * character-strings joined) is exactly
+ *
+ *   "homeport-key1=" base64url(BLAKE2b-256(home_wg_pk)), no padding
+ *
+ * 14 + 43 = 57 characters (ENROLL_TXT_LEN). BLAKE2b-256 is unkeyed
+ * (crypto_generichash) over the home's 32-byte WireGuard public key; the
+ * "1" is the version of this form: another hash would be "homeport-key2=".
+ * Other TXT records at the name are ignored.
+ */
+#define ENROLL_TXT_LABEL "_homeport"
+#define ENROLL_TXT_PREFIX "homeport-key1="
+#define ENROLL_TXT_FAMILY "homeport-key"	/* what every version's text begins with */
+#define ENROLL_TXT_LEN 57			/* the record's text, without a NUL */
+/* The longest host name that has a _homeport name (DNSNAME_MAX with "_homeport." in front). */
+#define ENROLL_TXT_HOST_MAX (DNSNAME_MAX - 10)
+
+enum enroll_txt_match {
+	ENROLL_TXT_NONE,	/* no record of this form at all */
+	ENROLL_TXT_OTHER,	/* "homeport-key..." records, none for this key (another home's, or another version) */
+	ENROLL_TXT_FOUND,	/* one record is exactly this key's text */
+};
+
+/* The record's text for pk, with a NUL, into out. Pure. */
+void enroll_txt_text(const uint8_t pk[ENROLL_KEY_LEN], char out[ENROLL_TXT_LEN + 1]);
+
+/*
+ * The record's owner name, "_homeport." host, with a NUL into
+ * out[0..cap). Returns its length, or -1 (out unspecified) when host is
+ * not a host name (dnsname_check), longer than ENROLL_TXT_HOST_MAX, or cap
+ * is too small. Pure.
+ */
+int enroll_txt_owner(const char *host, char *out, size_t cap);
+
+/*
+ * Whether the n TXT records at a _homeport name (record i: rec[i][0..len[i]),
+ * its character-strings already joined, as shared/dns hands them over;
+ * any bytes) hold pk's text: enum enroll_txt_match. A record counts only
+ * when it is exactly the text: no white space around it, no other case.
+ * Pure.
+ */
+enum enroll_txt_match enroll_txt_match(const uint8_t pk[ENROLL_KEY_LEN], const uint8_t *const *rec,
+				       const size_t *len, size_t n);
+
 #endif

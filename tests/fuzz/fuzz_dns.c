@@ -1,5 +1,5 @@
 /*
- * Fuzz target: home/dns's decoders of record data from the network.
+ * Fuzz target: shared/dns's decoders of record data from the network.
  *
  * The input is taken whole as MX, A, AAAA and TLSA rdata, and then as a
  * list of records (each a length byte and that many bytes) for the MX
@@ -18,7 +18,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include "../../home/dns.h"
+#include "dns.h"
 #include "addr.h"
 #include "dnsname.h"
 #include "fuzz.h"

@@ -9,6 +9,11 @@
  * was sent. A frame is accepted, refused or waited on as its length field
  * says, and writes back the same. Then the input's bytes are made into a
  * token, which must encode and parse back whenever its endpoint is usable.
+ * Last, the input's lines are TXT records at a _homeport name: the
+ * matcher must say what the documented rule says for a fixed key; the
+ * record text made for a key from the input's bytes must be found for
+ * that key only; the input as a host name gets an owner name exactly when
+ * it is a host name short enough.
  * ASan (libFuzzer's exact-size input) catches any read past the end.
  */
 #include <stdint.h>
@@ -20,6 +25,7 @@
 #include <sodium.h>
 
 #include "addr.h"
+#include "dnsname.h"
 #include "enroll_wire.h"
 #include "fuzz.h"
 
@@ -189,6 +195,76 @@ fuzz_token_from_bytes(const uint8_t *data, size_t size)
 		__builtin_trap();
 }
 
+#define FUZZ_TXT_RECORDS 8
+
+/* The documented rule, written out again: exactly the text, else anything "homeport-key...". */
+static enum enroll_txt_match
+fuzz_txt_rule(const char *want, const uint8_t *const *rec, const size_t *len, size_t n)
+{
+	enum enroll_txt_match got = ENROLL_TXT_NONE;
+
+	for (size_t i = 0; i < n; i++) {
+		if (len[i] == strlen(want) && memcmp(rec[i], want, len[i]) == 0)
+			return ENROLL_TXT_FOUND;
+		if (len[i] >= 12 && memcmp(rec[i], "homeport-key", 12) == 0)
+			got = ENROLL_TXT_OTHER;
+	}
+	return got;
+}
+
+static void
+fuzz_txt(const uint8_t *data, size_t size)
+{
+	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	const uint8_t *rec[FUZZ_TXT_RECORDS];
+	size_t len[FUZZ_TXT_RECORDS], n = 0, start = 0;
+	uint8_t key[ENROLL_KEY_LEN], other[ENROLL_KEY_LEN];
+	char want[ENROLL_TXT_LEN + 1], host[DNSNAME_MAX + 2], owner[DNSNAME_MAX + 1];
+	const uint8_t *one;
+	size_t one_len = ENROLL_TXT_LEN, hlen;
+	int olen;
+
+	for (size_t i = 0; i < sizeof(key); i++)
+		key[i] = (uint8_t)(i + 1);
+	for (size_t i = 0; i <= size && n < FUZZ_TXT_RECORDS; i++) {
+		if (i == size || data[i] == '\n') {
+			rec[n] = data + start;
+			len[n++] = i - start;
+			start = i + 1;
+		}
+	}
+	enroll_txt_text(key, want);
+	if (enroll_txt_match(key, rec, len, n) != fuzz_txt_rule(want, rec, len, n))
+		__builtin_trap();
+	/* A key from the input: its text has the form, and names that key only. */
+	if (size >= ENROLL_KEY_LEN) {
+		memcpy(key, data, sizeof(key));
+		memcpy(other, key, sizeof(other));
+		other[data[0] % sizeof(other)] ^= 1;
+		enroll_txt_text(key, want);
+		if (strlen(want) != ENROLL_TXT_LEN || memcmp(want, ENROLL_TXT_PREFIX, 14) != 0)
+			__builtin_trap();
+		for (size_t i = 14; i < ENROLL_TXT_LEN; i++) {
+			if (strchr(alphabet, want[i]) == NULL)
+				__builtin_trap();
+		}
+		one = (const uint8_t *)want;
+		if (enroll_txt_match(key, &one, &one_len, 1) != ENROLL_TXT_FOUND ||
+		    enroll_txt_match(other, &one, &one_len, 1) != ENROLL_TXT_OTHER)
+			__builtin_trap();
+	}
+	/* The input as a host name. */
+	hlen = size < sizeof(host) - 1 ? size : sizeof(host) - 1;
+	memcpy(host, data, hlen);
+	host[hlen] = '\0';
+	olen = enroll_txt_owner(host, owner, sizeof(owner));
+	if (olen >= 0 ? (strlen(host) > ENROLL_TXT_HOST_MAX || dnsname_check(host, strlen(host), 0) != 0 ||
+			 (size_t)olen != 10 + strlen(host) || memcmp(owner, "_homeport.", 10) != 0 ||
+			 strcmp(owner + 10, host) != 0)
+		      : (strlen(host) <= ENROLL_TXT_HOST_MAX && dnsname_check(host, strlen(host), 0) == 0))
+		__builtin_trap();
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -204,5 +280,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_response(data, size);
 	fuzz_frame(data, size);
 	fuzz_token_from_bytes(data, size);
+	fuzz_txt(data, size);
 	return 0;
 }

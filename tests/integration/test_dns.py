@@ -1,4 +1,4 @@
-"""home/dns, the real libunbound (through tests/tools/dnsq) against the
+"""shared/dns, the real libunbound (through tests/tools/dnsq) against the
 bench's real Knot (tests/integration/peers.py): MX, address and TLSA
 lookups with their DNSSEC status.
 
@@ -268,6 +268,10 @@ def test_txt_signed_joined_and_missing(knot, dnsq, anchor):
     assert r["records"] == [f"v=STSv1; id={sid};"], r
     (r,) = dnsq("txt", "_mta-sts", "example.test", anchor=anchor)
     assert (r["status"], r["secure"], r["records"]) == ("NXDOMAIN", False, []), r
+    # Several names in one call (dns_txt_names, the edge's require_txt): each its own answer.
+    r = dnsq("txt", "_mta-sts", "example.test", peers.PEER_DOMAIN, anchor=anchor)
+    assert [(x["domain"], x["status"], x["records"]) for x in r] == [
+        ("example.test", "NXDOMAIN", []), (peers.PEER_DOMAIN, "OK", [f"v=STSv1; id={sid};"])], r
     knot.delete_record(f"_mta-sts.{peers.PEER_DOMAIN}", "TXT")
     for bad in ("a b", "x..y", ".x", "a" * 64):
         r = dnsq("txt", bad, peers.PEER_DOMAIN, raw=True)
@@ -352,6 +356,12 @@ table inet {table} {{
         (t,) = dnsq("tlsa", peers.PEER_HOSTNAME, "25", anchor=anchor, timeout_ms=timeout)
         assert t["status"] == "TEMPFAIL", t
         assert t["ms"] < timeout + DEADLINE_SLACK_MS, t
+        # Three TXT names in one call share the one deadline, not one each.
+        names = [f"{label('quiet')}.peer.test" for _ in range(3)]
+        r = dnsq("txt", "_homeport", *names, anchor=anchor, timeout_ms=timeout)
+        assert [x["status"] for x in r] == ["TEMPFAIL"] * 3, r
+        assert all(x["err"].endswith(f"TXT: no answer within {timeout} ms") for x in r), r
+        assert timeout <= r[0]["ms"] < timeout + DEADLINE_SLACK_MS, r
     finally:
         dns_host.run("nft", "delete", "table", "inet", table)
     (r,) = dnsq("mx", peers.PEER_DOMAIN, anchor=anchor)

@@ -1,14 +1,15 @@
 /*
- * dnsq: home/dns's lookups from the command line, each result one JSON
+ * dnsq: shared/dns's lookups from the command line, each result one JSON
  * object on a line of stdout, for tests/integration/test_dns.py to read.
  *
  *   dnsq [-f FORWARD] [-a ANCHORFILE] [-t TIMEOUT_MS] mx DOMAIN...
  *   dnsq [-f FORWARD] [-a ANCHORFILE] [-t TIMEOUT_MS] tlsa HOST PORT
- *   dnsq [-f FORWARD] [-a ANCHORFILE] [-t TIMEOUT_MS] txt LABEL|- DOMAIN
+ *   dnsq [-f FORWARD] [-a ANCHORFILE] [-t TIMEOUT_MS] txt LABEL|- DOMAIN...
  *
  * Several DOMAINs are looked up at once, each by a thread of its own on
  * one struct dns (as homeportd's delivery threads do), and printed in the
- * order given. Exit status: 0 when every lookup ran (whatever its
+ * order given; several TXT names in one dns_txt_names call (as the edge's
+ * require_txt does), "ms" then being the call's. Exit status: 0 when every lookup ran (whatever its
  * status), 1 when the resolver could not start, 2 for bad arguments (a
  * name that is not a host name included).
  *
@@ -24,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../home/dns.h"
+#include "dns.h"
 #include "addr.h"
 #include "hex.h"
 #include "num.h"
@@ -46,7 +47,7 @@ dnsq_usage(void)
 {
 	fprintf(stderr, "usage: dnsq [-f FORWARD] [-a ANCHORFILE] [-t TIMEOUT_MS] mx DOMAIN...\n"
 			"       dnsq [-f FORWARD] [-a ANCHORFILE] [-t TIMEOUT_MS] tlsa HOST PORT\n"
-			"       dnsq [-f FORWARD] [-a ANCHORFILE] [-t TIMEOUT_MS] txt LABEL|- DOMAIN\n");
+			"       dnsq [-f FORWARD] [-a ANCHORFILE] [-t TIMEOUT_MS] txt LABEL|- DOMAIN...\n");
 	return 2;
 }
 
@@ -203,13 +204,16 @@ done:
 	return rc;
 }
 
-/* txt LABEL DOMAIN ("-" for no label): the records as JSON strings, bytes outside ASCII escaped. */
+/*
+ * txt LABEL DOMAIN... ("-" for no label), all in one dns_txt_names call:
+ * per DOMAIN, the records as JSON strings, bytes outside ASCII escaped.
+ */
 static int
-dnsq_txt(struct dns *d, const char *label, const char *domain)
+dnsq_txt(struct dns *d, const char *label, char **domains, size_t n)
 {
-	struct dns_txt *r = malloc(sizeof(*r));
+	struct dns_txt *r = calloc(n, sizeof(*r));
 	char text[DNS_TXT_LEN_MAX + 1];
-	int64_t t0;
+	int64_t t0, ms;
 	int rc = 0;
 
 	if (r == NULL) {
@@ -217,25 +221,31 @@ dnsq_txt(struct dns *d, const char *label, const char *domain)
 		return 1;
 	}
 	t0 = dnsq_now_ms();
-	if (dns_txt(d, strcmp(label, "-") == 0 ? NULL : label, domain, r) != 0) {
-		fprintf(stderr, "dnsq: %s: %s\n", domain, r->err);
+	if (dns_txt_names(d, strcmp(label, "-") == 0 ? NULL : label, (const char *const *)domains, n, r) != 0) {
+		for (size_t k = 0; k < n; k++)
+			fprintf(stderr, "dnsq: %s: %s\n", domains[k], r[k].err);
 		rc = 2;
 		goto done;
 	}
-	printf("{\"domain\":");
-	dnsq_json_str(domain);
-	printf(",\"status\":\"%s\",\"secure\":%s,\"ms\":%lld,\"records\":[", dns_status_name(r->status),
-	       dnsq_bool(r->secure), (long long)(dnsq_now_ms() - t0));
-	for (size_t i = 0; i < r->n; i++) {
-		for (size_t k = 0; k < r->rr[i].len; k++)
-			text[k] = r->rr[i].data[k] >= 0x20 && r->rr[i].data[k] < 0x7f ? (char)r->rr[i].data[k] : '?';
-		text[r->rr[i].len] = '\0';
-		printf("%s", i > 0 ? "," : "");
-		dnsq_json_str(text);
+	ms = dnsq_now_ms() - t0;
+	for (size_t k = 0; k < n; k++) {
+		printf("{\"domain\":");
+		dnsq_json_str(domains[k]);
+		printf(",\"status\":\"%s\",\"secure\":%s,\"ms\":%lld,\"records\":[",
+		       dns_status_name(r[k].status), dnsq_bool(r[k].secure), (long long)ms);
+		for (size_t i = 0; i < r[k].n; i++) {
+			const struct dns_txt_rr *rr = &r[k].rr[i];
+
+			for (size_t b = 0; b < rr->len; b++)
+				text[b] = rr->data[b] >= 0x20 && rr->data[b] < 0x7f ? (char)rr->data[b] : '?';
+			text[rr->len] = '\0';
+			printf("%s", i > 0 ? "," : "");
+			dnsq_json_str(text);
+		}
+		printf("],\"err\":");
+		dnsq_json_str(r[k].err);
+		printf("}\n");
 	}
-	printf("],\"err\":");
-	dnsq_json_str(r->err);
-	printf("}\n");
 done:
 	free(r);
 	return rc;
@@ -271,8 +281,10 @@ main(int argc, char **argv)
 	if (strcmp(argv[optind], "mx") == 0) {
 		if (nargs - 1 > DNSQ_DOMAINS_MAX)
 			return dnsq_usage();
-	} else if ((strcmp(argv[optind], "tlsa") != 0 && strcmp(argv[optind], "txt") != 0) ||
-		   nargs != 3) {
+	} else if (strcmp(argv[optind], "txt") == 0) {
+		if (nargs < 3 || nargs - 2 > DNS_TXT_NAMES_MAX)
+			return dnsq_usage();
+	} else if (strcmp(argv[optind], "tlsa") != 0 || nargs != 3) {
 		return dnsq_usage();
 	}
 	d = dns_new(&conf, err, sizeof(err));
@@ -283,7 +295,7 @@ main(int argc, char **argv)
 	if (strcmp(argv[optind], "mx") == 0)
 		rc = dnsq_mx(d, argv + optind + 1, nargs - 1);
 	else if (strcmp(argv[optind], "txt") == 0)
-		rc = dnsq_txt(d, argv[optind + 1], argv[optind + 2]);
+		rc = dnsq_txt(d, argv[optind + 1], argv + optind + 2, (size_t)nargs - 2);
 	else
 		rc = dnsq_tlsa(d, argv[optind + 1], argv[optind + 2]);
 	dns_free(&d);

@@ -1,5 +1,5 @@
 /*
- * Unit tests for home/dns: the record-data decoders as tables of good and
+ * Unit tests for shared/dns: the record-data decoders as tables of good and
  * bad rdata with the exact reason for each refusal (names with escapes or
  * odd bytes, compression pointers, other label types, lengths at and past
  * each limit), every prefix of a good record refused, and each input read
@@ -29,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../home/dns.h"
+#include "dns.h"
 #include "addr.h"
 #include "dnsname.h"
 #include "testutil.h"

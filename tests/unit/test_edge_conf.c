@@ -288,6 +288,21 @@ test_edge_conf_enroll(void **state)
 		 enroll);
 	t_load_ok(s, text, &ec);
 	assert_string_equal(edge_conf_listener(&ec, 0)->default_tenant, "mail-alice-test");
+	assert_int_equal(ec.enroll->require_txt, 0);
+	assert_null(ec.enroll->dns_forward);
+	assert_null(ec.enroll->dns_trust_anchor);
+	edge_conf_free(&ec);
+	/* require_txt with the DNS it asks. */
+	snprintf(text, sizeof(text), "[edge]\nname = relay.example.net\n%srequire_txt = yes\n"
+		 "dns_forward = 198.51.100.53@5353\ndns_trust_anchor = /etc/homeport/anchors\n", enroll);
+	t_load_ok(s, text, &ec);
+	assert_int_equal(ec.enroll->require_txt, 1);
+	assert_string_equal(ec.enroll->dns_forward, "198.51.100.53@5353");
+	assert_string_equal(ec.enroll->dns_trust_anchor, "/etc/homeport/anchors");
+	edge_conf_free(&ec);
+	snprintf(text, sizeof(text), "[edge]\nname = relay.example.net\n%sdns_forward = 2001:db8::53\n", enroll);
+	t_load_ok(s, text, &ec);
+	assert_string_equal(ec.enroll->dns_forward, "2001:db8::53");
 	edge_conf_free(&ec);
 }
 
@@ -378,6 +393,14 @@ static const struct t_error_case t_error_cases[] = {
 	  ":6: [enroll] interface: 'wg/0' is not an interface name (1 to 15 letters, digits, '.', '-', '_')" },
 	{ T_EDGE "[enroll]\nendpoint = 203.0.113.1:51820\ntunnel = 192.0.2.0/25\ninterface = ..\n",
 	  ":6: [enroll] interface: '..' is not an interface name (1 to 15 letters, digits, '.', '-', '_')" },
+	{ T_EDGE "[enroll]\nendpoint = 203.0.113.1:51820\ntunnel = 192.0.2.0/25\ndns_forward = ns.example.net\n",
+	  ":6: [enroll] dns_forward: not an address or ADDR@PORT (like 198.51.100.53 or 198.51.100.53@5353)" },
+	{ T_EDGE "[enroll]\nendpoint = 203.0.113.1:51820\ntunnel = 192.0.2.0/25\ndns_forward = 198.51.100.53@0\n",
+	  ":6: [enroll] dns_forward: not an address or ADDR@PORT (like 198.51.100.53 or 198.51.100.53@5353)" },
+	{ T_EDGE "[enroll]\nendpoint = 203.0.113.1:51820\ntunnel = 192.0.2.0/25\ndns_forward = 198.51.100.53:53\n",
+	  ":6: [enroll] dns_forward: not an address or ADDR@PORT (like 198.51.100.53 or 198.51.100.53@5353)" },
+	{ T_EDGE "[enroll]\nendpoint = 203.0.113.1:51820\ntunnel = 192.0.2.0/25\ndns_trust_anchor = anchors.key\n",
+	  ":6: [enroll] dns_trust_anchor: must be an absolute path" },
 	{ T_EDGE "[enroll]\nendpoint = 203.0.113.1:51820\ntunnel = 192.0.2.0/25\ninterface = wg 0\n",
 	  ":6: [enroll] interface: 'wg 0' is not an interface name (1 to 15 letters, digits, '.', '-', '_')" },
 	/* A default tenant that is no [tenant], and (with [enroll]) no tenants.db name either. */

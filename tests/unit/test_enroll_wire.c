@@ -21,6 +21,7 @@
 #include <sodium.h>
 
 #include "addr.h"
+#include "dns.h"
 #include "enroll_wire.h"
 
 #define T_NOW 1700000000	/* 2023-11-14, a timestamp for requests */
@@ -1590,6 +1591,145 @@ test_enroll_exchange(void **state)
 	sodium_memzero(reply_sk, sizeof(reply_sk));
 }
 
+/* ---- the _homeport TXT record ---------------------------------------------- */
+
+/* Computed apart from this code: Python's hashlib.blake2b(digest_size=32) and base64.urlsafe_b64encode. */
+#define T_TXT_1TO32 "homeport-key1=RB7cVs68jihdAiZ6plCBnxWt17Bu-bQbJpASjc5lWSQ"
+#define T_TXT_A1 "homeport-key1=9l7N_H3EFNeBbrO5JISICU4A-2tp5n2gUJy24K8FX6I"
+
+static void
+test_enroll_txt_text(void **state)
+{
+	uint8_t k[ENROLL_KEY_LEN], a1[ENROLL_KEY_LEN];
+	char text[ENROLL_TXT_LEN + 1];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(k); i++)
+		k[i] = (uint8_t)(i + 1);
+	memset(a1, 0xa1, sizeof(a1));
+	enroll_txt_text(k, text);
+	assert_string_equal(text, T_TXT_1TO32);
+	assert_int_equal(strlen(text), ENROLL_TXT_LEN);
+	enroll_txt_text(a1, text);
+	assert_string_equal(text, T_TXT_A1);
+}
+
+static void
+test_enroll_txt_owner(void **state)
+{
+	char out[DNSNAME_MAX + 1], host[DNSNAME_MAX + 2];
+
+	(void)state;
+	assert_int_equal(enroll_txt_owner("mail.alice.test", out, sizeof(out)), 25);
+	assert_string_equal(out, "_homeport.mail.alice.test");
+	/* Room for exactly that, NUL included; one byte less is refused. */
+	assert_int_equal(enroll_txt_owner("mail.alice.test", out, 26), 25);
+	assert_int_equal(enroll_txt_owner("mail.alice.test", out, 25), -1);
+	/* Not host names. */
+	assert_int_equal(enroll_txt_owner("", out, sizeof(out)), -1);
+	assert_int_equal(enroll_txt_owner("*.alice.test", out, sizeof(out)), -1);
+	assert_int_equal(enroll_txt_owner("a..b", out, sizeof(out)), -1);
+	assert_int_equal(enroll_txt_owner("a b.test", out, sizeof(out)), -1);
+	/* 243 bytes fit in front of "_homeport." (253 in all); 244 do not. */
+	memset(host, 'a', sizeof(host));
+	for (size_t i = 63; i < 243; i += 64)
+		host[i] = '.';
+	host[243] = '\0';
+	assert_int_equal(enroll_txt_owner(host, out, sizeof(out)), DNSNAME_MAX);
+	assert_int_equal(strlen(out), DNSNAME_MAX);
+	host[243] = 'a';
+	host[244] = '\0';
+	assert_int_equal(enroll_txt_owner(host, out, sizeof(out)), -1);
+}
+
+/* The records as the rdata in[i] decodes (dns_rdata_txt joins its strings), then matched against pk. */
+static enum enroll_txt_match
+t_txt_match(const uint8_t pk[ENROLL_KEY_LEN], const struct t_buf *in, size_t n)
+{
+	static struct dns_txt_rr rr[8];
+	const uint8_t *rec[8];
+	size_t len[8];
+	const char *why = NULL;
+
+	assert_true(n <= 8);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(dns_rdata_txt(in[i].b, in[i].n, &rr[i], &why), 0);
+		rec[i] = rr[i].data;
+		len[i] = rr[i].len;
+	}
+	return enroll_txt_match(pk, rec, len, n);
+}
+
+/* One TXT rdata of the character-strings given (NULL-terminated). */
+static void
+t_rdata(struct t_buf *t, ...)
+{
+	va_list ap;
+	const char *str;
+
+	t->n = 0;
+	va_start(ap, t);
+	while ((str = va_arg(ap, const char *)) != NULL) {
+		t_u8(t, (uint8_t)strlen(str));
+		t_add(t, str, strlen(str));
+	}
+	va_end(ap);
+}
+
+static void
+test_enroll_txt_match(void **state)
+{
+	static struct t_buf r[4];
+	uint8_t k[ENROLL_KEY_LEN], a1[ENROLL_KEY_LEN];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(k); i++)
+		k[i] = (uint8_t)(i + 1);
+	memset(a1, 0xa1, sizeof(a1));
+	/* One string, the whole text. */
+	t_rdata(&r[0], T_TXT_1TO32, NULL);
+	assert_int_equal(t_txt_match(k, r, 1), ENROLL_TXT_FOUND);
+	/* Split into several strings anywhere: joined, the same record. */
+	t_rdata(&r[0], "homeport-key1=", "RB7cVs68jihdAiZ6plCBnxWt17Bu", "-bQbJpASjc5lWSQ", NULL);
+	assert_int_equal(t_txt_match(k, r, 1), ENROLL_TXT_FOUND);
+	t_rdata(&r[0], "h", "omeport-key1=RB7cVs68jihdAiZ6plCBnxWt17Bu-bQbJpASjc5lWS", "Q", NULL);
+	assert_int_equal(t_txt_match(k, r, 1), ENROLL_TXT_FOUND);
+	/* Among other records (SPF, a note, another home's key): found wherever it is. */
+	t_rdata(&r[0], "v=spf1 -all", NULL);
+	t_rdata(&r[1], T_TXT_A1, NULL);
+	t_rdata(&r[2], "some note", NULL);
+	t_rdata(&r[3], T_TXT_1TO32, NULL);
+	assert_int_equal(t_txt_match(k, r, 4), ENROLL_TXT_FOUND);
+	assert_int_equal(t_txt_match(a1, r, 4), ENROLL_TXT_FOUND);
+	/* Only another key's record: OTHER, for the owner's words. */
+	assert_int_equal(t_txt_match(k, r, 3), ENROLL_TXT_OTHER);
+	/* Nothing of the form: NONE; no records at all too. */
+	assert_int_equal(t_txt_match(k, &r[2], 1), ENROLL_TXT_NONE);
+	assert_int_equal(t_txt_match(k, r, 0), ENROLL_TXT_NONE);
+	/* Near misses are not the record: a byte more or less, white space, case, padding, version. */
+	t_rdata(&r[0], T_TXT_1TO32 " ", NULL);
+	t_rdata(&r[1], " " T_TXT_1TO32, NULL);
+	t_rdata(&r[2], "homeport-key1=RB7cVs68jihdAiZ6plCBnxWt17Bu-bQbJpASjc5lWS", NULL);
+	t_rdata(&r[3], "HOMEPORT-KEY1=RB7cVs68jihdAiZ6plCBnxWt17Bu-bQbJpASjc5lWSQ", NULL);
+	assert_int_equal(t_txt_match(k, r, 4), ENROLL_TXT_OTHER);
+	t_rdata(&r[0], T_TXT_1TO32 "=", NULL);
+	t_rdata(&r[1], "homeport-key2=RB7cVs68jihdAiZ6plCBnxWt17Bu-bQbJpASjc5lWSQ", NULL);
+	t_rdata(&r[2], "homeport-key1=rb7cVs68jihdAiZ6plCBnxWt17Bu-bQbJpASjc5lWSQ", NULL);
+	t_rdata(&r[3], "homeport-key1=RB7cVs68jihdAiZ6plCBnxWt17Bu+bQbJpASjc5lWSQ", NULL);
+	assert_int_equal(t_txt_match(k, r, 4), ENROLL_TXT_OTHER);
+	/* Junk: empty strings, bytes outside ASCII; then the text with a NUL inside (begins like it, is not it). */
+	t_rdata(&r[0], "", NULL);
+	t_rdata(&r[1], "", "", NULL);
+	r[2].n = 0;
+	t_u8(&r[2], ENROLL_TXT_LEN);
+	t_add(&r[2], T_TXT_1TO32, ENROLL_TXT_LEN);
+	r[2].b[1 + 20] = '\0';
+	t_rdata(&r[3], "\xff\xfe homeport", NULL);
+	assert_int_equal(t_txt_match(k, r, 2), ENROLL_TXT_NONE);
+	assert_int_equal(t_txt_match(k, &r[3], 1), ENROLL_TXT_NONE);
+	assert_int_equal(t_txt_match(k, r, 4), ENROLL_TXT_OTHER);
+}
+
 int
 main(void)
 {
@@ -1616,6 +1756,9 @@ main(void)
 		cmocka_unit_test(test_enroll_frame_byte_by_byte),
 		cmocka_unit_test(test_enroll_frame_write),
 		cmocka_unit_test(test_enroll_exchange),
+		cmocka_unit_test(test_enroll_txt_text),
+		cmocka_unit_test(test_enroll_txt_owner),
+		cmocka_unit_test(test_enroll_txt_match),
 	};
 
 	if (sodium_init() < 0)

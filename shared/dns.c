@@ -58,7 +58,6 @@
 #define DNS_RCODE_NOERROR 0
 #define DNS_RCODE_NXDOMAIN 3
 #define DNS_REASON_MAX 160	/* one lookup's reason, before it goes into a result's err */
-#define DNS_FORWARD_MAX (ADDR_TEXT_MAX + 8)	/* "ADDR@PORT" */
 #define DNS_SHA256_LEN 32
 #define DNS_SHA512_LEN 64
 
@@ -888,14 +887,11 @@ dns_label_check(const char *label)
 	}
 }
 
-int
-dns_txt(struct dns *d, const char *label, const char *domain, struct dns_txt *r)
+/* LABEL.DOMAIN (label NULL: DOMAIN) into qname, r->err saying why not. Returns 0, or -1. */
+static int
+dns_txt_qname(const char *label, const char *domain, char qname[DNSNAME_MAX + 1], struct dns_txt *r)
 {
-	char name[DNSNAME_MAX + 1], qname[DNSNAME_MAX + 1], why[DNS_REASON_MAX];
-	struct dns_wait w = { .d = d, .pending = 0 };
-	const char *bad = NULL;
-	size_t skipped = 0, dropped = 0, n;
-	struct dns_query q;
+	char name[DNSNAME_MAX + 1];
 	int len;
 
 	memset(r, 0, sizeof(*r));
@@ -904,29 +900,37 @@ dns_txt(struct dns *d, const char *label, const char *domain, struct dns_txt *r)
 		dns_err_add(r->err, sizeof(r->err), "%s", "the name is not a host name");
 		return -1;
 	}
-	len = label != NULL ? snprintf(qname, sizeof(qname), "%s.%s", label, name)
-			    : snprintf(qname, sizeof(qname), "%s", name);
-	if (len < 0 || (size_t)len >= sizeof(qname)) {
+	len = label != NULL ? snprintf(qname, DNSNAME_MAX + 1, "%s.%s", label, name)
+			    : snprintf(qname, DNSNAME_MAX + 1, "%s", name);
+	if (len < 0 || len > DNSNAME_MAX) {
 		dns_err_add(r->err, sizeof(r->err), "the TXT name is longer than %d bytes", DNSNAME_MAX);
 		return -1;
 	}
-	dns_query_start(&w, &q, qname, DNS_TYPE_TXT);
-	dns_wait_all(&w, dns_now_ms() + d->timeout_ms);
-	dns_wait_end(&w, &q, 1);
-	r->status = dns_answer(d, &q, why);
-	r->secure = dns_secure(&q);
+	return 0;
+}
+
+/* The answer of q, a TXT query for qname, into r. */
+static void
+dns_txt_result(const struct dns *d, const struct dns_query *q, const char *qname, struct dns_txt *r)
+{
+	char why[DNS_REASON_MAX];
+	const char *bad = NULL;
+	size_t skipped = 0, dropped = 0, n;
+
+	r->status = dns_answer(d, q, why);
+	r->secure = dns_secure(q);
 	if (r->status != DNS_OK) {
 		dns_err_add(r->err, sizeof(r->err), "%s TXT: %s", qname, why);
-		goto done;
+		return;
 	}
-	n = dns_count(q.res);
+	n = dns_count(q->res);
 	for (size_t i = 0; i < n; i++) {
 		if (r->n == DNS_TXT_MAX) {
 			dropped++;
 			continue;
 		}
-		if (q.res->len[i] < 0 ||
-		    dns_rdata_txt((const uint8_t *)q.res->data[i], (size_t)q.res->len[i], &r->rr[r->n], &bad) != 0) {
+		if (q->res->len[i] < 0 ||
+		    dns_rdata_txt((const uint8_t *)q->res->data[i], (size_t)q->res->len[i], &r->rr[r->n], &bad) != 0) {
 			skipped++;
 			continue;
 		}
@@ -937,13 +941,48 @@ dns_txt(struct dns *d, const char *label, const char *domain, struct dns_txt *r)
 			    bad != NULL ? bad : "a negative length");
 	if (dropped > 0)
 		dns_err_add(r->err, sizeof(r->err), "%zu TXT records past the %d kept", dropped, DNS_TXT_MAX);
-done:
-	dns_query_free(&q);
+}
+
+int
+dns_txt(struct dns *d, const char *label, const char *domain, struct dns_txt *r)
+{
+	return dns_txt_names(d, label, &domain, 1, r);
+}
+
+int
+dns_txt_names(struct dns *d, const char *label, const char *const *domains, size_t n, struct dns_txt *r)
+{
+	char qname[DNS_TXT_NAMES_MAX][DNSNAME_MAX + 1];
+	struct dns_query q[DNS_TXT_NAMES_MAX];
+	struct dns_wait w = { .d = d, .pending = 0 };
+	int rc = 0;
+
+	if (n > DNS_TXT_NAMES_MAX)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (dns_txt_qname(label, domains[i], qname[i], &r[i]) != 0)
+			rc = -1;
+	}
+	if (rc != 0) {
+		/* Nothing asked: the results of the names that were fine say so too. */
+		for (size_t i = 0; i < n; i++) {
+			if (r[i].err[0] == '\0')
+				dns_err_add(r[i].err, sizeof(r[i].err), "%s", "not looked up: another name is bad");
+		}
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		dns_query_start(&w, &q[i], qname[i], DNS_TYPE_TXT);
+	dns_wait_all(&w, dns_now_ms() + d->timeout_ms);
+	dns_wait_end(&w, q, n);
+	for (size_t i = 0; i < n; i++) {
+		dns_txt_result(d, &q[i], qname[i], &r[i]);
+		dns_query_free(&q[i]);
+	}
 	return 0;
 }
 
-/* "ADDR" or "ADDR@PORT", checked before libunbound sees it. */
-static int
+int
 dns_forward_check(const char *fwd, char *err, size_t errcap)
 {
 	size_t n = strnlen(fwd, DNS_FORWARD_MAX + 1), alen = n;
@@ -1015,6 +1054,11 @@ dns_new(const struct dns_conf *c, char *err, size_t errcap)
 		rc = ub_ctx_set_fwd(d->ctx, c->forward);
 	if (rc == 0)
 		rc = ub_ctx_add_ta_file(d->ctx, anchor);
+	/* Answers expire as they arrive: each lookup asks again (a TTL of 0 is what unbound caps them to). */
+	if (rc == 0 && c->no_cache)
+		rc = ub_ctx_set_option(d->ctx, "cache-max-ttl:", "0");
+	if (rc == 0 && c->no_cache)
+		rc = ub_ctx_set_option(d->ctx, "cache-max-negative-ttl:", "0");
 	if (rc != 0) {
 		snprintf(err, errcap, "libunbound: %s", ub_strerror(rc));
 		goto fail;

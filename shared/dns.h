@@ -2,7 +2,9 @@
  * dns: the DNS lookups of outbound mail, through libunbound, validating
  * (DNSSEC): a mail domain's MX hosts with their addresses (RFC 5321 5.1,
  * RFC 7505's null MX) and the TLSA records of a host's port (RFC 6698,
- * RFC 7672), each with its DNSSEC status. See docs/dns.md.
+ * RFC 7672), each with its DNSSEC status; and TXT records, which the
+ * home's MTA-STS and the edge's require_txt (docs/edge.md) read. See
+ * docs/dns.md.
  *
  * Two layers:
  * - The decoders of the record data libunbound hands back (dns_rdata_*)
@@ -30,6 +32,7 @@
 #define DNS_TIMEOUT_DEFAULT 30000	/* ms one dns_mx or dns_tlsa call may take when the configuration says 0 */
 #define DNS_TIMEOUT_MAX 600000		/* ms, the longest timeout accepted */
 #define DNS_STOP_SLICE_MS 250		/* a waiting lookup notices dns_stop() within this */
+#define DNS_FORWARD_MAX (ADDR_TEXT_MAX + 8)	/* "ADDR@PORT" */
 #define DNS_ROOT_ANCHOR_DEFAULT "/usr/share/dns/root.key"	/* Debian's dns-root-data */
 
 struct dns_conf {
@@ -39,6 +42,13 @@ struct dns_conf {
 	const char *trust_anchor_file;
 	/* the most one dns_mx or dns_tlsa call takes, all its queries together; 0: DNS_TIMEOUT_DEFAULT */
 	int64_t timeout_ms;
+	/*
+	 * 1: keep no answer, positive or negative: every lookup asks again.
+	 * For rare lookups of records that someone is about to change (the
+	 * edge's require_txt: an owner publishes, then retries at once).
+	 * 0: libunbound's cache (TTLs up to a day).
+	 */
+	int no_cache;
 };
 
 enum dns_status {
@@ -96,6 +106,7 @@ struct dns_tlsa {
 };
 
 #define DNS_TXT_MAX 8		/* TXT records kept */
+#define DNS_TXT_NAMES_MAX 16	/* names one dns_txt_names call looks up together */
 #define DNS_TXT_LEN_MAX 1024	/* bytes of one TXT record's text, its strings joined */
 
 /* One TXT record: its character-strings joined (RFC 7208 3.3, RFC 8461 3.1). */
@@ -167,6 +178,13 @@ int dns_rdata_txt(const uint8_t *p, size_t len, struct dns_txt_rr *rr_r, const c
 int dns_mx_records(char *const *data, const int *len, size_t n, uint32_t (*uniform)(uint32_t),
 		   struct dns_mx *r);
 
+/*
+ * Whether fwd is what dns_conf's forward takes: "ADDR" or "ADDR@PORT"
+ * (port 1..65535), at most DNS_FORWARD_MAX bytes. For configuration
+ * checks. Returns 0, or -1 with err. Pure.
+ */
+int dns_forward_check(const char *fwd, char *err, size_t errcap);
+
 /* "OK", "NXDOMAIN", "NODATA", "TEMPFAIL", "BOGUS" (static text). */
 const char *dns_status_name(enum dns_status s);
 
@@ -198,6 +216,17 @@ void dns_free(struct dns **dp);
  * -1 when domain is not a host name or label not such labels.
  */
 int dns_txt(struct dns *d, const char *label, const char *domain, struct dns_txt *r);
+
+/*
+ * dns_txt for LABEL.DOMAIN of each of domains[0..n) (n at most
+ * DNS_TXT_NAMES_MAX) into r[0..n), the queries sent together and waited
+ * for under one deadline (the configured timeout) for all of them: what
+ * is not answered by then is DNS_TEMPFAIL. Blocks; thread-safe. Returns 0
+ * (see each r[i].status), or -1 when n is too large or a domain or label
+ * is not a name (nothing is looked up; r[i].err says which).
+ */
+int dns_txt_names(struct dns *d, const char *label, const char *const *domains, size_t n,
+		  struct dns_txt *r);
 
 /*
  * End every lookup in progress within DNS_STOP_SLICE_MS, and every later
