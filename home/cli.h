@@ -87,9 +87,9 @@ void cli_dns_homeport_txt(const char *host, const uint8_t pk[32]);
 
 /*
  * homeport relay join TOKEN [--hostname H]... [--name N] [--interface IF]
- * [--public-address A], relay status, relay on|off, relay key
- * [--hostname H]... (the home's WireGuard public key and its _homeport
- * TXT records, the key made when there is none): the edges in
+ * [--public-address A], relay status, relay on|off, relay leave NAME,
+ * relay key [--hostname H]... (the home's WireGuard public key and its
+ * _homeport TXT records, the key made when there is none): the edges in
  * STATE_DIR/relay.conf and the tunnel to them. Returns CLI_OK, CLI_FAIL
  * (status: an edge is not reachable) or CLI_USAGE.
  */

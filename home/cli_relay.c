@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <net/if.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,22 +41,25 @@ cli_relay_usage(FILE *to, int rc)
 		    "                  [--interface IFNAME] [--public-address ADDR]\n"
 		    "       homeport [-c FILE] relay status\n"
 		    "       homeport [-c FILE] relay on|off\n"
+		    "       homeport [-c FILE] relay leave NAME\n"
 		    "       homeport [-c FILE] relay key [--hostname HOST]...\n");
 	return rc;
 }
 
-/* The edges' records plus one more, in the file's order. */
+/* The edges' records, in the file's order, but skip, and with extra at the end (either may be NULL). */
 static int
 cli_relay_write(const char *state_dir, int mode, const char *interface, const struct relay_state *rs,
-		const struct relay_edge *extra)
+		const struct relay_edge *extra, const struct relay_edge *skip)
 {
 	const struct relay_edge *edges[RELAY_EDGES_MAX + 1];
 	size_t n = 0;
 	char err[CONF_ERROR_MAX], *text;
 	int rc;
 
-	for (size_t i = 0; i < rs->nedges; i++)
-		edges[n++] = relay_state_edge(rs, i);
+	for (size_t i = 0; i < rs->nedges; i++) {
+		if (relay_state_edge(rs, i) != skip)
+			edges[n++] = relay_state_edge(rs, i);
+	}
 	if (extra != NULL)
 		edges[n++] = extra;
 	if ((text = relay_state_format(mode, interface, edges, n)) == NULL)
@@ -246,7 +250,7 @@ cli_relay_join(const struct home_conf *hc, const struct relay_state *rs, int arg
 				  ifname != NULL ? ifname
 				  : rs->main != NULL ? rs->main->interface
 						     : RELAY_INTERFACE_DEFAULT,
-				  rs, &nw->e)) != CLI_OK)
+				  rs, &nw->e, NULL)) != CLI_OK)
 		goto out;
 	printf("joined %s as tenant %s: tunnel %s", nw->name, nw->tenant, nw->addr_text[0]);
 	if (nw->e.address.n > 1)
@@ -420,7 +424,7 @@ cli_relay_switch(const struct home_conf *hc, const struct relay_state *rs, int o
 	struct relay_state now;
 	pid_t go_pid = 0;
 	int rc = cli_relay_write(hc->main->state_dir, on ? RELAY_MODE_ON : RELAY_MODE_OFF,
-				 rs->main->interface, rs, NULL);
+				 rs->main->interface, rs, NULL, NULL);
 
 	if (rc != CLI_OK)
 		return rc;
@@ -443,6 +447,31 @@ cli_relay_switch(const struct home_conf *hc, const struct relay_state *rs, int o
 	return CLI_OK;
 }
 
+/* Forget one edge: its record goes, and its peer from the tunnel. */
+static int
+cli_relay_leave(const struct home_conf *hc, const struct relay_state *rs, const char *name)
+{
+	const struct relay_edge *e = relay_state_find(rs, name);
+	char err[CONF_ERROR_MAX];
+	int rc;
+
+	if (e == NULL)
+		return cli_fail("relay", "no edge called %s (homeport relay status lists them)", name);
+	if ((rc = cli_relay_write(hc->main->state_dir, rs->main->mode, rs->main->interface, rs, NULL, e)) !=
+	    CLI_OK)
+		return rc;
+	if (if_nametoindex(rs->main->interface) != 0 &&
+	    wg_remove_peer(rs->main->interface, e->key, err, sizeof(err)) != 0)
+		return cli_fail("relay", "%s is forgotten, but its peer is still on %s: %s", name,
+				rs->main->interface, err);
+	printf("left %s (tenant %s there)\nnext:\n"
+	       "  - restart homeportd: it stops listening for that edge\n"
+	       "  - publish homeport dns again (that edge's MX and A go)\n"
+	       "  - ask the edge's operator to run: homeport-edge tenant remove %s\n",
+	       name, e->tenant, e->tenant);
+	return CLI_OK;
+}
+
 int
 cli_relay_main(const char *conf_path, int argc, char **argv)
 {
@@ -455,6 +484,7 @@ cli_relay_main(const char *conf_path, int argc, char **argv)
 	if (argc >= 2 && (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0))
 		return cli_relay_usage(stdout, CLI_OK);
 	if (!(strcmp(cmd, "join") == 0 || strcmp(cmd, "key") == 0 ||
+	      (strcmp(cmd, "leave") == 0 && argc == 3) ||
 	      ((strcmp(cmd, "status") == 0 || strcmp(cmd, "on") == 0 ||
 					     strcmp(cmd, "off") == 0) && argc == 2)))
 		return cli_relay_usage(stderr, CLI_USAGE);
@@ -477,6 +507,8 @@ cli_relay_main(const char *conf_path, int argc, char **argv)
 		rc = cli_relay_status(&rs);
 	} else if (rs.nedges == 0) {
 		rc = cli_fail("relay", "no edge joined yet: homeport relay join TOKEN");
+	} else if (strcmp(cmd, "leave") == 0) {
+		rc = cli_relay_leave(&hc, &rs, argv[2]);
 	} else {
 		int on = strcmp(cmd, "on") == 0;
 

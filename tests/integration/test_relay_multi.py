@@ -160,3 +160,20 @@ def test_with_the_first_edge_down_mail_goes_through_the_second(multi):
         assert not re.search(r"connect from unknown\[203\.0\.113\.1\]", log), log[-2000:]
     finally:
         multi.edge.start()
+
+
+def test_leaving_an_edge(multi):
+    """relay leave: the record and the peer go; the DNS no longer names it."""
+    conf = multi.a.state_dir / "relay.conf"
+    ifname = multi.a.host.ifname("hph")
+    peers_before = multi.a.host.run("wg", "show", ifname, "peers").stdout.split()
+    assert len(peers_before) == 2, peers_before
+    r = homeport(multi.a, "relay", "leave", "edge2")
+    assert "left edge2 (tenant mx2-alice-test there)" in r.stdout, r.stdout
+    assert "homeport-edge tenant remove mx2-alice-test" in r.stdout, r.stdout
+    assert "[edge edge2]" not in conf.read_text() and "[edge edge1]" in conf.read_text()
+    assert len(multi.a.host.run("wg", "show", ifname, "peers").stdout.split()) == 1
+    dns = homeport(multi.a, "dns").stdout
+    assert MX2 not in dns and re.search(rf"IN MX\s+10 {re.escape(HOSTNAME)}\.", dns), dns
+    r = homeport(multi.a, "relay", "leave", "edge2", check=False)
+    assert r.returncode == 1 and "no edge called edge2" in r.stderr, r.stderr
