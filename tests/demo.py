@@ -110,7 +110,7 @@ def run_demo(bench, relay, password):
     ok("home set up: configuration, certificate, DKIM keys, mail store")
     print(f"   $ homeport-edge invite --hostname {HOSTNAME}\n   | {relay.token}")
     print("   $ homeport relay join TOKEN")
-    indent(relay.join)
+    indent(relay.join_output)
     listening = relay.home.host.run("ss", "-Hltn").stdout
     assert "192.0.2.2:25 " in listening and "0.0.0.0:25 " not in listening, listening
     ok("the home joined; homeportd listens on its tunnel address only (ss -ltn)")

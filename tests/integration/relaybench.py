@@ -299,7 +299,7 @@ class Relay:
                              detached=self.detached)
         self.token = self.edge.invite(HOSTNAME)
         self.home_ifname = self.home.host.ifname("hph")
-        self.join, self.home_go_pid = join(self.bench, self.home, self.token, self.home_ifname)
+        self.join_output, self.home_go_pid = join(self.bench, self.home, self.token, self.home_ifname)
         self.home.start()
         self.home.add_user(USER, password=password)
         peers.use_knot(self.client)     # clients find mail.alice.test, and send it as SNI

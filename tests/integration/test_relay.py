@@ -37,9 +37,9 @@ def relay(bench, bindir, tmp_path_factory):
 # ---- joining -------------------------------------------------------------------
 
 def test_join_brings_the_tunnel_up_and_records_the_edge(relay):
-    assert "joined edge1 as tenant" in relay.join, relay.join
-    assert f"tunnel {HOME_TUNNEL}/25, 2001:db8:77::2/64" in relay.join, relay.join
-    assert re.search(r"handshake with edge1: \d+s ago", relay.join), relay.join
+    assert "joined edge1 as tenant" in relay.join_output, relay.join_output
+    assert f"tunnel {HOME_TUNNEL}/25, 2001:db8:77::2/64" in relay.join_output, relay.join_output
+    assert re.search(r"handshake with edge1: \d+s ago", relay.join_output), relay.join_output
     conf = (relay.home.state_dir / "relay.conf").read_text()
     assert "mode = on" in conf and f"edge_address = {EDGE_TUNNEL}, 2001:db8:77::1" in conf, conf
     # The edge lists the home as a tenant with the same tunnel address.
