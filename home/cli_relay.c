@@ -14,11 +14,9 @@
 #include <errno.h>
 #include <getopt.h>
 #include <net/if.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,6 +25,7 @@
 #include "cli.h"
 #include "dnsname.h"
 #include "enroll_client.h"
+#include "ev.h"
 #include "home.h"
 #include "relay.h"
 #include "wgkey.h"
@@ -353,21 +352,12 @@ cli_relay_key(const struct home_conf *hc, const struct relay_state *rs, int argc
 static int
 cli_relay_probe(const struct addr *a)
 {
-	int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	struct pollfd p = { .fd = fd, .events = POLLOUT };
-	int soerr = 0;
-	socklen_t sl = sizeof(soerr);
+	int fd = ev_connect_until(a, ev_monotonic_ms() + CLI_RELAY_PROBE_MS);
 
 	if (fd < 0)
 		return errno;
-	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) != 0 && errno != EINPROGRESS)
-		soerr = errno;
-	else if (poll(&p, 1, CLI_RELAY_PROBE_MS) <= 0)
-		soerr = ETIMEDOUT;
-	else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
-		soerr = errno;
 	close(fd);
-	return soerr;
+	return 0;
 }
 
 static int

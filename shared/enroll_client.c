@@ -5,19 +5,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
-static int64_t
-enroll_client_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "ev.h"
 
 /* Move len bytes to (write_side) or from fd before deadline. Returns 0, or -1 with errno. */
 static int
@@ -27,7 +19,7 @@ enroll_client_io(int fd, int write_side, uint8_t *buf, size_t len, int64_t deadl
 
 	while (done < len) {
 		struct pollfd p = { .fd = fd, .events = write_side ? POLLOUT : POLLIN };
-		int64_t left = deadline - enroll_client_now_ms();
+		int64_t left = deadline - ev_monotonic_ms();
 		ssize_t n;
 		int r;
 
@@ -56,48 +48,6 @@ enroll_client_io(int fd, int write_side, uint8_t *buf, size_t len, int64_t deadl
 	return 0;
 }
 
-/* A non-blocking connect to a, waited for until deadline. Returns the socket, or -1 with errno. */
-static int
-enroll_client_connect(const struct addr *a, int64_t deadline)
-{
-	int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	struct pollfd p;
-	int soerr = 0, r;
-	socklen_t sl = sizeof(soerr);
-
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == 0)
-		return fd;
-	if (errno != EINPROGRESS)
-		goto fail;
-	p = (struct pollfd){ .fd = fd, .events = POLLOUT };
-	do {
-		int64_t left = deadline - enroll_client_now_ms();
-		if (left <= 0) {
-			errno = ETIMEDOUT;
-			goto fail;
-		}
-		r = poll(&p, 1, (int)left);
-	} while (r < 0 && errno == EINTR);
-	if (r == 0) {
-		errno = ETIMEDOUT;
-		goto fail;
-	}
-	if (r < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
-		goto fail;
-	if (soerr != 0) {
-		errno = soerr;
-		goto fail;
-	}
-	return fd;
-fail:
-	r = errno;
-	close(fd);
-	errno = r;
-	return -1;
-}
-
 int
 enroll_exchange(const struct enroll_token *tok, const struct enroll_request *rq,
 		const uint8_t reply_sk[ENROLL_KEY_LEN], int timeout_ms, struct enroll_response *rs_r,
@@ -105,7 +55,7 @@ enroll_exchange(const struct enroll_token *tok, const struct enroll_request *rq,
 {
 	uint8_t frame[ENROLL_FRAME_MAX];
 	char where[ADDR_TEXT_MAX];
-	int64_t deadline = enroll_client_now_ms() + timeout_ms;
+	int64_t deadline = ev_monotonic_ms() + timeout_ms;
 	const char *why = NULL;
 	size_t len = 0, mlen;
 	int fd, n;
@@ -117,7 +67,7 @@ enroll_exchange(const struct enroll_token *tok, const struct enroll_request *rq,
 		snprintf(err, errcap, "cannot seal the request");
 		return -1;
 	}
-	if ((fd = enroll_client_connect(&tok->control, deadline)) < 0) {
+	if ((fd = ev_connect_until(&tok->control, deadline)) < 0) {
 		snprintf(err, errcap, "cannot reach the edge's control port %s: %s", where, strerror(errno));
 		return -1;
 	}

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,42 @@ ev_monotonic_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+int
+ev_connect_until(const struct addr *a, int64_t deadline)
+{
+	int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	int soerr = 0, r, saved;
+	socklen_t sl = sizeof(soerr);
+
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == 0)
+		return fd;
+	if (errno != EINPROGRESS)
+		goto fail;
+	do {
+		int64_t left = deadline - ev_monotonic_ms();
+		if (left <= 0) {
+			errno = ETIMEDOUT;
+			goto fail;
+		}
+		r = poll(&p, 1, (int)left);
+	} while (r < 0 && errno == EINTR);
+	if (r == 0)
+		errno = ETIMEDOUT;
+	if (r <= 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
+		goto fail;
+	if (soerr == 0)
+		return fd;
+	errno = soerr;
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
 }
 
 struct timeval

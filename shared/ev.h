@@ -176,6 +176,14 @@ void ev_idle_free(struct ev_idle **idlep);
 /* Milliseconds on the monotonic clock (for ages and rate windows). */
 int64_t ev_monotonic_ms(void);
 
+/*
+ * Outside the loop (commands, tools): a TCP connection to a, made by
+ * deadline (ev_monotonic_ms()), waiting in poll(). Returns the socket
+ * (non-blocking, close-on-exec), or -1 with errno (ETIMEDOUT at the
+ * deadline).
+ */
+int ev_connect_until(const struct addr *a, int64_t deadline);
+
 /* A struct timeval of ms milliseconds. */
 struct timeval ev_timeval_ms(int64_t ms);
 

@@ -1453,6 +1453,34 @@ test_quota_rate(void **state)
 
 #define T_LISTENER(fn) cmocka_unit_test_setup_teardown(fn, t_setup, t_teardown)
 
+/* ev_connect_until: a listening port connects; a closed one is refused; nothing past the deadline. */
+static void
+test_connect_until(void **state)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sin);
+	int lfd = socket(AF_INET, SOCK_STREAM, 0), fd;
+	struct addr a;
+
+	(void)state;
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(lfd, 1), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sin, &len), 0);
+	assert_int_equal(addr_from_sockaddr((struct sockaddr *)&sin, len, &a), 0);
+	fd = ev_connect_until(&a, ev_monotonic_ms() + 2000);
+	assert_true(fd >= 0);
+	assert_true(fcntl(fd, F_GETFL) & O_NONBLOCK);
+	close(fd);
+	close(lfd);		/* the port is closed now */
+	errno = 0;
+	assert_int_equal(ev_connect_until(&a, ev_monotonic_ms() + 2000), -1);
+	assert_int_equal(errno, ECONNREFUSED);
+	errno = 0;
+	assert_int_equal(ev_connect_until(&a, ev_monotonic_ms() - 1), -1);
+	assert_true(errno == ECONNREFUSED || errno == ETIMEDOUT);
+}
+
 int
 main(void)
 {
@@ -1483,6 +1511,7 @@ main(void)
 		cmocka_unit_test(test_idle_fires_once),
 		cmocka_unit_test(test_idle_touch_postpones),
 		cmocka_unit_test(test_idle_free_pending),
+		cmocka_unit_test(test_connect_until),
 	};
 	event_set_mem_functions(t_malloc, t_realloc, t_free);
 	return cmocka_run_group_tests_name("ev", tests, NULL, NULL);
