@@ -21,10 +21,11 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 
 import peers  # noqa: E402
+from peers import wait  # noqa: E402
 from bench import Bench  # noqa: E402
 from netns import Registry  # noqa: E402
 from relaybench import (EDGE, HOSTNAME, USER, Relay, imaps_fetch, send_from_peer,  # noqa: E402
-                        stored, verify_dkim, wait)
+                        stored, verify_dkim)
 
 STATE = REPO / "build" / "demo" / "bench.json"
 BOLD, GREEN, RED, OFF = "\033[1m", "\033[32m", "\033[31m", "\033[0m"

@@ -100,6 +100,11 @@ def _remember(bench, key, obj):
     return obj
 
 
+def wait(what, check, timeout=60, interval=0.2):
+    """Poll check() until it returns something true (returned); TimeoutError after timeout s."""
+    return _wait(what, check, timeout, interval=interval)
+
+
 def _wait(what, check, timeout, proc=None, interval=0.1):
     """Poll check() until it returns something true; raise after timeout
     seconds, or at once when proc (a Process) has died."""

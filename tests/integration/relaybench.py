@@ -14,7 +14,6 @@ import pathlib
 import re
 import subprocess
 import tempfile
-import time
 
 import dkim
 
@@ -52,16 +51,6 @@ def run(cmd, host=None, check=True, timeout=60):
     if check and r.returncode != 0:
         raise AssertionError(f"{' '.join(args)}: exit {r.returncode}\n{r.stdout}\n{r.stderr}")
     return r
-
-
-def wait(what, check, timeout=TIMEOUT, interval=0.2):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        got = check()
-        if got:
-            return got
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Edge:
@@ -265,6 +254,19 @@ def join(bench, home, token, ifname, *options):
     return out, pid
 
 
+def run_all(what, steps):
+    """Call every step, also after one failed (everything must be removed);
+    then raise naming each failure."""
+    errors = []
+    for step in steps:
+        try:
+            step()
+        except Exception as e:  # keep going: everything must be removed
+            errors.append(repr(e))
+    if errors:
+        raise RuntimeError(f"{what}: " + "; ".join(errors))
+
+
 def postfix_for_relay(postfix, on):
     """The peer's Postfix with POSTFIX_SETTINGS (on) or without them, reloaded."""
     if on:
@@ -310,19 +312,12 @@ class Relay:
         return self
 
     def down(self):
-        errors = []
-        for step in (lambda: self.home and self.home.stop(),
-                     lambda: self.edge and self.edge.stop(),
-                     lambda: self._drop and self.knot.update(DOMAIN, *self._drop),
-                     self._postfix_back,
-                     lambda: self.home_go_pid and self.bench.stop_pid(self.home_go_pid),
-                     lambda: self.edge and self.edge.remove_interface()):
-            try:
-                step()
-            except Exception as e:  # keep going: everything must be removed
-                errors.append(repr(e))
-        if errors:
-            raise RuntimeError("relay down: " + "; ".join(errors))
+        run_all("relay down", (lambda: self.home and self.home.stop(),
+                               lambda: self.edge and self.edge.stop(),
+                               lambda: self._drop and self.knot.update(DOMAIN, *self._drop),
+                               self._postfix_back,
+                               lambda: self.home_go_pid and self.bench.stop_pid(self.home_go_pid),
+                               lambda: self.edge and self.edge.remove_interface()))
 
     def _postfix_back(self):
         if self._postfix_sni:

@@ -25,6 +25,7 @@ import dkim
 import pytest
 
 import peers
+from peers import wait
 from daemon import Daemon
 from homed import Home
 
@@ -139,16 +140,6 @@ def submit(home, rcpts, marker, subject="outbound test", check=True, sender=USER
            f"\r\nHello from the home. Marker: {marker}\r\n")
     return peers.smtp_send(home.host, "127.0.0.1", SUBMISSION_PORT, sender, rcpts, msg,
                            login=(sender, PASSWORD), check=check, timeout=30)
-
-
-def wait(what, check, timeout=DELIVERY_TIMEOUT, interval=0.2):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        got = check()
-        if got:
-            return got
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def cli(home, *args):

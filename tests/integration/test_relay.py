@@ -19,8 +19,9 @@ import sqlite3
 import pytest
 
 import peers
+from peers import wait
 from relaybench import (EDGE, EDGE_TUNNEL, HOME_TUNNEL, HOSTNAME, DOMAIN, USER, TIMEOUT, Relay,
-                        homeport, imaps_fetch, send_from_peer, stored, verify_dkim, wait)
+                        homeport, imaps_fetch, send_from_peer, stored, verify_dkim)
 
 PASSWORD = "relay-password"
 
@@ -125,7 +126,7 @@ def delivered_once(relay, markers, timeout=TIMEOUT):
         return all(any(k.encode() in b for b in bodies) for k in markers)
     try:
         wait("every message in alice's INBOX", all_there, timeout=timeout, interval=1.0)
-    except AssertionError:
+    except TimeoutError:
         postfix = [x for x in relay.postfix.log().splitlines() if f"<{USER}>" in x]
         raise AssertionError("not all delivered:\n" + "\n".join(
             postfix[-12:] + relay.edge.daemon.lines[-12:] + relay.home.lines[-12:])) from None

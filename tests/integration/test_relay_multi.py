@@ -18,8 +18,10 @@ import secrets
 import pytest
 
 import peers
+from peers import wait
 from relaybench import (DOMAIN, HOSTNAME, USER, Edge, homeport, join, load_dns, new_home,
-                        postfix_for_relay, send_from_peer, stored, take_tunnel_addresses, wait)
+                        postfix_for_relay, run_all, send_from_peer, stored,
+                        take_tunnel_addresses)
 
 PASSWORD = "multi-password"
 B_DOMAIN = "example.test"
@@ -76,21 +78,16 @@ class Multi:
         return self
 
     def down(self):
-        for home in self.homes:
-            home.stop()
-        for edge in self.edges:
-            edge.stop()
-        if self.drop:
-            self.knot.update(DOMAIN, *self.drop)
-        if self.postfix_on:
-            postfix_for_relay(self.postfix, False)
-        for pid in self.go_pids:
-            if pid:
-                self.bench.stop_pid(pid)
-        for edge in self.edges:
-            edge.remove_interface()
-        self.bench.host("edge").run("ip", "addr", "del", f"{B_ADDRESS}/24", "dev",
-                                    self.bench.host("edge").ifname("vedg"), check=False)
+        edge_host = self.bench.host("edge")
+        run_all("multi down", (
+            *(home.stop for home in self.homes),
+            *(edge.stop for edge in self.edges),
+            lambda: self.drop and self.knot.update(DOMAIN, *self.drop),
+            lambda: self.postfix_on and postfix_for_relay(self.postfix, False),
+            *(lambda pid=pid: self.bench.stop_pid(pid) for pid in self.go_pids if pid),
+            *(edge.remove_interface for edge in self.edges),
+            lambda: edge_host.run("ip", "addr", "del", f"{B_ADDRESS}/24", "dev",
+                                  edge_host.ifname("vedg"), check=False)))
 
 
 @pytest.fixture(scope="module")

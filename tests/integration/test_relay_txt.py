@@ -14,7 +14,7 @@ import re
 import pytest
 
 import peers
-from relaybench import (DOMAIN, HOSTNAME, Edge, homeport, join, load_dns, new_home, run,
+from relaybench import (DOMAIN, HOSTNAME, Edge, homeport, join, load_dns, new_home, run, run_all,
                         take_tunnel_addresses)
 
 OWNER = f"_homeport.{HOSTNAME}"
@@ -57,17 +57,11 @@ class Txt:
         return load_dns(self.knot, text)
 
     def down(self):
-        errors = []
-        for step in (lambda: self.edge and self.edge.stop(),
-                     lambda: self.published and self.knot.update(DOMAIN, f"update delete {OWNER}. TXT"),
-                     lambda: self.go_pid and self.bench.stop_pid(self.go_pid),
-                     lambda: self.edge and self.edge.remove_interface()):
-            try:
-                step()
-            except Exception as e:  # keep going: everything must be removed
-                errors.append(repr(e))
-        if errors:
-            raise RuntimeError("require_txt down: " + "; ".join(errors))
+        run_all("require_txt down", (
+            lambda: self.edge and self.edge.stop(),
+            lambda: self.published and self.knot.update(DOMAIN, f"update delete {OWNER}. TXT"),
+            lambda: self.go_pid and self.bench.stop_pid(self.go_pid),
+            lambda: self.edge and self.edge.remove_interface()))
 
 
 @pytest.fixture(scope="module")
