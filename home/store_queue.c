@@ -19,6 +19,11 @@
 #define STORE_QUEUE_COLUMNS \
 	"id, body_id, mail_from, rcpt, created, next_attempt, attempts, last_error"
 
+/* One entry delivered or bounced (?1 id); or tried and failed (?2 next attempt, ?3 why). */
+#define STORE_QUEUE_REMOVE "DELETE FROM queue WHERE id = ?1"
+#define STORE_QUEUE_DEFER \
+	"UPDATE queue SET attempts = attempts + 1, next_attempt = ?2, last_error = ?3 WHERE id = ?1"
+
 /* A row of STORE_QUEUE_COLUMNS into *q. Returns 0, or -1. */
 static int
 store_queue_row(sqlite3_stmt *s, struct store_queue_entry *q, struct store_err *err)
@@ -123,6 +128,25 @@ store_queue_get(struct store *st, int64_t id, struct store_queue_entry *q_r, str
 	return rc;
 }
 
+/* Inside a transaction: one UPDATE or DELETE of the queue, bound by bind(s, arg). Returns 0, or -1. */
+static int
+store_queue_apply(struct store *st, const char *sql, const char *what,
+		  int (*bind)(sqlite3_stmt *s, const void *arg), const void *arg, struct store_err *err)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((s = store_stmt(st, sql, err)) == NULL)
+		return -1;
+	if ((rc = bind(s, arg)) != SQLITE_OK) {
+		sqlite3_reset(s);
+		return store_sqlite_fail(st, err, rc, "bind");
+	}
+	rc = store_step(st, s, what, err);
+	sqlite3_reset(s);
+	return rc < 0 ? -1 : 0;
+}
+
 /*
  * Run one UPDATE or DELETE of the queue (bound by bind(s, arg)) in its own
  * durable transaction. *changed_r: rows changed. Returns 0, or -1.
@@ -132,27 +156,14 @@ store_queue_change(struct store *st, const char *sql, const char *what,
 		   int (*bind)(sqlite3_stmt *s, const void *arg), const void *arg, size_t *changed_r,
 		   struct store_err *err)
 {
-	sqlite3_stmt *s;
-	int rc;
-
 	if (store_begin(st, STORE_SYNC_FULL, err) != 0)
 		return -1;
-	if ((s = store_stmt(st, sql, err)) == NULL)
-		goto fail;
-	if ((rc = bind(s, arg)) != SQLITE_OK) {
-		sqlite3_reset(s);
-		store_sqlite_fail(st, err, rc, "bind");
-		goto fail;
+	if (store_queue_apply(st, sql, what, bind, arg, err) != 0) {
+		store_rollback(st);
+		return -1;
 	}
-	rc = store_step(st, s, what, err);
-	sqlite3_reset(s);
-	if (rc < 0)
-		goto fail;
 	*changed_r = (size_t)sqlite3_changes(st->db);
 	return store_commit(st, err);
-fail:
-	store_rollback(st);
-	return -1;
 }
 
 struct store_queue_args {
@@ -195,13 +206,11 @@ int
 store_queue_defer(struct store *st, int64_t id, int64_t next_attempt, const char *error,
 		  struct store_err *err)
 {
-	static const char sql[] = "UPDATE queue SET attempts = attempts + 1, next_attempt = ?2,"
-				  " last_error = ?3 WHERE id = ?1";
 	struct store_queue_args a = { .id = id, .when = next_attempt, .text = error };
 	size_t changed = 0;
 
-	if (store_queue_change(st, sql, "defer queue entry", store_queue_bind_defer, &a, &changed,
-			       err) != 0)
+	if (store_queue_change(st, STORE_QUEUE_DEFER, "defer queue entry", store_queue_bind_defer, &a,
+			       &changed, err) != 0)
 		return -1;
 	if (changed == 0)
 		return store_fail(err, STORE_E_NOTFOUND, "no queue entry %lld", (long long)id);
@@ -228,12 +237,11 @@ store_queue_retry(struct store *st, int64_t id, int64_t now, size_t *n_r, struct
 int
 store_queue_remove(struct store *st, int64_t id, struct store_err *err)
 {
-	static const char sql[] = "DELETE FROM queue WHERE id = ?1";
 	struct store_queue_args a = { .id = id };
 	size_t changed = 0;
 
-	if (store_queue_change(st, sql, "remove queue entry", store_queue_bind_id, &a, &changed,
-			       err) != 0)
+	if (store_queue_change(st, STORE_QUEUE_REMOVE, "remove queue entry", store_queue_bind_id, &a,
+			       &changed, err) != 0)
 		return -1;
 	if (changed == 0)
 		return store_fail(err, STORE_E_NOTFOUND, "no queue entry %lld", (long long)id);
@@ -244,12 +252,6 @@ int
 store_queue_settle(struct store *st, const struct store_queue_outcome *o, size_t n,
 		   struct store_err *err)
 {
-	static const char del[] = "DELETE FROM queue WHERE id = ?1";
-	static const char defer[] = "UPDATE queue SET attempts = attempts + 1, next_attempt = ?2,"
-				    " last_error = ?3 WHERE id = ?1";
-	sqlite3_stmt *s;
-	int rc;
-
 	if (n == 0)
 		return 0;
 	if (store_begin(st, STORE_SYNC_FULL, err) != 0)
@@ -257,21 +259,14 @@ store_queue_settle(struct store *st, const struct store_queue_outcome *o, size_t
 	for (size_t i = 0; i < n; i++) {
 		struct store_queue_args a = { .id = o[i].id, .when = o[i].next_attempt,
 					      .text = o[i].error != NULL ? o[i].error : "" };
-		if ((s = store_stmt(st, o[i].remove ? del : defer, err)) == NULL)
-			goto fail;
-		rc = o[i].remove ? store_queue_bind_id(s, &a) : store_queue_bind_defer(s, &a);
-		if (rc != SQLITE_OK) {
-			sqlite3_reset(s);
-			store_sqlite_fail(st, err, rc, "bind");
-			goto fail;
+		int rc = o[i].remove ? store_queue_apply(st, STORE_QUEUE_REMOVE, "remove queue entry",
+							 store_queue_bind_id, &a, err)
+				     : store_queue_apply(st, STORE_QUEUE_DEFER, "defer queue entry",
+							 store_queue_bind_defer, &a, err);
+		if (rc != 0) {
+			store_rollback(st);
+			return -1;
 		}
-		rc = store_step(st, s, o[i].remove ? "remove queue entry" : "defer queue entry", err);
-		sqlite3_reset(s);
-		if (rc < 0)
-			goto fail;
 	}
 	return store_commit(st, err);
-fail:
-	store_rollback(st);
-	return -1;
 }
