@@ -405,6 +405,35 @@ store_list_grow(void *list, size_t *cap, size_t n, size_t elem, struct store_err
 	return p;
 }
 
+int
+store_rows(struct store *st, sqlite3_stmt *s, const char *what, size_t elem, store_row_fn row,
+	   void **list_r, size_t *n_r, struct store_err *err)
+{
+	uint8_t *list = NULL;
+	size_t n = 0, cap = 0;
+	void *grown;
+	int rc;
+
+	while ((rc = store_step(st, s, what, err)) == SQLITE_ROW) {
+		if ((grown = store_list_grow(list, &cap, n, elem, err)) == NULL)
+			goto fail;
+		list = grown;
+		if (row(s, list + n * elem, err) != 0)
+			goto fail;
+		n++;
+	}
+	if (rc < 0)
+		goto fail;
+	sqlite3_reset(s);
+	*list_r = list;
+	*n_r = n;
+	return 0;
+fail:
+	sqlite3_reset(s);
+	free(list);
+	return -1;
+}
+
 /* Copy text column i into out[0..cap). Returns 0, or -1 if it does not fit. */
 int
 store_column_text(sqlite3_stmt *s, int i, char *out, size_t cap, struct store_err *err)
@@ -926,38 +955,28 @@ fail:
 	return -1;
 }
 
+static int
+store_domain_row(sqlite3_stmt *s, void *elem, struct store_err *err)
+{
+	struct store_domain *d = elem;
+
+	d->id = sqlite3_column_int64(s, 0);
+	return store_column_text(s, 1, d->name, sizeof(d->name), err);
+}
+
 int
 store_domain_list(struct store *st, struct store_domain **list_r, size_t *n_r,
 		  struct store_err *err)
 {
 	static const char sql[] = "SELECT id, name FROM domains ORDER BY name";
-	struct store_domain *list = NULL;
-	size_t n = 0, cap = 0;
-	void *grown;
 	sqlite3_stmt *s = store_stmt(st, sql, err);
-	int rc;
+	void *list;
 
-	if (s == NULL)
+	if (s == NULL ||
+	    store_rows(st, s, "list domains", sizeof(**list_r), store_domain_row, &list, n_r, err) != 0)
 		return -1;
-	while ((rc = store_step(st, s, "list domains", err)) == SQLITE_ROW) {
-		if ((grown = store_list_grow(list, &cap, n, sizeof(*list), err)) == NULL)
-			goto fail;
-		list = grown;
-		list[n].id = sqlite3_column_int64(s, 0);
-		if (store_column_text(s, 1, list[n].name, sizeof(list[n].name), err) != 0)
-			goto fail;
-		n++;
-	}
-	if (rc < 0)
-		goto fail;
-	sqlite3_reset(s);
 	*list_r = list;
-	*n_r = n;
 	return 0;
-fail:
-	sqlite3_reset(s);
-	free(list);
-	return -1;
 }
 
 int
@@ -1305,6 +1324,13 @@ store_user_get_id(struct store *st, int64_t id, struct store_user *u, struct sto
 	return store_user_fetch(st, s, u, "with that id", err);
 }
 
+/* A row of STORE_USER_COLUMNS for a list: no password hash. */
+static int
+store_user_listed(sqlite3_stmt *s, void *elem, struct store_err *err)
+{
+	return store_user_row(s, elem, 0, err);
+}
+
 int
 store_user_list(struct store *st, const char *domain, struct store_user **list_r, size_t *n_r,
 		struct store_err *err)
@@ -1312,10 +1338,8 @@ store_user_list(struct store *st, const char *domain, struct store_user **list_r
 	static const char sql[] = "SELECT " STORE_USER_COLUMNS
 				  " WHERE ?1 IS NULL OR d.name = ?1 ORDER BY d.name, u.local";
 	char norm[STORE_DOMAIN_MAX + 1];
-	struct store_user *list = NULL;
-	size_t n = 0, cap = 0;
-	void *grown;
 	sqlite3_stmt *s;
+	void *list;
 	int rc;
 
 	if (domain != NULL && store_domain_norm(domain, strlen(domain), norm) != 0)
@@ -1325,24 +1349,10 @@ store_user_list(struct store *st, const char *domain, struct store_user **list_r
 	rc = domain != NULL ? sqlite3_bind_text(s, 1, norm, -1, SQLITE_STATIC) : sqlite3_bind_null(s, 1);
 	if (rc != SQLITE_OK)
 		return store_sqlite_fail(st, err, rc, "bind");
-	while ((rc = store_step(st, s, "list users", err)) == SQLITE_ROW) {
-		if ((grown = store_list_grow(list, &cap, n, sizeof(*list), err)) == NULL)
-			goto fail;
-		list = grown;
-		if (store_user_row(s, &list[n], 0, err) != 0)
-			goto fail;
-		n++;
-	}
-	if (rc < 0)
-		goto fail;
-	sqlite3_reset(s);
+	if (store_rows(st, s, "list users", sizeof(**list_r), store_user_listed, &list, n_r, err) != 0)
+		return -1;
 	*list_r = list;
-	*n_r = n;
 	return 0;
-fail:
-	sqlite3_reset(s);
-	free(list);
-	return -1;
 }
 
 /* ---- aliases ----------------------------------------------------------- */
@@ -1446,6 +1456,23 @@ fail:
 	return -1;
 }
 
+static int
+store_alias_row(sqlite3_stmt *s, void *elem, struct store_err *err)
+{
+	struct store_alias *a = elem;
+	char alocal[STORE_LOCAL_MAX + 1], adomain[STORE_DOMAIN_MAX + 1];
+	char ulocal[STORE_LOCAL_MAX + 1], udomain[STORE_DOMAIN_MAX + 1];
+
+	if (store_column_text(s, 0, alocal, sizeof(alocal), err) != 0 ||
+	    store_column_text(s, 1, adomain, sizeof(adomain), err) != 0 ||
+	    store_column_text(s, 2, ulocal, sizeof(ulocal), err) != 0 ||
+	    store_column_text(s, 3, udomain, sizeof(udomain), err) != 0 ||
+	    store_address_join(alocal, adomain, a->alias, err) != 0 ||
+	    store_address_join(ulocal, udomain, a->user, err) != 0)
+		return -1;
+	return 0;
+}
+
 int
 store_alias_list(struct store *st, const char *domain, struct store_alias **list_r, size_t *n_r,
 		 struct store_err *err)
@@ -1456,12 +1483,8 @@ store_alias_list(struct store *st, const char *domain, struct store_alias **list
 		" JOIN domains ud ON ud.id = u.domain_id WHERE ?1 IS NULL OR ad.name = ?1"
 		" ORDER BY ad.name, a.local, ud.name, u.local";
 	char norm[STORE_DOMAIN_MAX + 1];
-	char alocal[STORE_LOCAL_MAX + 1], adomain[STORE_DOMAIN_MAX + 1];
-	char ulocal[STORE_LOCAL_MAX + 1], udomain[STORE_DOMAIN_MAX + 1];
-	struct store_alias *list = NULL;
-	size_t n = 0, cap = 0;
-	void *grown;
 	sqlite3_stmt *s;
+	void *list;
 	int rc;
 
 	if (domain != NULL && store_domain_norm(domain, strlen(domain), norm) != 0)
@@ -1471,29 +1494,10 @@ store_alias_list(struct store *st, const char *domain, struct store_alias **list
 	rc = domain != NULL ? sqlite3_bind_text(s, 1, norm, -1, SQLITE_STATIC) : sqlite3_bind_null(s, 1);
 	if (rc != SQLITE_OK)
 		return store_sqlite_fail(st, err, rc, "bind");
-	while ((rc = store_step(st, s, "list aliases", err)) == SQLITE_ROW) {
-		if ((grown = store_list_grow(list, &cap, n, sizeof(*list), err)) == NULL)
-			goto fail;
-		list = grown;
-		if (store_column_text(s, 0, alocal, sizeof(alocal), err) != 0 ||
-		    store_column_text(s, 1, adomain, sizeof(adomain), err) != 0 ||
-		    store_column_text(s, 2, ulocal, sizeof(ulocal), err) != 0 ||
-		    store_column_text(s, 3, udomain, sizeof(udomain), err) != 0 ||
-		    store_address_join(alocal, adomain, list[n].alias, err) != 0 ||
-		    store_address_join(ulocal, udomain, list[n].user, err) != 0)
-			goto fail;
-		n++;
-	}
-	if (rc < 0)
-		goto fail;
-	sqlite3_reset(s);
+	if (store_rows(st, s, "list aliases", sizeof(**list_r), store_alias_row, &list, n_r, err) != 0)
+		return -1;
 	*list_r = list;
-	*n_r = n;
 	return 0;
-fail:
-	sqlite3_reset(s);
-	free(list);
-	return -1;
 }
 
 /* ---- resolving a recipient ------------------------------------------- */

@@ -67,6 +67,18 @@ void store_rollback(struct store *st);
  */
 void *store_list_grow(void *list, size_t *cap, size_t n, size_t elem, struct store_err *err);
 
+/* Fills one element of a list from the current row of s. Returns 0, or -1 with err set. */
+typedef int (*store_row_fn)(sqlite3_stmt *s, void *elem, struct store_err *err);
+
+/*
+ * Step s (prepared and bound) to its end, one element of elem bytes per
+ * row, filled by row(); s is reset. Returns 0 with a malloc'd array in
+ * *list_r of *n_r elements (NULL and 0 for none), or -1 with err set and
+ * nothing kept.
+ */
+int store_rows(struct store *st, sqlite3_stmt *s, const char *what, size_t elem, store_row_fn row,
+	       void **list_r, size_t *n_r, struct store_err *err);
+
 /* Copy text column i into out[0..cap). Returns 0, or -1 if it does not fit. */
 int store_column_text(sqlite3_stmt *s, int i, char *out, size_t cap, struct store_err *err);
 

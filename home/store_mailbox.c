@@ -23,8 +23,10 @@
 	" (SELECT count(*) FROM messages WHERE mailbox_id = m.id) FROM mailboxes m"
 
 static int
-store_mailbox_row(sqlite3_stmt *s, struct store_mailbox *mb, struct store_err *err)
+store_mailbox_row(sqlite3_stmt *s, void *elem, struct store_err *err)
 {
+	struct store_mailbox *mb = elem;
+
 	memset(mb, 0, sizeof(*mb));
 	mb->id = sqlite3_column_int64(s, 0);
 	mb->user_id = sqlite3_column_int64(s, 1);
@@ -44,36 +46,20 @@ store_mailbox_list(struct store *st, int64_t user_id, struct store_mailbox **lis
 {
 	static const char sql[] = "SELECT " STORE_MAILBOX_COLUMNS
 				  " WHERE m.user_id = ?1 ORDER BY m.name <> 'INBOX', m.name";
-	struct store_mailbox *list = NULL;
-	size_t n = 0, cap = 0;
-	void *grown;
 	sqlite3_stmt *s;
+	void *list;
 	int rc;
 
 	if ((s = store_stmt(st, sql, err)) == NULL)
 		return -1;
 	if ((rc = sqlite3_bind_int64(s, 1, user_id)) != SQLITE_OK)
 		return store_sqlite_fail(st, err, rc, "bind");
-	while ((rc = store_step(st, s, "list mailboxes", err)) == SQLITE_ROW) {
-		if ((grown = store_list_grow(list, &cap, n, sizeof(*list), err)) == NULL)
-			goto fail;
-		list = grown;
-		if (store_mailbox_row(s, &list[n], err) != 0)
-			goto fail;
-		n++;
-	}
-	if (rc < 0)
-		goto fail;
-	sqlite3_reset(s);
-	if (n == 0)
+	if (store_rows(st, s, "list mailboxes", sizeof(**list_r), store_mailbox_row, &list, n_r, err) != 0)
+		return -1;
+	if (*n_r == 0)
 		return store_fail(err, STORE_E_NOTFOUND, "no user %lld", (long long)user_id);
 	*list_r = list;
-	*n_r = n;
 	return 0;
-fail:
-	sqlite3_reset(s);
-	free(list);
-	return -1;
 }
 
 /* Step s (bound already) to its one mailbox row into *mb. Returns 0, or -1 (STORE_E_NOTFOUND). */
@@ -748,39 +734,30 @@ store_subscription_set(struct store *st, int64_t user_id, const char *name, int 
 	return store_commit(st, err);
 }
 
+static int
+store_subscription_row(sqlite3_stmt *s, void *elem, struct store_err *err)
+{
+	return store_column_text(s, 0, elem, STORE_MAILBOX_NAME_MAX, err);
+}
+
 int
 store_subscription_list(struct store *st, int64_t user_id, char (**names_r)[STORE_MAILBOX_NAME_MAX],
 			size_t *n_r, struct store_err *err)
 {
 	static const char sql[] = "SELECT name FROM subscriptions WHERE user_id = ?1 ORDER BY name";
-	char(*list)[STORE_MAILBOX_NAME_MAX] = NULL;
-	size_t n = 0, cap = 0;
 	sqlite3_stmt *s = store_stmt(st, sql, err);
-	void *grown;
+	void *list;
 	int rc;
 
 	if (s == NULL)
 		return -1;
 	if ((rc = sqlite3_bind_int64(s, 1, user_id)) != SQLITE_OK)
 		return store_sqlite_fail(st, err, rc, "bind");
-	while ((rc = store_step(st, s, "subscriptions", err)) == SQLITE_ROW) {
-		if ((grown = store_list_grow(list, &cap, n, sizeof(*list), err)) == NULL)
-			goto fail;
-		list = grown;
-		if (store_column_text(s, 0, list[n], sizeof(list[n]), err) != 0)
-			goto fail;
-		n++;
-	}
-	if (rc < 0)
-		goto fail;
-	sqlite3_reset(s);
+	if (store_rows(st, s, "subscriptions", sizeof(**names_r), store_subscription_row, &list, n_r,
+		       err) != 0)
+		return -1;
 	*names_r = list;
-	*n_r = n;
 	return 0;
-fail:
-	sqlite3_reset(s);
-	free(list);
-	return -1;
 }
 
 /* ---- expunges, copies, moves -------------------------------------------- */
@@ -864,16 +841,22 @@ store_message_expunge(struct store *st, int64_t mailbox_id, uint32_t uid, struct
 	return modseq != 0 ? 0 : store_fail(err, STORE_E_NOTFOUND, "no message with UID %u", uid);
 }
 
+static int
+store_expunged_row(sqlite3_stmt *s, void *elem, struct store_err *err)
+{
+	(void)err;
+	*(uint32_t *)elem = (uint32_t)sqlite3_column_int64(s, 0);
+	return 0;
+}
+
 int
 store_expunged_since(struct store *st, int64_t mailbox_id, uint64_t modseq, uint32_t **uids_r,
 		     size_t *n_r, struct store_err *err)
 {
 	static const char sql[] =
 		"SELECT uid FROM expunged WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid";
-	uint32_t *list = NULL;
-	size_t n = 0, cap = 0;
 	sqlite3_stmt *s = store_stmt(st, sql, err);
-	void *grown;
+	void *list;
 	int rc;
 
 	if (s == NULL)
@@ -881,22 +864,10 @@ store_expunged_since(struct store *st, int64_t mailbox_id, uint64_t modseq, uint
 	if ((rc = sqlite3_bind_int64(s, 1, mailbox_id)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_int64(s, 2, (int64_t)modseq)) != SQLITE_OK)
 		return store_sqlite_fail(st, err, rc, "bind");
-	while ((rc = store_step(st, s, "expunged", err)) == SQLITE_ROW) {
-		if ((grown = store_list_grow(list, &cap, n, sizeof(*list), err)) == NULL)
-			goto fail;
-		list = grown;
-		list[n++] = (uint32_t)sqlite3_column_int64(s, 0);
-	}
-	if (rc < 0)
-		goto fail;
-	sqlite3_reset(s);
+	if (store_rows(st, s, "expunged", sizeof(**uids_r), store_expunged_row, &list, n_r, err) != 0)
+		return -1;
 	*uids_r = list;
-	*n_r = n;
 	return 0;
-fail:
-	sqlite3_reset(s);
-	free(list);
-	return -1;
 }
 
 /* The target's next UID (inside a transaction); STORE_E_INTERNAL once UIDs run out. */

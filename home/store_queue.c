@@ -26,8 +26,9 @@
 
 /* A row of STORE_QUEUE_COLUMNS into *q. Returns 0, or -1. */
 static int
-store_queue_row(sqlite3_stmt *s, struct store_queue_entry *q, struct store_err *err)
+store_queue_row(sqlite3_stmt *s, void *elem, struct store_err *err)
 {
+	struct store_queue_entry *q = elem;
 	const unsigned char *e;
 
 	memset(q, 0, sizeof(*q));
@@ -50,29 +51,12 @@ static int
 store_queue_collect(struct store *st, sqlite3_stmt *s, struct store_queue_entry **list_r,
 		    size_t *n_r, struct store_err *err)
 {
-	struct store_queue_entry *list = NULL;
-	size_t n = 0, cap = 0;
-	void *grown;
-	int rc;
+	void *list;
 
-	while ((rc = store_step(st, s, "list queue", err)) == SQLITE_ROW) {
-		if ((grown = store_list_grow(list, &cap, n, sizeof(*list), err)) == NULL)
-			goto fail;
-		list = grown;
-		if (store_queue_row(s, &list[n], err) != 0)
-			goto fail;
-		n++;
-	}
-	if (rc < 0)
-		goto fail;
-	sqlite3_reset(s);
+	if (store_rows(st, s, "list queue", sizeof(**list_r), store_queue_row, &list, n_r, err) != 0)
+		return -1;
 	*list_r = list;
-	*n_r = n;
 	return 0;
-fail:
-	sqlite3_reset(s);
-	free(list);
-	return -1;
 }
 
 int
