@@ -57,23 +57,14 @@ tunnel_stale(int64_t last_handshake, int64_t now)
 
 /* ---- the peers a tenants.db wants ------------------------------------------ */
 
-/* An address as the one-address network of an allowed-ips entry. */
-static void
-tunnel_host_cidr(const struct addr *a, struct cidr *c_r)
-{
-	memset(c_r, 0, sizeof(*c_r));
-	c_r->family = addr_family(a);
-	c_r->prefix = addr_ip_bytes(a, c_r->net) == 4 ? 32 : 128;
-}
-
 void
 tunnel_peer_of(const struct tenants_tenant *x, struct wg_peer *p_r)
 {
 	memset(p_r, 0, sizeof(*p_r));
 	memcpy(p_r->public_key, x->wg_key, WG_KEY_LEN);
-	tunnel_host_cidr(&x->tunnel_v4, &p_r->allowed_ips[p_r->n_allowed_ips++]);
+	cidr_of_host(&x->tunnel_v4, &p_r->allowed_ips[p_r->n_allowed_ips++]);
 	if (x->tunnel_v6.len != 0)
-		tunnel_host_cidr(&x->tunnel_v6, &p_r->allowed_ips[p_r->n_allowed_ips++]);
+		cidr_of_host(&x->tunnel_v6, &p_r->allowed_ips[p_r->n_allowed_ips++]);
 }
 
 static int

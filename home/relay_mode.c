@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -32,21 +31,6 @@ relay_sorted(const struct relay_state *rs, const struct relay_edge **out)
 			j--;
 		}
 		out[j] = e;
-	}
-}
-
-/* The address itself as a network: /32 or /128. */
-static void
-relay_host_cidr(const struct addr *a, struct cidr *c)
-{
-	memset(c, 0, sizeof(*c));
-	c->family = addr_family(a);
-	if (c->family == AF_INET) {
-		memcpy(c->net, &((const struct sockaddr_in *)&a->ss)->sin_addr, 4);
-		c->prefix = 32;
-	} else {
-		memcpy(c->net, &((const struct sockaddr_in6 *)&a->ss)->sin6_addr, 16);
-		c->prefix = 128;
 	}
 }
 
@@ -80,7 +64,7 @@ relay_move_listener(struct home_conf *hc, const struct relay_state *rs,
 	for (size_t i = 0; i < rs->nedges; i++) {
 		const struct relay_edge *e = relay_state_edge(rs, i);
 		for (size_t k = 0; k < e->edge_address.n; k++)
-			relay_host_cidr(&e->edge_address.v[k], &from[nfrom++]);
+			cidr_of_host(&e->edge_address.v[k], &from[nfrom++]);
 	}
 	lc->address.v = to;
 	lc->address.n = n;
@@ -194,7 +178,7 @@ relay_tunnel_up(const char *state_dir, const struct relay_state *rs, pid_t *go_p
 
 		memcpy(peer.public_key, e->key, WG_KEY_LEN);
 		for (size_t k = 0; k < e->edge_address.n && k < WG_ALLOWED_IPS_MAX; k++)
-			relay_host_cidr(&e->edge_address.v[k], &peer.allowed_ips[peer.n_allowed_ips++]);
+			cidr_of_host(&e->edge_address.v[k], &peer.allowed_ips[peer.n_allowed_ips++]);
 		if (wg_set_peer(rs->main->interface, &peer, err, errcap) != 0)
 			goto out;
 	}

@@ -249,6 +249,14 @@ cidr_parse(const char *s, size_t len, struct cidr *c_r)
 	return 0;
 }
 
+void
+cidr_of_host(const struct addr *a, struct cidr *c_r)
+{
+	memset(c_r, 0, sizeof(*c_r));
+	c_r->family = addr_family(a);
+	c_r->prefix = addr_ip_bytes(a, c_r->net) == 4 ? 32 : 128;
+}
+
 char *
 cidr_format(const struct cidr *c, char *out, size_t cap)
 {

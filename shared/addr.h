@@ -74,6 +74,9 @@ int addr_equal(const struct addr *a, const struct addr *b);
 /* Parse "net/prefix" or a bare address. Host bits must be zero. Returns 0 or -1. */
 int cidr_parse(const char *s, size_t len, struct cidr *c_r);
 
+/* The network of a alone: /32 or /128 (WireGuard's allowed-ips for one peer address). */
+void cidr_of_host(const struct addr *a, struct cidr *c_r);
+
 /* Write "net/prefix" into out[0..cap). Returns out ("?" if cap is too small). */
 char *cidr_format(const struct cidr *c, char *out, size_t cap);
 

@@ -640,6 +640,25 @@ test_cidr_list_match(void **state)
 	assert_int_equal(cidr_list_match(NULL, 0, &a), 0);
 }
 
+static void
+test_cidr_of_host(void **state)
+{
+	struct addr a;
+	struct cidr c;
+	char out[64];
+
+	(void)state;
+	assert_int_equal(addr_parse("192.0.2.7", 9, ADDR_PORT_NONE, &a), 0);
+	cidr_of_host(&a, &c);
+	assert_string_equal(cidr_format(&c, out, sizeof(out)), "192.0.2.7/32");
+	assert_true(cidr_match(&c, &a));
+	assert_int_equal(addr_parse("2001:db8:77::2", 14, ADDR_PORT_NONE, &a), 0);
+	cidr_of_host(&a, &c);
+	assert_string_equal(cidr_format(&c, out, sizeof(out)), "2001:db8:77::2/128");
+	assert_int_equal(addr_parse("2001:db8:77::3", 14, ADDR_PORT_NONE, &a), 0);
+	assert_false(cidr_match(&c, &a));
+}
+
 int
 main(void)
 {
@@ -654,6 +673,7 @@ main(void)
 		cmocka_unit_test(test_cidr_match_table),
 		cmocka_unit_test(test_cidr_match_every_prefix),
 		cmocka_unit_test(test_cidr_list_match),
+		cmocka_unit_test(test_cidr_of_host),
 	};
 	return cmocka_run_group_tests_name("addr", tests, NULL, NULL);
 }
