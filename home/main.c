@@ -12,7 +12,6 @@
  * stops accepting and starts no delivery, lets sessions in the middle of a
  * message finish within [smtp] shutdown_grace, and cuts the rest.
  */
-#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +61,7 @@ homed_load_relay(struct home_conf *hc, struct relay_state *rs, char *err, size_t
 static int
 homed_tunnel_up(struct homed *d, char *err, size_t errcap)
 {
-	char ifname[IFNAMSIZ + 1];
+	const char *ifname;
 	pid_t go_pid = 0;
 
 	if (d->relay.nedges > 0 && !relay_state_active(&d->relay)) {
@@ -75,7 +74,7 @@ homed_tunnel_up(struct homed *d, char *err, size_t errcap)
 	}
 	if (!relay_state_active(&d->relay))
 		return 0;
-	snprintf(ifname, sizeof(ifname), "%s", d->relay.main->interface);
+	ifname = d->relay.main->interface;
 	if (geteuid() != 0) {
 		log_warn(NULL, "relay", "tunnel=not_checked interface=%s why=\"not root: the tunnel must "
 			 "already be up\"", ifname);
