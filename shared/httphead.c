@@ -177,6 +177,7 @@ httphead_parse(const uint8_t *in, size_t len, struct httphead *h_r)
 		case HTTPHEAD_S_METHOD:
 			if (ch == ' ' && i > start) {
 				state = HTTPHEAD_S_TARGET;
+				h_r->method_len = i;
 				start = i + 1;
 			} else if (!httphead_tchar(ch)) {
 				err = "bad method";
@@ -186,6 +187,8 @@ httphead_parse(const uint8_t *in, size_t len, struct httphead *h_r)
 		case HTTPHEAD_S_TARGET:
 			if (ch == ' ' && i > start) {
 				state = HTTPHEAD_S_VERSION;
+				h_r->target_off = start;
+				h_r->target_len = i - start;
 				start = i + 1;
 			} else if (ch <= ' ' || ch >= 0x7f) {
 				err = "bad request target";

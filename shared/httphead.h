@@ -1,7 +1,8 @@
 /*
  * httphead: the Host of the first HTTP/1.x request head on a connection,
  * which is all the edge needs to route port 80 (ACME HTTP-01 challenges
- * and redirects to HTTPS) to a home. The edge forwards the bytes unchanged;
+ * and redirects to HTTPS) to a home, and where its method and target are,
+ * which the home's web listeners answer (home/web_session.c). The edge forwards the bytes unchanged;
  * this parser only decides where they go, and refuses anything that two
  * HTTP implementations might read differently.
  *
@@ -39,6 +40,8 @@ struct httphead {
 	char host[DNSNAME_MAX + 1];	/* lowercased host name, port removed, NUL-terminated */
 	uint16_t port;			/* from Host, 0 if none */
 	size_t head_len;		/* bytes up to and including the blank line */
+	size_t method_len;		/* the method is in[0..method_len) */
+	size_t target_off, target_len;	/* the request target is in[target_off..+target_len) */
 	const char *error;		/* static text for HTTPHEAD_INVALID */
 };
 

@@ -2,7 +2,8 @@
  * Fuzz target: HTTP request heads (httphead_parse), the input whole and by
  * prefixes. A head that parses ends in its blank line within the input and
  * HTTPHEAD_MAX, parses the same on its own, and needs more one byte short;
- * its host is a lowercase name that passes dnsname_check. Need-more only
+ * its host is a lowercase name that passes dnsname_check, and its method
+ * and target are the request line's first two words. Need-more only
  * below HTTPHEAD_MAX; every refusal says why. A prefix is never further
  * along than the whole: need-more, or the same verdict (the same head, or
  * the same reason for refusing it).
@@ -33,7 +34,13 @@ fuzz_host_check(const uint8_t *data, size_t size, const struct httphead *h)
 	}
 	if (httphead_parse(data, h->head_len, &again) != HTTPHEAD_HOST ||
 	    strcmp(again.host, h->host) != 0 || again.port != h->port ||
-	    again.head_len != h->head_len)
+	    again.head_len != h->head_len || again.method_len != h->method_len ||
+	    again.target_off != h->target_off || again.target_len != h->target_len)
+		__builtin_trap();
+	/* The method and the target lie in the request line, in that order, one space apart. */
+	if (h->method_len == 0 || h->target_len == 0 || h->target_off != h->method_len + 1 ||
+	    data[h->method_len] != ' ' || h->target_off + h->target_len >= h->head_len ||
+	    data[h->target_off + h->target_len] != ' ')
 		__builtin_trap();
 	if (httphead_parse(data, h->head_len - 1, &again) != HTTPHEAD_MORE)
 		__builtin_trap();

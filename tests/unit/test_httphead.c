@@ -1,7 +1,8 @@
 /*
  * Unit tests for shared/httphead: request heads, each fed whole and one byte
  * at a time, with the exact status, host, port and head length, or the
- * exact byte at which a bad head is refused and why; the HTTPHEAD_MAX limit
+ * exact byte at which a bad head is refused and why; where the method and
+ * the target are; the HTTPHEAD_MAX limit
  * and the longest host name; the fixed replies.
  *
  * The curl and Python heads are real: each client talked to a small Python
@@ -404,6 +405,29 @@ test_httphead_replies(void **state)
 		"\r\nRetry-After: 60\r\n");
 }
 
+/* Where the method and the target are, in real clients' heads. */
+static void
+t_request_line(const char *head, const char *method, const char *target)
+{
+	struct httphead h;
+
+	assert_int_equal(httphead_parse((const uint8_t *)head, strlen(head), &h), HOST);
+	assert_int_equal(h.method_len, strlen(method));
+	assert_memory_equal(head, method, h.method_len);
+	assert_int_equal(h.target_len, strlen(target));
+	assert_memory_equal(head + h.target_off, target, h.target_len);
+}
+
+static void
+test_httphead_request_line(void **state)
+{
+	(void)state;
+	t_request_line(T_CURL_ACME, "GET", "/.well-known/acme-challenge/LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0");
+	t_request_line(T_CURL_PORT, "GET", "/");
+	t_request_line(T_PYTHON_POST, "POST", "/submit?x=1");
+	t_request_line("M-SEARCH * HTTP/1.0\r\nHost: a.test\r\n\r\n", "M-SEARCH", "*");
+}
+
 int
 main(void)
 {
@@ -412,6 +436,7 @@ main(void)
 		cmocka_unit_test(test_httphead_max),
 		cmocka_unit_test(test_httphead_name_max),
 		cmocka_unit_test(test_httphead_replies),
+		cmocka_unit_test(test_httphead_request_line),
 	};
 	return cmocka_run_group_tests_name("httphead", tests, NULL, NULL);
 }
