@@ -7,7 +7,9 @@
  *
  * Per local domain its MX, SPF naming the addresses mail leaves from,
  * DMARC, the DKIM keys' records (active, pending and retired: see
- * cli_dkim.c) and SRV records for mail clients (RFC 6186, RFC 8314); and
+ * cli_dkim.c), SRV records for mail clients (RFC 6186, RFC 8314) and
+ * MTA-STS (the _mta-sts TXT record and the policy host, when homeportd
+ * publishes a policy: mtasts_own.c); and
  * per mail host, its A/AAAA (its own name, never a CNAME, so that
  * validating senders find its TLSA and send SNI) and its TLSA record
  * (DANE-EE, SPKI, SHA-256: RFC 7672 3.1.1) for port 25: the home's key,
@@ -40,8 +42,10 @@
 #include "hex.h"
 #include "enroll_wire.h"
 #include "home.h"
+#include "mtasts.h"
 #include "relay.h"
 #include "socks5.h"
+#include "tlsident.h"
 #include "wgkey.h"
 
 #define CLI_DNS_TTL 3600
@@ -66,7 +70,11 @@ struct cli_dns {
 	size_t naddrs;
 	struct cli_dns_host hosts[CLI_DNS_HOSTS_MAX];
 	size_t nhosts;
-	int ports[HOME_LISTENER_IMAPS + 1];	/* per enum home_listener_mode: its port, 0 when not configured */
+	int ports[HOME_LISTENER_HTTP + 1];	/* per enum home_listener_mode: its port, 0 when not configured */
+	struct mtasts_own sts;			/* the policy homeportd serves */
+	/* Relay mode: the policy hosts (mta-sts.DOMAIN) the edges route here, at their addresses. */
+	struct cli_dns_host policy_hosts[CLI_DNS_HOSTS_MAX];
+	size_t npolicy_hosts;
 };
 
 /* One record line: owner padded, TTL, class, type, data. */
@@ -171,7 +179,26 @@ cli_dns_add_addr(struct addr *list, size_t *n, const struct addr *a)
 		list[(*n)++] = *a;
 }
 
-/* Relay mode's mail hosts: every host name an edge routes here, at that edge's public address. */
+/* The entry for name in hosts[0..*n), added with preference when new; NULL when full. */
+static struct cli_dns_host *
+cli_dns_host_entry(struct cli_dns_host *hosts, size_t *n, const char *name, int64_t preference)
+{
+	for (size_t k = 0; k < *n; k++) {
+		if (dnsname_equal(hosts[k].name, strlen(hosts[k].name), name, strlen(name)))
+			return &hosts[k];
+	}
+	if (*n == CLI_DNS_HOSTS_MAX)
+		return NULL;
+	hosts[*n].name = name;
+	hosts[*n].preference = preference;
+	return &hosts[(*n)++];
+}
+
+/*
+ * Relay mode's mail hosts: every host name an edge routes here, at that
+ * edge's public address; the policy hosts (mta-sts.DOMAIN) apart, which
+ * are no MX.
+ */
 static void
 cli_dns_relay_hosts(struct cli_dns *d)
 {
@@ -180,20 +207,14 @@ cli_dns_relay_hosts(struct cli_dns *d)
 
 		cli_dns_add_addr(d->addrs, &d->naddrs, &e->public_address);
 		for (size_t h = 0; h < e->hostnames.n; h++) {
-			struct cli_dns_host *host = NULL;
+			const char *name = e->hostnames.v[h];
+			struct cli_dns_host *host =
+				mtasts_own_is_policy_host(name)
+					? cli_dns_host_entry(d->policy_hosts, &d->npolicy_hosts, name, e->preference)
+					: cli_dns_host_entry(d->hosts, &d->nhosts, name, e->preference);
 
-			for (size_t k = 0; k < d->nhosts && host == NULL; k++) {
-				if (dnsname_equal(d->hosts[k].name, strlen(d->hosts[k].name), e->hostnames.v[h],
-						  strlen(e->hostnames.v[h])))
-					host = &d->hosts[k];
-			}
-			if (host == NULL) {
-				if (d->nhosts == CLI_DNS_HOSTS_MAX)
-					continue;
-				host = &d->hosts[d->nhosts++];
-				host->name = e->hostnames.v[h];
-				host->preference = e->preference;
-			}
+			if (host == NULL)
+				continue;
 			if (e->preference < host->preference)
 				host->preference = e->preference;
 			cli_dns_add_addr(host->addrs, &host->naddrs, &e->public_address);
@@ -227,6 +248,63 @@ cli_dns_has_host(const struct cli_dns *d, const char *name)
 			return 1;
 	}
 	return 0;
+}
+
+/*
+ * MTA-STS for domain: the _mta-sts TXT record naming the policy's id, and
+ * the policy host mta-sts.DOMAIN where senders fetch it over HTTPS: the
+ * edges' addresses that route it (relay mode), else the home's. Only when
+ * homeportd publishes a policy, it can be fetched (an https listener, an
+ * edge that routes the name), and the certificate is valid for the name;
+ * else a comment says what is missing.
+ */
+static void
+cli_dns_mtasts(const struct cli_dns *d, const char *domain)
+{
+	char host[DNSNAME_MAX + 1], owner[DNSNAME_MAX + 16], text[64], why[MTASTS_OWN_WHY_MAX], ip[ADDR_TEXT_MAX];
+	const struct addr *addrs = d->addrs;
+	const char *name = host;
+	size_t naddrs = d->naddrs;
+
+	if (d->sts.mode == MTASTS_MODE_NONE) {
+		printf("; MTA-STS: not published: %s\n", d->sts.why);
+		return;
+	}
+	if (snprintf(host, sizeof(host), "%s%s", MTASTS_HOST_PREFIX, domain) >= (int)sizeof(host) ||
+	    dnsname_check(host, strlen(host), 0) != 0) {
+		printf("; MTA-STS: not published: the name %s%s is too long\n", MTASTS_HOST_PREFIX, domain);
+		return;
+	}
+	if (d->ports[HOME_LISTENER_HTTPS] == 0) {
+		printf("; MTA-STS: not published: no https listener serves the policy\n");
+		return;
+	}
+	if (relay_state_active(&d->relay)) {
+		const struct cli_dns_host *p = NULL;
+
+		for (size_t i = 0; i < d->npolicy_hosts && p == NULL; i++) {
+			if (dnsname_equal(d->policy_hosts[i].name, strlen(d->policy_hosts[i].name), host, strlen(host)))
+				p = &d->policy_hosts[i];
+		}
+		if (p == NULL) {
+			printf("; MTA-STS: not published: no edge routes %s (homeport relay join "
+			       "--hostname %s --hostname %s)\n", host, d->hosts[0].name, host);
+			return;
+		}
+		addrs = p->addrs;
+		naddrs = p->naddrs;
+		name = p->name;
+	}
+	if (tlsident_verify(d->hc.cert_path, d->hc.outbound->tls_ca_file, &name, 1, why, sizeof(why)) != 0) {
+		printf("; MTA-STS: not published: %s\n", why);
+		return;
+	}
+	snprintf(owner, sizeof(owner), "_mta-sts.%s", domain);
+	snprintf(text, sizeof(text), "v=STSv1; id=%s", d->sts.id);
+	cli_dns_txt(owner, text, d->sts.mode == MTASTS_MODE_ENFORCE ? "MTA-STS: enforce" : "MTA-STS: testing");
+	for (size_t i = 0; i < naddrs; i++)
+		cli_dns_rr(host, addr_family(&addrs[i]) == AF_INET ? "A" : "AAAA",
+			   addr_format(&addrs[i], ip, sizeof(ip)), i == 0 ? "the MTA-STS policy's host" : NULL);
 }
 
 static void
@@ -271,6 +349,7 @@ cli_dns_domain(const struct cli_dns *d, const char *domain)
 			snprintf(data, sizeof(data), "0 0 0 .");	/* RFC 6186 4: not offered */
 		cli_dns_rr(owner, "SRV", data, NULL);
 	}
+	cli_dns_mtasts(d, domain);
 }
 
 static int
@@ -361,6 +440,7 @@ cli_dns_main(const char *conf_path, int argc, char **argv)
 		rc = cli_fail("dns", "%s", err.msg);
 		goto out;
 	}
+	mtasts_own_load(&d->hc, &d->relay, NULL, &d->sts);
 	wg = cli_dns_wg_public(d->hc.main->state_dir, wg_pk, cerr, sizeof(cerr));
 	printf("; homeport dns: what to publish for %s (%s)\n", d->hc.main->hostname,
 	       relay_state_active(&d->relay) ? "relay mode" : "direct mode");
@@ -391,8 +471,6 @@ cli_dns_main(const char *conf_path, int argc, char **argv)
 	}
 	if (wg < 0)
 		printf("\n; (no _homeport TXT: %s; run as root)\n", cerr);
-	printf("\n; Not yet: MTA-STS (_mta-sts TXT and the mta-sts host: homeportd serves no\n"
-	       "; HTTPS policy yet).\n");
 	rc = CLI_OK;
 out:
 	free(domains);

@@ -337,9 +337,20 @@ cli_init_conf_text(const struct cli_init *in, char *out)
 		"\n"
 		"[listener imaps]\n"
 		"address = 0.0.0.0:993%s\n"
-		"mode = imaps\n",
+		"mode = imaps\n"
+		"\n"
+		"# The web: the MTA-STS policy at https://mta-sts.DOMAIN/ (published once\n"
+		"# the certificate is a real one: see homeport dns); port 80 redirects there.\n"
+		"[listener https]\n"
+		"address = 0.0.0.0:443%s\n"
+		"mode = https\n"
+		"\n"
+		"[listener http]\n"
+		"address = 0.0.0.0:80%s\n"
+		"mode = http\n",
 		in->domain, in->conf_path, in->hostname, in->state_dir, in->cert, in->key,
-		v6 ? ", [::]:25" : "", v6 ? ", [::]:587" : "", v6 ? ", [::]:465" : "", v6 ? ", [::]:993" : "");
+		v6 ? ", [::]:25" : "", v6 ? ", [::]:587" : "", v6 ? ", [::]:465" : "", v6 ? ", [::]:993" : "",
+		v6 ? ", [::]:443" : "", v6 ? ", [::]:80" : "");
 
 	if (n < 0 || n >= CLI_INIT_CONF_MAX)
 		return cli_init_fail("the configuration does not fit in %d bytes", CLI_INIT_CONF_MAX);

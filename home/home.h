@@ -9,6 +9,7 @@
 
 #include "addr.h"
 #include "conf.h"
+#include "httphead.h"
 
 #define HOME_CONF_DEFAULT "/etc/homeport/homeportd.conf"
 #define HOME_STATE_DIR_DEFAULT "/var/lib/homeport"
@@ -26,6 +27,8 @@ enum home_listener_mode {
 	HOME_LISTENER_SUBMISSIONS,	/* port 465, implicit TLS */
 	HOME_LISTENER_IMAP,		/* port 143, STARTTLS required before LOGIN */
 	HOME_LISTENER_IMAPS,		/* port 993, implicit TLS */
+	HOME_LISTENER_HTTPS,		/* port 443: the MTA-STS policy (web_session.c) */
+	HOME_LISTENER_HTTP,		/* port 80: every request redirected to https */
 };
 
 struct home_main_conf {
@@ -96,6 +99,18 @@ struct home_outbound_conf {
 	int64_t connect_timeout;	/* ms for a TCP connection (and the egress's answer) */
 };
 
+enum home_mtasts_mode {
+	HOME_MTASTS_ENFORCE,		/* published once the certificate is valid for every MX host */
+	HOME_MTASTS_TESTING,		/* the same, in testing mode: senders report, deliver anyway */
+	HOME_MTASTS_OFF,		/* nothing published */
+};
+
+/* [mta_sts]: the MTA-STS policy this home publishes for its domains (mtasts_own.c). */
+struct home_mtasts_conf {
+	int mode;			/* enum home_mtasts_mode */
+	int64_t max_age;		/* ms senders may keep the policy */
+};
+
 struct home_conf {
 	struct conf *conf;		/* owns everything below */
 	struct home_main_conf *main;
@@ -104,6 +119,7 @@ struct home_conf {
 	struct home_imap_conf *imap;
 	struct home_auth_conf *auth;
 	struct home_outbound_conf *outbound;
+	struct home_mtasts_conf *mta_sts;
 	size_t nlisteners;
 	char cert_path[HOME_PATH_MAX];	/* tls->certificate or its default */
 	char key_path[HOME_PATH_MAX];	/* tls->key or its default */
@@ -489,6 +505,62 @@ enum session_action {
 	SESSION_CLOSE,		/* send the output, then close */
 };
 
+/* ---- web_session.c: one HTTP request on a web listener, a state machine without I/O ---- */
+
+#define WEB_SESSION_OUT_MAX (HTTPHEAD_MAX + 16 * 1024)	/* the answer: a redirect or the policy */
+#define WEB_METHOD_LOG_MAX 16				/* bytes of the method kept for the log */
+
+/* What a web listener serves. */
+struct web_site {
+	int https;			/* 1: the https listener; 0: http, which redirects to https */
+	const char *policy;		/* the home's MTA-STS policy (mtasts_own), NULL if none is published */
+	size_t policy_len;
+	int (*is_domain)(void *arg, const char *domain);	/* 1 if domain is a local domain */
+	void *arg;
+};
+
+struct web_session;
+
+/*
+ * The complete answer to one request head: st and *h as httphead_parse()
+ * returned them for in (HTTPHEAD_HOST or HTTPHEAD_INVALID). On https: GET
+ * or HEAD of /.well-known/mta-sts.txt at mta-sts.DOMAIN, DOMAIN local and
+ * a policy published: 200 text/plain with the policy; another method:
+ * 405; anything else: 404. On http: 301 to https://HOST/TARGET. A bad
+ * head: 400. Writes out[0..cap) and the status into *status_r; returns
+ * the length, 0 if it does not fit. Pure but for site->is_domain.
+ */
+size_t web_respond(const struct web_site *site, const uint8_t *in, enum httphead_status st,
+		   const struct httphead *h, char *out, size_t cap, int *status_r);
+
+/* A session for one connection (site copied; its pointers must outlive it). NULL: out of memory. */
+struct web_session *web_session_new(const struct web_site *site);
+void web_session_free(struct web_session **sp);
+
+/* HTTP has no greeting and nothing changes with TLS: both do nothing (server.c calls every session's). */
+void web_session_greet(struct web_session *s);
+void web_session_tls_started(struct web_session *s, const char *version, const char *cipher);
+
+/* Take bytes of the request; returns how many were taken (all of them once answered). */
+size_t web_session_feed(struct web_session *s, const uint8_t *in, size_t len, int64_t now_ms);
+
+/* SESSION_GO until the head is in, then SESSION_CLOSE: send the answer and close. */
+int web_session_action(const struct web_session *s);
+const uint8_t *web_session_output(const struct web_session *s, size_t *len_r);
+void web_session_output_consume(struct web_session *s, size_t n);
+
+/* No logins on the web yet: no check (NULL), nothing verified, no delay. */
+const struct password_check *web_session_check(const struct web_session *s);
+void web_session_verified(struct web_session *s, const struct password_check *c, int64_t now_ms);
+int64_t web_session_delay(struct web_session *s);
+
+/* No complete head in time, or the server stops: close without an answer (shutdown returns 1). */
+void web_session_timeout(struct web_session *s);
+int web_session_shutdown(struct web_session *s);
+
+/* Its fields of the session log line: method, host, status. */
+void web_session_stats(const struct web_session *s, char *out, size_t cap);
+
 /* ---- smtp_session.c: one SMTP session, a state machine without I/O ---- */
 
 #define SMTP_SESSION_OUT_MAX (16 * 1024)	/* replies not yet taken by the caller */
@@ -717,6 +789,10 @@ struct server *server_new(struct event_base *base, const struct home_conf *hc,
  * (store_set_notify), to wake IMAP sessions.
  */
 void server_set_store(struct server *srv, struct store *st);
+
+/* The MTA-STS policy the https listeners serve from now on (copied): mtasts_own_load(). */
+struct mtasts_own;
+void server_set_mtasts(struct server *srv, const struct mtasts_own *sts);
 
 /*
  * A reload: new [home] hostname, [smtp], [imap], [auth] and per-listener limits

@@ -16,11 +16,14 @@
 #define HOME_LOCKOUT_FAILURES_MAX 1000
 #define HOME_EXPIRE_MAX (60LL * 24 * 3600 * 1000)	/* 60 days */
 #define HOME_DELIVERIES_MAX 1000
+#define HOME_MTASTS_MAX_AGE_MIN (24LL * 3600 * 1000)		/* a day */
+#define HOME_MTASTS_MAX_AGE_MAX (31557600LL * 1000)		/* RFC 8461 3.2: a year */
+#define HOME_MTASTS_MAX_AGE_DEFAULT (7LL * 24 * 3600 * 1000)	/* a week */
 
 static const char *const home_log_levels[] = { "error", "warn", "info", "debug", NULL };
 static const char *const home_transports[] = { "direct", "edge", NULL };
 static const char *const home_listener_modes[] = {
-	"smtp", "submission", "submissions", "imap", "imaps", NULL
+	"smtp", "submission", "submissions", "imap", "imaps", "https", "http", NULL
 };
 
 #define MAIN_KEY(n, t, f, ...) { .name = n, .type = t, .offset = offsetof(struct home_main_conf, f), __VA_ARGS__ }
@@ -99,6 +102,16 @@ static const struct conf_key home_outbound_keys[] = {
 	{ .name = NULL },
 };
 
+static const char *const home_mtasts_modes[] = { "enforce", "testing", "off", NULL };
+
+static const struct conf_key home_mtasts_keys[] = {
+	{ .name = "mode", .type = CONF_ENUM, .offset = offsetof(struct home_mtasts_conf, mode),
+	  .words = home_mtasts_modes },
+	{ .name = "max_age", .type = CONF_DURATION, .offset = offsetof(struct home_mtasts_conf, max_age),
+	  .min = HOME_MTASTS_MAX_AGE_MIN, .max = HOME_MTASTS_MAX_AGE_MAX },
+	{ .name = NULL },
+};
+
 static void
 home_main_defaults(void *block)
 {
@@ -167,6 +180,15 @@ home_outbound_defaults(void *block)
 	c->connect_timeout = 30 * 1000;
 }
 
+static void
+home_mtasts_defaults(void *block)
+{
+	struct home_mtasts_conf *c = block;
+
+	c->mode = HOME_MTASTS_ENFORCE;
+	c->max_age = HOME_MTASTS_MAX_AGE_DEFAULT;
+}
+
 static const struct conf_section home_sections[] = {
 	{ .name = "home", .flags = CONF_SECTION_REQUIRED, .keys = home_main_keys, .block_size = sizeof(struct home_main_conf), .init = home_main_defaults, .label_offset = 0 },
 	{ .name = "tls", .flags = 0, .keys = home_tls_keys, .block_size = sizeof(struct home_tls_conf), .init = NULL, .label_offset = 0 },
@@ -174,6 +196,7 @@ static const struct conf_section home_sections[] = {
 	{ .name = "imap", .flags = 0, .keys = home_imap_keys, .block_size = sizeof(struct home_imap_conf), .init = home_imap_defaults, .label_offset = 0 },
 	{ .name = "auth", .flags = 0, .keys = home_auth_keys, .block_size = sizeof(struct home_auth_conf), .init = home_auth_defaults, .label_offset = 0 },
 	{ .name = "outbound", .flags = 0, .keys = home_outbound_keys, .block_size = sizeof(struct home_outbound_conf), .init = home_outbound_defaults, .label_offset = 0 },
+	{ .name = "mta_sts", .flags = 0, .keys = home_mtasts_keys, .block_size = sizeof(struct home_mtasts_conf), .init = home_mtasts_defaults, .label_offset = 0 },
 	{ .name = "listener", .flags = CONF_SECTION_LABELLED, .keys = home_listener_keys, .block_size = sizeof(struct home_listener_conf), .init = home_listener_defaults, .label_offset = offsetof(struct home_listener_conf, name) },
 	{ .name = NULL },
 };
@@ -273,6 +296,7 @@ home_conf_load(const char *path, struct home_conf *hc, char *err, size_t errcap)
 	hc->imap = conf_block(hc->conf, "imap", 0);
 	hc->auth = conf_block(hc->conf, "auth", 0);
 	hc->outbound = conf_block(hc->conf, "outbound", 0);
+	hc->mta_sts = conf_block(hc->conf, "mta_sts", 0);
 	hc->nlisteners = conf_count(hc->conf, "listener");
 	if (home_conf_check(hc, err, errcap) != 0) {
 		home_conf_free(hc);

@@ -26,6 +26,7 @@
 #include "ev.h"
 #include "home.h"
 #include "log.h"
+#include "mtasts.h"
 #include "relay.h"
 #include "sig.h"
 #include "tls.h"
@@ -42,6 +43,7 @@ struct homed {
 	struct queue *queue;		/* outbound deliveries */
 	struct dkim_keys *dkim;		/* read as root, like the TLS key */
 	struct relay_state relay;	/* STATE_DIR/relay.conf: the edges, relay mode on or off */
+	struct tls_identity served;	/* the certificate chain in use (no key): MTA-STS checks it */
 };
 
 /*
@@ -87,6 +89,26 @@ homed_tunnel_up(struct homed *d, char *err, size_t errcap)
 	return 0;
 }
 
+/* The MTA-STS policy to serve, from the configuration, relay.conf and the certificate: logged. */
+static void
+homed_mtasts(struct homed *d)
+{
+	struct mtasts_own *sts = malloc(sizeof(*sts));
+	char esc[2 * MTASTS_OWN_WHY_MAX];
+
+	if (sts == NULL)
+		return;
+	mtasts_own_load(&d->conf, &d->relay, &d->served, sts);
+	if (sts->mode == MTASTS_MODE_NONE)
+		log_info(NULL, "mta_sts", "result=none why=\"%s\"", log_escape(sts->why, strlen(sts->why), esc,
+										  sizeof(esc)));
+	else
+		log_info(NULL, "mta_sts", "result=published mode=%s id=%s mx=%zu",
+			 sts->mode == MTASTS_MODE_ENFORCE ? "enforce" : "testing", sts->id, sts->policy.nmx);
+	server_set_mtasts(d->srv, sts);
+	free(sts);
+}
+
 /* STATE_DIR/keys/dkim/'s signing keys (0600, root's after homeport init). */
 static int
 homed_load_dkim(struct homed *d, char *err, size_t errcap)
@@ -102,9 +124,13 @@ homed_load_dkim(struct homed *d, char *err, size_t errcap)
 	return d->dkim != NULL ? 0 : -1;
 }
 
-/* Load the TLS identity named by conf into s (new server or reload). */
+/*
+ * Load the TLS identity named by conf into s (new server or reload); its
+ * chain then replaces *served.
+ */
 static int
-homed_load_tls(const struct home_conf *hc, struct tls_server **s, char *err, size_t errcap)
+homed_load_tls(const struct home_conf *hc, struct tls_server **s, struct tls_identity *served, char *err,
+	       size_t errcap)
 {
 	struct tls_identity id;
 	int rc;
@@ -116,6 +142,13 @@ homed_load_tls(const struct home_conf *hc, struct tls_server **s, char *err, siz
 		rc = *s != NULL ? 0 : -1;
 	} else {
 		rc = tls_server_set_identity(*s, &id, err, errcap);
+	}
+	if (rc == 0) {
+		tls_identity_clear(served);
+		served->cert = id.cert;
+		served->chain = id.chain;
+		id.cert = NULL;
+		id.chain = NULL;
 	}
 	tls_identity_clear(&id);
 	return rc;
@@ -221,7 +254,7 @@ homed_reload(void *arg)
 	 * After the privileges were dropped the key (0600, root's) may be out
 	 * of reach: the configuration still changes, the certificate stays.
 	 */
-	if (homed_load_tls(&fresh, &d->tls, err, sizeof(err)) != 0)
+	if (homed_load_tls(&fresh, &d->tls, &d->served, err, sizeof(err)) != 0)
 		log_warn(NULL, "reload", "tls=kept_old error=\"%s\" hint=\"restart homeportd to load "
 			 "a new certificate\"", log_escape(err, strlen(err), esc, sizeof(esc)));
 	server_reload(d->srv, &fresh);
@@ -229,6 +262,7 @@ homed_reload(void *arg)
 	d->conf = fresh;
 	relay_state_free(&d->relay);
 	d->relay = relay;
+	homed_mtasts(d);
 	log_set_level((enum log_level)d->conf.main->log_level);
 	log_info(NULL, "reload", "result=ok hostname=%s listeners=%zu", d->conf.main->hostname,
 		 d->conf.nlisteners);
@@ -260,7 +294,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	log_init("homeportd", (enum log_level)d.conf.main->log_level, stderr);
-	if (homed_load_tls(&d.conf, &d.tls, err, sizeof(err)) != 0) {
+	if (homed_load_tls(&d.conf, &d.tls, &d.served, err, sizeof(err)) != 0) {
 		log_error(NULL, "start", "result=failed error=\"%s\" hint=\"homeport init creates a "
 			  "bootstrap certificate; or set [tls] certificate and key\"",
 			  log_escape(err, strlen(err), esc, sizeof(esc)));
@@ -289,6 +323,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	server_set_store(d.srv, d.st);
+	homed_mtasts(&d);
 	if ((d.indexer = evtimer_new(d.base, homed_index, &d)) == NULL) {
 		log_error(NULL, "start", "result=failed error=\"out of memory\"");
 		goto out;
@@ -322,6 +357,7 @@ out:
 	if (d.base != NULL)
 		event_base_free(d.base);
 	tls_server_free(&d.tls);
+	tls_identity_clear(&d.served);
 	relay_state_free(&d.relay);
 	home_conf_free(&d.conf);
 	return rc;

@@ -36,6 +36,8 @@
 #define MTASTS_MAX_AGE_MAX 31557600	/* RFC 8461 3.2: at most one year */
 #define MTASTS_FETCH_TIMEOUT_DEFAULT 60000	/* ms, for a timeout_ms <= 0 */
 #define MTASTS_CACHE_MAX 1024		/* domains a cache holds; the least recently used goes */
+#define MTASTS_HOST_PREFIX "mta-sts."	/* the policy host of DOMAIN is mta-sts.DOMAIN (RFC 8461 3.3) */
+#define MTASTS_URL_PATH "/.well-known/mta-sts.txt"	/* and the policy's path there */
 #define MTASTS_ERR_MAX 512		/* an err buffer for mtasts_fetch that never cuts a message */
 
 enum mtasts_mode { MTASTS_MODE_NONE, MTASTS_MODE_TESTING, MTASTS_MODE_ENFORCE };
@@ -174,5 +176,59 @@ int mtasts_cache_get_any(struct mtasts_cache *c, const char *domain, int64_t now
  */
 int mtasts_cache_put(struct mtasts_cache *c, const char *domain, const char *id, int64_t now,
 		     const struct mtasts_policy *p);
+
+/* ---- the home's own policy, for its own domains (mtasts_own.c) ---- */
+
+#define MTASTS_OWN_TEXT_MAX (MTASTS_MX_MAX * (DNSNAME_MAX + 8) + 128)
+#define MTASTS_OWN_WHY_MAX 512
+
+struct home_conf;
+struct relay_state;
+
+/*
+ * What the home publishes: one policy, the same for each of its domains
+ * (they share their MX hosts). mode MTASTS_MODE_NONE: nothing is published
+ * (no _mta-sts TXT record, the policy URL answers 404), why says why.
+ */
+struct mtasts_own {
+	enum mtasts_mode mode;
+	char why[MTASTS_OWN_WHY_MAX];
+	struct mtasts_policy policy;
+	char text[MTASTS_OWN_TEXT_MAX];		/* the policy body, as served */
+	size_t len;
+	char id[MTASTS_ID_MAX + 1];		/* for the TXT record: changes whenever text does */
+};
+
+/*
+ * The policy for mode (enum home_mtasts_mode), max_age_s and the MX hosts
+ * mx[0..nmx): NONE with why = untrusted when that is not NULL (the
+ * certificate is not valid for them: senders under enforce would refuse
+ * the mail), or when mode is off or there is no MX host; else the text
+ * (mtasts_format_policy) and its id (the first 16 bytes of its SHA-256, in
+ * hex). Pure.
+ */
+void mtasts_own_build(int mode, int64_t max_age_s, const char *const *mx, size_t nmx, const char *untrusted,
+		      struct mtasts_own *o);
+
+/* Is name a policy host (mta-sts.*), which is never an MX host? */
+int mtasts_own_is_policy_host(const char *name);
+
+/*
+ * The home's MX host names into mx[0..cap): in relay mode each host name
+ * an edge routes here but the policy hosts; else [home] hostname. Returns
+ * how many (names point into hc and rs).
+ */
+size_t mtasts_own_mx(const struct home_conf *hc, const struct relay_state *rs, const char **mx, size_t cap);
+
+/*
+ * Everything: the MX hosts, the certificate checked against [outbound]
+ * tls_ca_file (else the system's CAs) for each of them, then
+ * mtasts_own_build with [mta_sts]. The certificate is cert (the chain
+ * homeportd serves, loaded as root: keys/ is root's), else read from
+ * [tls] certificate.
+ */
+struct tls_identity;
+void mtasts_own_load(const struct home_conf *hc, const struct relay_state *rs, const struct tls_identity *cert,
+		     struct mtasts_own *o);
 
 #endif

@@ -14,8 +14,6 @@
 
 #include <curl/curl.h>
 
-#define MTASTS_HOST_PREFIX "mta-sts."
-#define MTASTS_URL_PATH "/.well-known/mta-sts.txt"
 #define MTASTS_URL_MAX (sizeof("https://") + DNSNAME_MAX + sizeof(MTASTS_URL_PATH))
 #define MTASTS_QUOTE_MAX 160		/* bytes of curl's or the server's text quoted in an error */
 #define MTASTS_USER_AGENT "homeport-mtasts"

@@ -34,6 +34,7 @@
 #include "ev.h"
 #include "home.h"
 #include "log.h"
+#include "mtasts.h"
 #include "proxyv2.h"
 #include "tls.h"
 #include "worker.h"
@@ -139,6 +140,7 @@ struct server {
 	int stopping;
 	struct event *grace;
 	char dummy_hash[PASSWORD_HASH_MAX];
+	struct mtasts_own sts;		/* the MTA-STS policy the web listeners serve */
 };
 
 static void conn_process(struct conn *c);
@@ -282,10 +284,79 @@ static const struct proto imap_proto = {
 	SESSION_OPS_INIT(imap),
 };
 
+/* ---- web: one request per connection (web_session.c) ---- */
+
+static int
+web_is_domain(void *arg, const char *domain)
+{
+	struct server *srv = arg;
+	struct store_err err;
+	int local = 0;
+
+	if (srv->st == NULL || store_domain_is_local(srv->st, domain, &local, &err) != 0)
+		return 0;
+	return local;
+}
+
+static void *
+web_open(struct server *srv, struct conn *c)
+{
+	struct web_site site = {
+		.https = c->l->mode == HOME_LISTENER_HTTPS,
+		.policy = srv->sts.mode != MTASTS_MODE_NONE ? srv->sts.text : NULL,
+		.policy_len = srv->sts.len,
+		.is_domain = web_is_domain,
+		.arg = srv,
+	};
+
+	return web_session_new(&site);
+}
+
+SESSION_OPS(web)
+
+static int
+web_pending(void *s)
+{
+	(void)s;
+	return 0;
+}
+
+static int64_t
+web_timeout_ms(const struct server *srv, const struct conn *c)
+{
+	(void)srv;
+	return c->l->idle_timeout;
+}
+
+static void
+web_stats(const void *s, char *out, size_t cap)
+{
+	web_session_stats(s, out, cap);
+}
+
+static const struct proto web_proto = {
+	.busy = httphead_reply_unavailable,
+	.edge_proto = -1,
+	.open = web_open,
+	.pending = web_pending,
+	.timeout_ms = web_timeout_ms,
+	.stats = web_stats,
+	SESSION_OPS_INIT(web),
+};
+
 static const struct proto *
 listener_proto(const struct listener *l)
 {
-	return l->mode == HOME_LISTENER_IMAP || l->mode == HOME_LISTENER_IMAPS ? &imap_proto : &smtp_proto;
+	switch (l->mode) {
+	case HOME_LISTENER_IMAP:
+	case HOME_LISTENER_IMAPS:
+		return &imap_proto;
+	case HOME_LISTENER_HTTPS:
+	case HOME_LISTENER_HTTP:
+		return &web_proto;
+	default:
+		return &smtp_proto;
+	}
 }
 
 static void server_on_wake(evutil_socket_t fd, short what, void *arg);
@@ -313,6 +384,10 @@ conn_mode_name(int mode)
 		return "imap";
 	case HOME_LISTENER_IMAPS:
 		return "imaps";
+	case HOME_LISTENER_HTTPS:
+		return "https";
+	case HOME_LISTENER_HTTP:
+		return "http";
 	default:
 		return "smtp";
 	}
@@ -322,7 +397,7 @@ conn_mode_name(int mode)
 static int
 mode_implicit_tls(int mode)
 {
-	return mode == HOME_LISTENER_SUBMISSIONS || mode == HOME_LISTENER_IMAPS;
+	return mode == HOME_LISTENER_SUBMISSIONS || mode == HOME_LISTENER_IMAPS || mode == HOME_LISTENER_HTTPS;
 }
 
 static void
@@ -1044,6 +1119,12 @@ server_on_wake(evutil_socket_t fd, short what, void *arg)
 		if (c->state == CONN_SESSION && c->s != NULL && c->proto->pending(c->s))
 			conn_process(c);
 	}
+}
+
+void
+server_set_mtasts(struct server *srv, const struct mtasts_own *sts)
+{
+	srv->sts = *sts;
 }
 
 void

@@ -909,7 +909,7 @@ sc_sts_policy(struct smtp_client_job *job, struct store *st, struct mtasts_polic
 	if ((have = mtasts_cache_get(env->sts_cache, job->domain, id, now, p) ||
 		    sc_sts_kept(job, st, id, now, p)) != 0)
 		goto out;
-	snprintf(host, sizeof(host), "mta-sts.%s", job->domain);
+	snprintf(host, sizeof(host), MTASTS_HOST_PREFIX "%s", job->domain);
 	pin[0] = '\0';
 	if (dns_addrs(env->dns, host, h, err, sizeof(err)) == 0 && h->naddrs > 0) {
 		addr_format(&h->addrs[0], ip, sizeof(ip));

@@ -511,11 +511,11 @@ def serve(home):
     """init's configuration with its listeners moved to free ports on 127.0.0.1 and,
     as root, the service user switched to nobody (given the state, as init would give
     it to homeport). Returns (process, submission port) once homeportd says it started."""
-    ports = {"25": free_port(), "587": free_port(), "465": free_port(), "993": free_port()}
+    ports = {p: free_port() for p in ("25", "587", "465", "993", "443", "80")}
     text = home.conf.read_text()
     text, n = re.subn(r"^address = 0\.0\.0\.0:(\d+), \[::\]:\d+$",
                       lambda m: f"address = 127.0.0.1:{ports[m.group(1)]}", text, flags=re.M)
-    assert n == 4, text
+    assert n == 6, text
     user = "nobody" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
     text, n = re.subn(r"^user = homeport$", f"user = {user}", text, flags=re.M)
     assert n == 1, text

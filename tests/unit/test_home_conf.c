@@ -239,6 +239,29 @@ test_home_conf_defaults(void **state)
 	assert_int_equal(hc.outbound->max_deliveries, 8);
 	assert_int_equal(hc.outbound->max_per_domain, 2);
 	assert_int_equal(hc.outbound->connect_timeout, 30000);
+	/* [mta_sts] absent: enforce (once the certificate allows), a week. */
+	assert_non_null(hc.mta_sts);
+	assert_int_equal(hc.mta_sts->mode, HOME_MTASTS_ENFORCE);
+	assert_int_equal(hc.mta_sts->max_age, 7 * 86400000LL);
+	home_conf_free(&hc);
+
+	/* [mta_sts] and the web listeners. */
+	t_load_ok(s,
+		  "[home]\n"
+		  "hostname = mail.example.test\n"
+		  "[mta_sts]\n"
+		  "mode = testing\n"
+		  "max_age = 30d\n"
+		  "[listener web]\n"
+		  "address = 192.0.2.130:443\n"
+		  "mode = https\n"
+		  "[listener redirect]\n"
+		  "address = 192.0.2.130:80\n"
+		  "mode = http\n", &hc);
+	assert_int_equal(hc.mta_sts->mode, HOME_MTASTS_TESTING);
+	assert_int_equal(hc.mta_sts->max_age, 30 * 86400000LL);
+	assert_int_equal(home_conf_listener(&hc, 0)->mode, HOME_LISTENER_HTTPS);
+	assert_int_equal(home_conf_listener(&hc, 1)->mode, HOME_LISTENER_HTTP);
 	home_conf_free(&hc);
 
 	/* Relay mode's outbound. */
@@ -420,7 +443,12 @@ static const struct t_error_case t_error_cases[] = {
 	{ T_HOME "[listener mx]\nmode = smtp\n", ":3: [listener mx]: missing required key 'address'" },
 	{ T_HOME "[listener mx]\naddress = 192.0.2.130:25\n", ":3: [listener mx]: missing required key 'mode'" },
 	{ T_HOME "[listener mx]\naddress = 192.0.2.130:25\nmode = pop3\n",
-	  ":5: [listener mx] mode: expected one of smtp, submission, submissions, imap, imaps, not \"pop3\"" },
+	  ":5: [listener mx] mode: expected one of smtp, submission, submissions, imap, imaps, https, http, not \"pop3\"" },
+	{ T_HOME "[mta_sts]\nmode = on\n",
+	  ":4: [mta_sts] mode: expected one of enforce, testing, off, not \"on\"" },
+	{ T_HOME "[mta_sts]\nmax_age = 1h\n",
+	  ":4: [mta_sts] max_age: expected a duration like 30s or 5m (ms, s, m, h, d), from 86400000ms to "
+	  "31557600000ms, not \"1h\"" },
 	{ T_HOME "[listener mx]\naddress = 192.0.2.130\nmode = smtp\n",
 	  ":4: [listener mx] address: expected a comma-separated list of addresses with port, "
 	  "like 192.0.2.1:25 or [2001:db8::1]:25, not \"192.0.2.130\"" },
