@@ -56,7 +56,7 @@ DEBIAN_PACKAGES := \
 	python3 python3-pytest python3-dkim \
 	openssl minisign wireguard-tools wireguard-go iproute2 nftables \
 	postfix knot knot-dnsutils tshark swaks curl dovecot-imapd dovecot-lmtpd \
-	isync haproxy nginx libnginx-mod-stream
+	isync haproxy nginx libnginx-mod-stream postfix-mta-sts-resolver
 
 DEPS_STAMP := build/.deps-$(shell echo '$(DEBIAN_PACKAGES)' | md5sum | cut -c1-12)
 

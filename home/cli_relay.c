@@ -4,7 +4,9 @@
  * join takes an edge operator's one-time token: it makes the home's
  * WireGuard key if there is none, enrolls with the edge's control port
  * (enroll_client.c), records the edge in STATE_DIR/relay.conf with relay
- * mode on, and brings the tunnel up. on and off only switch the mode in
+ * mode on, and brings the tunnel up. It asks the edge for the host names
+ * given, else for [home] hostname and each local domain's MTA-STS policy
+ * host (mta-sts.DOMAIN: senders fetch the policy through the edge too). on and off only switch the mode in
  * that file: homeportd moves its listeners when it next starts, so
  * sessions in progress finish and the queue stays as it is. key prints
  * the home's WireGuard public key (making it, as join would) and the
@@ -27,6 +29,7 @@
 #include "enroll_client.h"
 #include "ev.h"
 #include "home.h"
+#include "mtasts.h"
 #include "relay.h"
 #include "wgkey.h"
 
@@ -69,6 +72,12 @@ cli_relay_write(const char *state_dir, int mode, const char *interface, const st
 }
 
 /* A new edge's record from the edge's answer (its strings in store[]). */
+/* The MTA-STS policy hosts of the local domains, mta-sts.DOMAIN, read from the store. */
+struct cli_relay_policy_hosts {
+	char name[ENROLL_HOSTS_MAX][DNSNAME_MAX + 1];
+	size_t n;
+};
+
 struct cli_relay_new {
 	struct relay_edge e;
 	char name[CONF_NAME_MAX + 1];
@@ -78,6 +87,7 @@ struct cli_relay_new {
 	char *addr_v[2];
 	struct addr edge_addr[2];
 	char *host_v[ENROLL_HOSTS_MAX];
+	struct cli_relay_policy_hosts policy_hosts;	/* the default host names point here */
 };
 
 static void
@@ -147,6 +157,54 @@ cli_relay_handshake(const char *ifname, const uint8_t key[WG_KEY_LEN], int wait_
 	}
 }
 
+/* Add name to list[0..*n) unless it is there (or the list is full). */
+static void
+cli_relay_add_host(const char **list, size_t *n, size_t cap, const char *name)
+{
+	for (size_t i = 0; i < *n; i++) {
+		if (dnsname_equal(list[i], strlen(list[i]), name, strlen(name)))
+			return;
+	}
+	if (*n < cap)
+		list[(*n)++] = name;
+}
+
+/*
+ * Add the home's default host names to list[0..*n): [home] hostname and
+ * each local domain's policy host, so that the edge also routes the
+ * MTA-STS policy's requests here (names too long for DNS are left out).
+ */
+static void
+cli_relay_default_hosts(const struct home_conf *hc, struct cli_relay_policy_hosts *ph, const char **list,
+			size_t *n, size_t cap)
+{
+	char path[HOME_PATH_MAX];
+	struct store_domain *domains = NULL;
+	struct store *st = NULL;
+	struct store_err err;
+	size_t ndomains = 0;
+
+	cli_relay_add_host(list, n, cap, hc->main->hostname);
+	ph->n = 0;
+	if (home_store_path(hc->main->state_dir, path, sizeof(path)) != 0 ||
+	    (st = store_open(path, 0, &err)) == NULL || store_domain_list(st, &domains, &ndomains, &err) != 0) {
+		fprintf(stderr, "homeport: relay: cannot read the local domains: without their "
+			"mta-sts host names\n");
+		ndomains = 0;
+	}
+	for (size_t i = 0; i < ndomains && ph->n < ENROLL_HOSTS_MAX; i++) {
+		char *name = ph->name[ph->n];
+		int len = snprintf(name, sizeof(ph->name[0]), "%s%s", MTASTS_HOST_PREFIX, domains[i].name);
+
+		if (len > 0 && (size_t)len < sizeof(ph->name[0]) && dnsname_check(name, (size_t)len, 0) == 0) {
+			ph->n++;
+			cli_relay_add_host(list, n, cap, name);
+		}
+	}
+	free(domains);
+	store_close(&st);
+}
+
 static int
 cli_relay_join(const struct home_conf *hc, const struct relay_state *rs, int argc, char **argv)
 {
@@ -196,10 +254,10 @@ cli_relay_join(const struct home_conf *hc, const struct relay_state *rs, int arg
 		return cli_fail("relay", "the token: %s (copy it whole from homeport-edge invite)", why);
 	if (rs->nedges == RELAY_EDGES_MAX)
 		return cli_fail("relay", "already %d edges", RELAY_EDGES_MAX);
-	if (nhosts == 0)
-		hosts[nhosts++] = hc->main->hostname;
 	if ((nw = calloc(1, sizeof(*nw))) == NULL)
 		return cli_fail("relay", "out of memory");
+	if (nhosts == 0)
+		cli_relay_default_hosts(hc, &nw->policy_hosts, hosts, &nhosts, ENROLL_HOSTS_MAX);
 	if (name != NULL)
 		snprintf(nw->name, sizeof(nw->name), "%s", name);
 	else
@@ -284,18 +342,6 @@ out:
 	return rc;
 }
 
-/* Add name to list[0..*n) unless it is there (or the list is full). */
-static void
-cli_relay_add_host(const char **list, size_t *n, size_t cap, const char *name)
-{
-	for (size_t i = 0; i < *n; i++) {
-		if (dnsname_equal(list[i], strlen(list[i]), name, strlen(name)))
-			return;
-	}
-	if (*n < cap)
-		list[(*n)++] = name;
-}
-
 /*
  * relay key [--hostname HOST]...: the home's WireGuard public key (made
  * now if there is none, as join does) and the _homeport TXT record of
@@ -312,6 +358,7 @@ cli_relay_key(const struct home_conf *hc, const struct relay_state *rs, int argc
 	const char *hosts[ENROLL_HOSTS_MAX * (RELAY_EDGES_MAX + 1)];
 	char err[CONF_ERROR_MAX], path[HOME_PATH_MAX], text[WGKEY_TEXT_SIZE];
 	uint8_t key[WG_KEY_LEN], pub[WG_KEY_LEN];
+	struct cli_relay_policy_hosts ph;
 	size_t n = 0, given = 0;
 	int opt, rc;
 
@@ -327,7 +374,7 @@ cli_relay_key(const struct home_conf *hc, const struct relay_state *rs, int argc
 	if (optind != argc)
 		return cli_relay_usage(stderr, CLI_USAGE);
 	if (given == 0) {
-		cli_relay_add_host(hosts, &n, sizeof(hosts) / sizeof(hosts[0]), hc->main->hostname);
+		cli_relay_default_hosts(hc, &ph, hosts, &n, sizeof(hosts) / sizeof(hosts[0]));
 		for (size_t i = 0; i < rs->nedges; i++) {
 			const struct relay_edge *e = relay_state_edge(rs, i);
 

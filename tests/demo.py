@@ -24,8 +24,8 @@ import peers  # noqa: E402
 from peers import wait  # noqa: E402
 from bench import Bench  # noqa: E402
 from netns import Registry  # noqa: E402
-from relaybench import (EDGE, HOSTNAME, USER, Relay, imaps_fetch, send_from_peer,  # noqa: E402
-                        stored, verify_dkim)
+from relaybench import (EDGE, HOSTNAME, POLICY_HOST, USER, Relay, fetch_policy,  # noqa: E402
+                        imaps_fetch, send_from_peer, stored, verify_dkim)
 
 STATE = REPO / "build" / "demo" / "bench.json"
 BOLD, GREEN, RED, OFF = "\033[1m", "\033[32m", "\033[31m", "\033[0m"
@@ -109,7 +109,7 @@ def run_demo(bench, relay, password):
     ok(f"edge running, its WireGuard interface {relay.edge.ifname} made by itself")
     print(f"   $ homeport init --domain {peers.HOME_DOMAIN} --hostname {HOSTNAME}")
     ok("home set up: configuration, certificate, DKIM keys, mail store")
-    print(f"   $ homeport-edge invite --hostname {HOSTNAME}\n   | {relay.token}")
+    print(f"   $ homeport-edge invite --hostname {HOSTNAME} --hostname {POLICY_HOST}\n   | {relay.token}")
     print("   $ homeport relay join TOKEN")
     indent(relay.join_output)
     listening = relay.home.host.run("ss", "-Hltn").stdout
@@ -122,6 +122,13 @@ def run_demo(bench, relay, password):
                      if " IN " in line and "DKIM" not in line and "_domainkey" not in line))
     ok(f"Knot serves MX {relay.knot.query(peers.HOME_DOMAIN, 'MX')} -> A "
        f"{relay.knot.query(HOSTNAME, 'A')}")
+
+    step(f"MTA-STS: client fetches https://{POLICY_HOST}/.well-known/mta-sts.txt through the edge")
+    policy = fetch_policy(relay)
+    indent(policy.rstrip("\n"))
+    assert "mode: enforce" in policy and f"mx: {HOSTNAME}" in policy, policy
+    ok(f"policy served by the home (TLS verified: the bench's CA); _mta-sts TXT "
+       f"{relay.knot.query('_mta-sts.' + peers.HOME_DOMAIN, 'TXT')}")
 
     step(f"Postfix in peer sends to {USER}: MX -> edge -> STARTTLS routed by SNI -> tunnel -> home")
     marker_in = secrets.token_hex(8)
@@ -137,7 +144,7 @@ def run_demo(bench, relay, password):
     step("alice reads it over IMAPS from client, through the edge (SNI mail.alice.test)")
     found = imaps_fetch(relay, marker_in, password)
     subject = re.search(r"^Subject: (.*)$", found[0], re.M).group(1).strip()
-    ok(f"IMAP FETCH: \"{subject}\" (TLS verified against the home's own certificate)")
+    ok(f"IMAP FETCH: \"{subject}\" (TLS verified: the home's certificate, from the bench's CA)")
 
     step("alice replies via submission through the edge; the home sends it out through "
          "the edge's egress to Postfix")

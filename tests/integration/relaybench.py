@@ -12,6 +12,7 @@ is taken down first.
 import json
 import pathlib
 import re
+import shutil
 import subprocess
 import tempfile
 
@@ -21,6 +22,7 @@ import peers
 from bench import PUBLIC
 from daemon import Daemon
 from homed import Home
+from https_peer import TestCA
 
 PY = "/usr/bin/python3"
 EDGE = "203.0.113.1"
@@ -29,6 +31,7 @@ HOME_TUNNEL = "192.0.2.2"
 POOL = "192.0.2.0/25,2001:db8:77::/64"
 DOMAIN = peers.HOME_DOMAIN
 HOSTNAME = peers.HOME_HOSTNAME
+POLICY_HOST = f"mta-sts.{DOMAIN}"     # where senders fetch its MTA-STS policy
 USER = f"alice@{DOMAIN}"
 TIMEOUT = 60
 
@@ -190,12 +193,21 @@ print(json.dumps(found))
 
 
 def imaps_fetch(relay, marker, password):
-    """IMAPS from `client` to the edge's 993, SNI mail.alice.test, the home's
-    certificate trusted: the messages found with marker in their body."""
-    cert = relay.home.state_dir / "keys" / "tls.crt"
-    r = relay.client.run(PY, "-c", _IMAPS_FETCH, EDGE, HOSTNAME, str(cert), USER, password,
+    """IMAPS from `client` to the edge's 993, SNI mail.alice.test, the
+    bench's WebPKI trusted (the home's certificate is issued by it): the
+    messages found with marker in their body."""
+    r = relay.client.run(PY, "-c", _IMAPS_FETCH, EDGE, HOSTNAME, str(relay.ca.cert), USER, password,
                          marker, timeout=60)
     return json.loads(r.stdout)
+
+
+def fetch_policy(relay):
+    """curl in `client`: https://mta-sts.alice.test/.well-known/mta-sts.txt,
+    the name from Knot (the edge's address), the bench's WebPKI trusted,
+    through the edge (SNI routing on 443) to the home. Returns the body."""
+    r = relay.client.run("curl", "-sS", "--fail", "--max-time", "20", "--cacert", str(relay.ca.cert),
+                         f"https://{POLICY_HOST}/.well-known/mta-sts.txt", timeout=30)
+    return r.stdout
 
 
 def verify_dkim(knot, raw):
@@ -222,22 +234,33 @@ def take_tunnel_addresses(bench):
     bench.tunnel_down()
 
 
-def new_home(bench, bindir, host_name, d, hostname, domain, detached=False):
+def new_home(bench, bindir, host_name, d, hostname, domain, detached=False, ca=None, extra_names=()):
     """A homeportd (not started) in host_name, set up by `homeport init
     --domain domain --hostname hostname` (direct mode's listeners, which
     relay mode moves; a certificate; DKIM keys; the domain in mail.db), its
-    outbound DNS through the bench's Knot with its trust anchors."""
+    outbound DNS through the bench's Knot with its trust anchors. With ca
+    (the bench's WebPKI, an https_peer.TestCA), the bootstrap certificate is
+    replaced by one ca issues for hostname, mta-sts.DOMAIN and extra_names
+    (other MX host names), and ca is
+    what the home trusts for MTA-STS ([outbound] tls_ca_file): its policy
+    is then published."""
     host = bench.host(host_name)
     d.mkdir(parents=True, exist_ok=True)
     anchors = d / "trust-anchors"
     anchors.write_text(peers.knot(bench).trust_anchors())
     anchors.chmod(0o644)
+    outbound = {"dns_forward": peers.DNS_ADDR, "dns_trust_anchor": anchors, "retry_min": "1s",
+                "retry_max": "2s", "connect_timeout": "5s"}
+    if ca is not None:
+        outbound["tls_ca_file"] = ca.cert
     home = Home(bindir.parent, d, hostname=hostname, log_level="debug",
-                prefix=["ip", "netns", "exec", host.ns],
-                sections={"outbound": {"dns_forward": peers.DNS_ADDR,
-                                       "dns_trust_anchor": anchors, "retry_min": "1s",
-                                       "retry_max": "2s", "connect_timeout": "5s"}},
+                prefix=["ip", "netns", "exec", host.ns], sections={"outbound": outbound},
                 init_domain=domain)
+    if ca is not None:
+        cert, key = ca.issue(host_name, [hostname, f"mta-sts.{domain}", *extra_names])
+        shutil.copy(cert, home.state_dir / "keys" / "tls.crt")
+        shutil.copy(key, home.state_dir / "keys" / "tls.key")
+        (home.state_dir / "keys" / "tls.key").chmod(0o600)
     home.host = host
     home.detached = detached
     return home
@@ -297,9 +320,11 @@ class Relay:
     def up(self, home_dir, password):
         take_tunnel_addresses(self.bench)
         self.edge = Edge(self.bench, self.bindir, detached=self.detached).start()
+        # The bench's WebPKI: the CA senders trust for MTA-STS.
+        self.ca = TestCA(pathlib.Path(home_dir).parent / "webpki", "Homeport bench WebPKI")
         self.home = new_home(self.bench, self.bindir, "home", home_dir, HOSTNAME, DOMAIN,
-                             detached=self.detached)
-        self.token = self.edge.invite(HOSTNAME)
+                             detached=self.detached, ca=self.ca)
+        self.token = self.edge.invite(HOSTNAME, POLICY_HOST)
         self.home_ifname = self.home.host.ifname("hph")
         self.join_output, self.home_go_pid = join(self.bench, self.home, self.token, self.home_ifname)
         self.home.start()

@@ -10,8 +10,12 @@ homeport relay join, homeport dns loaded into Knot).
   submission through the edge; homeportd delivers the reply out through the
   edge's egress to Postfix, DKIM-signed; captures on both of the edge's
   interfaces hold no byte of either body. The home's ISP blocks port 25
-  throughout (the bench's CGNAT).
+  throughout (the bench's CGNAT);
+- MTA-STS: the records homeport dns prints, the policy fetched by curl
+  through the edge (SNI on 443), and Postfix with postfix-mta-sts-resolver
+  delivering under it, the home's certificate verified.
 """
+import hashlib
 import re
 import secrets
 import sqlite3
@@ -20,8 +24,11 @@ import pytest
 
 import peers
 from peers import wait
-from relaybench import (EDGE, EDGE_TUNNEL, HOME_TUNNEL, HOSTNAME, DOMAIN, USER, TIMEOUT, Relay,
-                        homeport, imaps_fetch, send_from_peer, stored, verify_dkim)
+from daemon import Daemon
+from https_peer import system_store
+from relaybench import (EDGE, EDGE_TUNNEL, HOME_TUNNEL, HOSTNAME, DOMAIN, POLICY_HOST, USER, TIMEOUT,
+                        Relay, fetch_policy, homeport, imaps_fetch, send_from_peer, stored,
+                        verify_dkim)
 
 PASSWORD = "relay-password"
 
@@ -79,6 +86,83 @@ def test_dns_names_the_edge(relay):
     # What Knot now serves is what was printed.
     assert relay.knot.query(DOMAIN, "MX") == [f"10 {HOSTNAME}."]
     assert relay.knot.query(HOSTNAME, "A") == [EDGE]
+
+
+# ---- MTA-STS ----------------------------------------------------------------------
+
+POLICY = f"version: STSv1\nmode: enforce\nmax_age: 604800\nmx: {HOSTNAME}\n"
+RESOLVER_CONF = """\
+host: 127.0.0.1
+port: 8461
+cache:
+  type: internal
+  options:
+    cache_size: 100
+default_zone:
+  strict_testing: false
+  timeout: 10
+"""
+
+
+def test_mta_sts_policy_through_the_edge(relay):
+    """The records name the policy and its host (at the edge, not an MX);
+    curl in `client` fetches the policy through the edge, TLS verified
+    against the bench's WebPKI, and its id is the one in DNS; on port 80
+    the home redirects to it."""
+    dns = relay.dns
+    m = re.search(rf'^_mta-sts\.{re.escape(DOMAIN)}\.\s+\d+ IN TXT\s+"v=STSv1; id=([0-9a-f]{{32}})"', dns, re.M)
+    assert m, dns
+    assert re.search(rf"^{re.escape(POLICY_HOST)}\.\s+\d+ IN A\s+{EDGE}\b", dns, re.M), dns
+    assert not re.search(rf"IN MX\s+\d+ {re.escape(POLICY_HOST)}\.", dns), dns
+    assert relay.knot.query(POLICY_HOST, "A") == [EDGE]
+    mark = relay.home.mark()
+    policy = fetch_policy(relay)
+    assert policy == POLICY
+    assert hashlib.sha256(policy.encode()).hexdigest()[:32] == m.group(1)
+    # Routed by its name on the edge's 443; the home saw curl's own address.
+    relay.edge.daemon.wait_for(r"event=relay listener=https .*tenant=mail-alice-test by=name", timeout=30)
+    relay.home.wait_for(rf'event=session .*client={re.escape(peers.CLIENT_ADDR)}\b.*'
+                        rf'host="{re.escape(POLICY_HOST)}" status=200', start=mark)
+    # Port 80 through the edge (routed by Host) to the home's http listener: to https.
+    r = relay.client.run("curl", "-sS", "--max-time", "20", "-o", "/dev/null", "-w",
+                         "%{http_code} %{redirect_url}", f"http://{POLICY_HOST}/.well-known/mta-sts.txt",
+                         timeout=30)
+    assert r.stdout == f"301 https://{POLICY_HOST}/.well-known/mta-sts.txt", r.stdout
+
+
+def test_postfix_delivers_under_the_policy(relay, tmp_path):
+    """Postfix in `peer` asks postfix-mta-sts-resolver for its TLS policy
+    (socketmap): the resolver finds _mta-sts.alice.test in Knot and fetches
+    the policy through the edge, trusting the bench's WebPKI; Postfix then
+    delivers at level secure and verifies the home's certificate for
+    mail.alice.test. Without the policy it would log an untrusted TLS
+    connection, not a verified one."""
+    peer = relay.postfix.host
+    conf = tmp_path / "mta-sts-daemon.yml"
+    conf.write_text(RESOLVER_CONF)
+    conf.chmod(0o644)
+    resolver = None
+    with system_store(peer, relay.ca.cert):
+        q = peer.run("mta-sts-query", DOMAIN, timeout=60)
+        assert "'enforce'" in q.stdout and HOSTNAME in q.stdout, q.stdout + q.stderr
+        try:
+            resolver = Daemon(["ip", "netns", "exec", peer.ns, "mta-sts-daemon", "-c", conf, "-v", "info"])
+            wait("the resolver listening", lambda: "127.0.0.1:8461 " in peer.run("ss", "-Hltn").stdout)
+            relay.postfix.postconf("-e", "smtp_tls_policy_maps=socketmap:inet:127.0.0.1:8461:postfix",
+                                   f"smtp_tls_CAfile={relay.ca.cert}", "smtp_tls_loglevel=1")
+            relay.postfix.postfix("reload")
+            marker = secrets.token_hex(16)
+            qid = send_from_peer(relay, marker)
+            wait("the message in alice's INBOX", lambda: stored(relay.home, marker))
+            relay.postfix.wait_log(rf"Verified TLS connection established to {re.escape(HOSTNAME)}"
+                                   rf"\[{re.escape(EDGE)}\]:25")
+            relay.postfix.wait_log(rf"{qid}: to=<{re.escape(USER)}>, relay={re.escape(HOSTNAME)}"
+                                   rf"\[{re.escape(EDGE)}\]:25.*status=sent")
+        finally:
+            relay.postfix.postconf("-X", "smtp_tls_policy_maps", "smtp_tls_CAfile", "smtp_tls_loglevel")
+            relay.postfix.postfix("reload")
+            if resolver is not None:
+                resolver.stop()
 
 
 # ---- the demo's flow ------------------------------------------------------------

@@ -19,8 +19,9 @@ import pytest
 
 import peers
 from peers import wait
-from relaybench import (DOMAIN, HOSTNAME, USER, Edge, homeport, join, load_dns, new_home,
-                        postfix_for_relay, run_all, send_from_peer, stored,
+from https_peer import TestCA
+from relaybench import (DOMAIN, HOSTNAME, POLICY_HOST, USER, Edge, homeport, join, load_dns,
+                        new_home, postfix_for_relay, run_all, send_from_peer, stored,
                         take_tunnel_addresses)
 
 PASSWORD = "multi-password"
@@ -52,20 +53,26 @@ class Multi:
         self.edges.append(self.edge)
         self.edge2 = Edge(self.bench, self.bindir, "edge2", pool=POOL2).start()
         self.edges.append(self.edge2)
-        # alice.test: joined to both edges, one host name on each.
-        a = new_home(self.bench, self.bindir, "home", tmp / "alice", HOSTNAME, DOMAIN)
+        # Both homes' certificates from the bench's WebPKI: both publish MTA-STS.
+        self.ca = TestCA(tmp / "webpki", "Homeport bench WebPKI")
+        # alice.test: joined to both edges, one host name on each (and its
+        # policy host on the first).
+        a = new_home(self.bench, self.bindir, "home", tmp / "alice", HOSTNAME, DOMAIN, ca=self.ca,
+                     extra_names=[MX2])
         self.homes.append(a)
         ifa = a.host.ifname("hph")
-        self.join_a1, pid = join(self.bench, a, self.edge.invite(HOSTNAME), ifa)
+        self.join_a1, pid = join(self.bench, a, self.edge.invite(HOSTNAME, POLICY_HOST), ifa)
         self.go_pids.append(pid)
         self.join_a2, pid = join(self.bench, a, self.edge2.invite(MX2), ifa, "--hostname", MX2)
         self.go_pids.append(pid)
         a.start()
         a.add_user(USER, password=PASSWORD)
         # example.test: joined to the first edge.
-        b = new_home(self.bench, self.bindir, "home2", tmp / "example", B_HOSTNAME, B_DOMAIN)
+        b = new_home(self.bench, self.bindir, "home2", tmp / "example", B_HOSTNAME, B_DOMAIN,
+                     ca=self.ca)
         self.homes.append(b)
-        self.join_b, pid = join(self.bench, b, self.edge.invite(B_HOSTNAME), b.host.ifname("hpb"))
+        self.join_b, pid = join(self.bench, b, self.edge.invite(B_HOSTNAME, f"mta-sts.{B_DOMAIN}"),
+                                b.host.ifname("hpb"))
         self.go_pids.append(pid)
         b.start()
         b.add_user(B_USER, password=PASSWORD)
@@ -134,6 +141,26 @@ def test_the_dns_has_both_edges(multi):
     status = homeport(multi.a, "relay", "status")
     assert status.returncode == 0, status.stdout
     assert status.stdout.count("(live)") == 2, status.stdout
+
+
+def test_one_home_sends_to_the_other_under_mta_sts(multi):
+    """example.test's home sends to alice.test (no DANE: its zone is not
+    signed): its MTA-STS client finds _mta-sts.alice.test in Knot, fetches
+    the policy through the edge (SNI mta-sts.alice.test on 443), trusting
+    the bench's WebPKI, and delivers in enforce mode through its egress,
+    the certificate checked for the MX host the policy lists. (The edge's
+    egress does not connect to the edge's own address, so MX 10 is
+    refused and the message goes in through MX 20, edge2.)"""
+    marker = secrets.token_hex(16)
+    msg = f"From: <{B_USER}>\r\nTo: <{USER}>\r\nSubject: home to home\r\n\r\n{marker}\r\n"
+    mark = multi.b.mark()
+    peers.smtp_send(multi.client, B_HOSTNAME, 587, B_USER, [USER], msg, login=(B_USER, PASSWORD),
+                    timeout=30)
+    wait("the message at alice's home", lambda: stored(multi.a, marker))
+    multi.b.wait_for(rf"event=mta_sts domain={re.escape(DOMAIN)} result=fetched id=[0-9a-f]{{32}} "
+                     r"mode=enforce max_age=604800 mx=2", start=mark)
+    multi.b.wait_for(rf'event=deliver .*to="{re.escape(USER)}" result=sent mx={re.escape(MX2)} '
+                     r'.*mta_sts=verified', start=mark)
 
 
 def test_with_the_first_edge_down_mail_goes_through_the_second(multi):

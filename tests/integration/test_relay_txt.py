@@ -14,7 +14,7 @@ import re
 import pytest
 
 import peers
-from relaybench import (DOMAIN, HOSTNAME, Edge, homeport, join, load_dns, new_home, run, run_all,
+from relaybench import (DOMAIN, HOSTNAME, POLICY_HOST, Edge, homeport, join, load_dns, new_home, run, run_all,
                         take_tunnel_addresses)
 
 OWNER = f"_homeport.{HOSTNAME}"
@@ -44,7 +44,7 @@ class Txt:
         self.edge.start()
         self.home = new_home(bench, bindir, "home", d / "home", HOSTNAME, DOMAIN)
         self.ifname = self.home.host.ifname("hpt")
-        self.token = self.edge.invite(HOSTNAME)
+        self.token = self.edge.invite(HOSTNAME, POLICY_HOST)
 
     def join(self, check=True):
         if not check:
@@ -91,12 +91,16 @@ def test_require_txt_join_publish_join(txt):
     records = re.findall(rf'^{re.escape(OWNER)}\.\s+\d+ IN TXT\s+"(homeport-key1=[A-Za-z0-9_-]{{43}})"', key, re.M)
     assert len(records) == 1, key
     (record,) = records
+    # The policy host's too: join asks for it by default (senders fetch MTA-STS through the edge).
+    assert re.search(rf'^_homeport\.{re.escape(POLICY_HOST)}\.\s+\d+ IN TXT\s+"{re.escape(record)}"', key,
+                     re.M), key
 
     # Nothing published: refused, the very record named, and told the token still works.
     r = txt.join(check=False)
     assert refusal(r) == (OWNER, record)
     assert "the token is not used up" in r.stderr, r.stderr
-    txt.edge.daemon.wait_for(rf'event=enroll .*result=refused reason="no _homeport TXT for {re.escape(HOSTNAME)}"')
+    txt.edge.daemon.wait_for(rf'event=enroll .*result=refused reason="no _homeport TXT for {re.escape(HOSTNAME)} '
+                             r'and more"')
     assert txt.edge.cmd("tenant", "list").stdout.strip() == "no tenants"
     assert not (txt.home.state_dir / "relay.conf").exists()
 
@@ -112,7 +116,8 @@ def test_require_txt_join_publish_join(txt):
     assert txt.knot.query(OWNER, "TXT") == [f'"{record}"']
     out = txt.join()
     assert "joined edge1 as tenant mail-alice-test" in out, out
-    txt.edge.daemon.wait_for(rf'event=enroll .*result=enrolled tenant=mail-alice-test hosts="{re.escape(HOSTNAME)}" txt=proven')
+    txt.edge.daemon.wait_for(rf'event=enroll .*result=enrolled tenant=mail-alice-test '
+                                rf'hosts="{re.escape(HOSTNAME)},{re.escape(POLICY_HOST)}" txt=proven')
     assert f"active 192.0.2.2 {HOSTNAME}" in txt.edge.cmd("tenant", "list").stdout
 
     # homeport dns, in relay mode now, prints the same record with the others.
