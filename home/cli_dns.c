@@ -464,6 +464,11 @@ cli_dns_main(const char *conf_path, int argc, char **argv)
 		if (wg > 0)
 			cli_dns_homeport_txt(host->name, wg_pk);
 	}
+	/* Relay mode: the MTA-STS policy hosts the edges route here need theirs as well. */
+	for (size_t h = 0; wg > 0 && h < d->npolicy_hosts; h++) {
+		printf("\n; ---- the MTA-STS policy host %s\n", d->policy_hosts[h].name);
+		cli_dns_homeport_txt(d->policy_hosts[h].name, wg_pk);
+	}
 	/* Relay mode: the home's own name too, the one homeport relay join asks for by default. */
 	if (wg > 0 && !cli_dns_has_host(d, d->hc.main->hostname)) {
 		printf("\n; ---- the home's host name %s\n", d->hc.main->hostname);

@@ -114,6 +114,8 @@ def test_mta_sts_policy_through_the_edge(relay):
     assert m, dns
     assert re.search(rf"^{re.escape(POLICY_HOST)}\.\s+\d+ IN A\s+{EDGE}\b", dns, re.M), dns
     assert not re.search(rf"IN MX\s+\d+ {re.escape(POLICY_HOST)}\.", dns), dns
+    # Its _homeport record too, which edges with require_txt ask for.
+    assert re.search(rf'^_homeport\.{re.escape(POLICY_HOST)}\.\s+\d+ IN TXT\s+"homeport-key1=', dns, re.M), dns
     assert relay.knot.query(POLICY_HOST, "A") == [EDGE]
     mark = relay.home.mark()
     policy = fetch_policy(relay)
