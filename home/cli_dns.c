@@ -270,8 +270,7 @@ cli_dns_mtasts(const struct cli_dns *d, const char *domain)
 		printf("; MTA-STS: not published: %s\n", d->sts.why);
 		return;
 	}
-	if (snprintf(host, sizeof(host), "%s%s", MTASTS_HOST_PREFIX, domain) >= (int)sizeof(host) ||
-	    dnsname_check(host, strlen(host), 0) != 0) {
+	if (mtasts_policy_host(domain, host, sizeof(host)) != 0) {
 		printf("; MTA-STS: not published: the name %s%s is too long\n", MTASTS_HOST_PREFIX, domain);
 		return;
 	}
@@ -287,8 +286,8 @@ cli_dns_mtasts(const struct cli_dns *d, const char *domain)
 				p = &d->policy_hosts[i];
 		}
 		if (p == NULL) {
-			printf("; MTA-STS: not published: no edge routes %s (homeport relay join "
-			       "--hostname %s --hostname %s)\n", host, d->hosts[0].name, host);
+			printf("; MTA-STS: not published: no edge routes %s (join with an invite that "
+			       "lists it)\n", host);
 			return;
 		}
 		addrs = p->addrs;
@@ -299,6 +298,8 @@ cli_dns_mtasts(const struct cli_dns *d, const char *domain)
 		printf("; MTA-STS: not published: %s\n", why);
 		return;
 	}
+	printf("; MTA-STS: the policy homeportd serves once it has (re)started or reloaded (SIGHUP) with\n"
+	       "; this configuration and certificate: its log says event=mta_sts ... id=%s\n", d->sts.id);
 	snprintf(owner, sizeof(owner), "_mta-sts.%s", domain);
 	snprintf(text, sizeof(text), "v=STSv1; id=%s", d->sts.id);
 	cli_dns_txt(owner, text, d->sts.mode == MTASTS_MODE_ENFORCE ? "MTA-STS: enforce" : "MTA-STS: testing");
@@ -419,6 +420,11 @@ cli_dns_main(const char *conf_path, int argc, char **argv)
 	cli_dns_listeners(d, d->naddrs == 0 && !relay_state_active(&d->relay));
 	if (relay_state_active(&d->relay)) {
 		cli_dns_relay_hosts(d);
+		if (d->nhosts == 0) {
+			rc = cli_fail("dns", "relay mode: no edge routes a mail host to this home "
+				      "(homeport relay status)");
+			goto out;
+		}
 	} else {
 		d->hosts[0].name = d->hc.main->hostname;
 		d->hosts[0].preference = RELAY_PREFERENCE_STEP;

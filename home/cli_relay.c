@@ -71,13 +71,13 @@ cli_relay_write(const char *state_dir, int mode, const char *interface, const st
 	return rc == 0 ? CLI_OK : cli_fail("relay", "%s", err);
 }
 
-/* A new edge's record from the edge's answer (its strings in store[]). */
 /* The MTA-STS policy hosts of the local domains, mta-sts.DOMAIN, read from the store. */
 struct cli_relay_policy_hosts {
 	char name[ENROLL_HOSTS_MAX][DNSNAME_MAX + 1];
 	size_t n;
 };
 
+/* A new edge's record from the edge's answer (its strings in store[]). */
 struct cli_relay_new {
 	struct relay_edge e;
 	char name[CONF_NAME_MAX + 1];
@@ -193,16 +193,52 @@ cli_relay_default_hosts(const struct home_conf *hc, struct cli_relay_policy_host
 		ndomains = 0;
 	}
 	for (size_t i = 0; i < ndomains && ph->n < ENROLL_HOSTS_MAX; i++) {
-		char *name = ph->name[ph->n];
-		int len = snprintf(name, sizeof(ph->name[0]), "%s%s", MTASTS_HOST_PREFIX, domains[i].name);
-
-		if (len > 0 && (size_t)len < sizeof(ph->name[0]) && dnsname_check(name, (size_t)len, 0) == 0) {
+		if (mtasts_policy_host(domains[i].name, ph->name[ph->n], sizeof(ph->name[0])) == 0) {
+			cli_relay_add_host(list, n, cap, ph->name[ph->n]);
 			ph->n++;
-			cli_relay_add_host(list, n, cap, name);
 		}
 	}
+	if (*n == cap && ndomains + 1 > cap)
+		fprintf(stderr, "homeport: relay: more than %zu host names: only the first %zu domains' "
+			"mta-sts names are asked for (join with --hostname to choose)\n", cap, cap - 1);
 	free(domains);
 	store_close(&st);
+}
+
+/*
+ * One enrollment exchange for hosts[0..nhosts) with the token: a fresh
+ * timestamp, nonce and reply key each time (rq->home_wg_pk is set).
+ * Returns 0 with the edge's answer in *ans, or -1 with err set.
+ */
+static int
+cli_relay_enroll(const struct enroll_token *tok, struct enroll_request *rq, const char *const *hosts,
+		 size_t nhosts, struct enroll_response *ans, char *err, size_t errcap)
+{
+	uint8_t reply_sk[crypto_box_SECRETKEYBYTES];
+	int rc;
+
+	memcpy(rq->invite_id, tok->invite_id, sizeof(rq->invite_id));
+	rq->timestamp = (int64_t)time(NULL);
+	randombytes_buf(rq->nonce, sizeof(rq->nonce));
+	crypto_box_keypair(rq->reply_pk, reply_sk);
+	rq->nhost = nhosts;
+	for (size_t i = 0; i < nhosts; i++)
+		snprintf(rq->host[i], sizeof(rq->host[i]), "%s", hosts[i]);
+	rc = enroll_exchange(tok, rq, reply_sk, ENROLL_CLIENT_TIMEOUT_MS, ans, err, errcap);
+	sodium_memzero(reply_sk, sizeof(reply_sk));
+	return rc;
+}
+
+/* Is msg the edge's refusal of a policy host: "host name mta-sts.... is not in the invite"? */
+static int
+cli_relay_policy_host_refused(const char *msg)
+{
+	static const char head[] = "host name ", tail[] = " is not in the invite";
+	size_t len = strlen(msg);
+
+	return strncmp(msg, head, sizeof(head) - 1) == 0 && mtasts_own_is_policy_host(msg + sizeof(head) - 1) &&
+	       len > sizeof(head) - 1 + sizeof(tail) - 1 &&
+	       strcmp(msg + len - (sizeof(tail) - 1), tail) == 0;
 }
 
 static int
@@ -221,14 +257,14 @@ cli_relay_join(const struct home_conf *hc, const struct relay_state *rs, int arg
 	struct enroll_request rq = { 0 };
 	struct enroll_response ans;
 	struct relay_state again;
-	uint8_t key[WG_KEY_LEN], reply_sk[crypto_box_SECRETKEYBYTES];
+	uint8_t key[WG_KEY_LEN];
 	char err[CONF_ERROR_MAX], path[HOME_PATH_MAX], a[ADDR_TEXT_MAX];
 	const char *why = NULL;
 	size_t nhosts = 0;
 	pid_t go_pid = 0;
 	struct wg_peer peer;
 	int64_t age;
-	int opt, rc = CLI_FAIL;
+	int opt, rc = CLI_FAIL, defaulted;
 
 	/* 0, not 1: homeport's own "+" (options before the command) is forgotten, so options may follow TOKEN. */
 	optind = 0;
@@ -256,7 +292,8 @@ cli_relay_join(const struct home_conf *hc, const struct relay_state *rs, int arg
 		return cli_fail("relay", "already %d edges", RELAY_EDGES_MAX);
 	if ((nw = calloc(1, sizeof(*nw))) == NULL)
 		return cli_fail("relay", "out of memory");
-	if (nhosts == 0)
+	defaulted = nhosts == 0;
+	if (defaulted)
 		cli_relay_default_hosts(hc, &nw->policy_hosts, hosts, &nhosts, ENROLL_HOSTS_MAX);
 	if (name != NULL)
 		snprintf(nw->name, sizeof(nw->name), "%s", name);
@@ -277,16 +314,26 @@ cli_relay_join(const struct home_conf *hc, const struct relay_state *rs, int arg
 		goto out;
 	}
 	sodium_memzero(key, sizeof(key));
-	memcpy(rq.invite_id, tok.invite_id, sizeof(rq.invite_id));
-	rq.timestamp = (int64_t)time(NULL);
-	randombytes_buf(rq.nonce, sizeof(rq.nonce));
-	crypto_box_keypair(rq.reply_pk, reply_sk);
-	rq.nhost = nhosts;
-	for (size_t i = 0; i < nhosts; i++)
-		snprintf(rq.host[i], sizeof(rq.host[i]), "%s", hosts[i]);
-	if (enroll_exchange(&tok, &rq, reply_sk, ENROLL_CLIENT_TIMEOUT_MS, &ans, err, sizeof(err)) != 0) {
+	if (cli_relay_enroll(&tok, &rq, hosts, nhosts, &ans, err, sizeof(err)) != 0) {
 		rc = cli_fail("relay", "%s", err);
 		goto out;
+	}
+	if (defaulted && ans.status == ENROLL_REFUSED && cli_relay_policy_host_refused(ans.message)) {
+		/* An invite that lists the mail host only: join with it, without MTA-STS through this edge. */
+		size_t kept = 0;
+
+		for (size_t i = 0; i < nhosts; i++) {
+			if (!mtasts_own_is_policy_host(hosts[i]))
+				hosts[kept++] = hosts[i];
+		}
+		fprintf(stderr, "homeport: relay: the invite does not list the MTA-STS policy hosts (%s); joining "
+			"without them: senders will not find the policy through this edge (join again with an "
+			"invite that lists mta-sts.DOMAIN to have it)\n", ans.message);
+		nhosts = kept;
+		if (cli_relay_enroll(&tok, &rq, hosts, nhosts, &ans, err, sizeof(err)) != 0) {
+			rc = cli_fail("relay", "%s", err);
+			goto out;
+		}
 	}
 	if (ans.status != ENROLL_OK) {
 		rc = cli_fail("relay", "the edge %s: %s", ans.status == ENROLL_TRY_LATER ? "says try later" : "refused",
@@ -336,7 +383,6 @@ cli_relay_join(const struct home_conf *hc, const struct relay_state *rs, int arg
 	relay_state_free(&again);
 	rc = CLI_OK;
 out:
-	sodium_memzero(reply_sk, sizeof(reply_sk));
 	sodium_memzero(&tok, sizeof(tok));
 	free(nw);
 	return rc;

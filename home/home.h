@@ -509,13 +509,16 @@ enum session_action {
 
 #define WEB_SESSION_OUT_MAX (HTTPHEAD_MAX + 16 * 1024)	/* the answer: a redirect or the policy */
 #define WEB_METHOD_LOG_MAX 16				/* bytes of the method kept for the log */
+#define WEB_HEAD_DEADLINE_MS 30000			/* the whole request head must arrive within this */
+
+struct mtasts_own;
 
 /* What a web listener serves. */
 struct web_site {
 	int https;			/* 1: the https listener; 0: http, which redirects to https */
-	const char *policy;		/* the home's MTA-STS policy (mtasts_own), NULL if none is published */
-	size_t policy_len;
-	int (*is_domain)(void *arg, const char *domain);	/* 1 if domain is a local domain */
+	const struct mtasts_own *sts;	/* the home's MTA-STS policy, read when answering (a reload may change it) */
+	/* 1 if domain is a local domain, 0 if not, -1 if that cannot be told now (503). */
+	int (*is_domain)(void *arg, const char *domain);
 	void *arg;
 };
 
@@ -525,9 +528,9 @@ struct web_session;
  * The complete answer to one request head: st and *h as httphead_parse()
  * returned them for in (HTTPHEAD_HOST or HTTPHEAD_INVALID). On https: GET
  * or HEAD of /.well-known/mta-sts.txt at mta-sts.DOMAIN, DOMAIN local and
- * a policy published: 200 text/plain with the policy; another method:
- * 405; anything else: 404. On http: 301 to https://HOST/TARGET. A bad
- * head: 400. Writes out[0..cap) and the status into *status_r; returns
+ * a policy published: 200 text/plain with the policy; the store not
+ * answering: 503; another method: 405; anything else: 404. On http: 301
+ * to https://HOST/TARGET. A bad head: 400. Writes out[0..cap) and the status into *status_r; returns
  * the length, 0 if it does not fit. Pure but for site->is_domain.
  */
 size_t web_respond(const struct web_site *site, const uint8_t *in, enum httphead_status st,

@@ -448,3 +448,19 @@ mtasts_format_policy(const struct mtasts_policy *p, char *out, size_t cap)
 	}
 	return (int)len;
 }
+
+int
+mtasts_policy_host(const char *domain, char *out, size_t cap)
+{
+	size_t dlen = strnlen(domain, DNSNAME_MAX + 1);
+	int n;
+
+	if (dnsname_check(domain, dlen, 0) != 0)
+		return -1;
+	n = snprintf(out, cap, MTASTS_HOST_PREFIX "%s", domain);
+	if (n < 0 || (size_t)n >= cap || dnsname_check(out, (size_t)n, 0) != 0)
+		return -1;
+	for (int i = 0; i < n; i++)
+		out[i] = out[i] >= 'A' && out[i] <= 'Z' ? (char)(out[i] + ('a' - 'A')) : out[i];
+	return 0;
+}

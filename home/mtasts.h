@@ -106,6 +106,13 @@ int mtasts_mx_match(const struct mtasts_policy *p, const char *host);
 #define MTASTS_FORMAT_MAX (64 + MTASTS_MX_MAX * (DNSNAME_MAX + 6))
 int mtasts_format_policy(const struct mtasts_policy *p, char *out, size_t cap);
 
+/*
+ * The policy host of domain, mta-sts.DOMAIN in lower case, into
+ * out[0..cap) (DNSNAME_MAX + 1 always fits). Returns 0, or -1 when domain
+ * is not a host name or the result would be too long for one. Pure.
+ */
+int mtasts_policy_host(const char *domain, char *out, size_t cap);
+
 /* ---- fetching over HTTPS: blocking ---- */
 
 /*
@@ -179,7 +186,6 @@ int mtasts_cache_put(struct mtasts_cache *c, const char *domain, const char *id,
 
 /* ---- the home's own policy, for its own domains (mtasts_own.c) ---- */
 
-#define MTASTS_OWN_TEXT_MAX (MTASTS_MX_MAX * (DNSNAME_MAX + 8) + 128)
 #define MTASTS_OWN_WHY_MAX 512
 
 struct home_conf;
@@ -194,7 +200,7 @@ struct mtasts_own {
 	enum mtasts_mode mode;
 	char why[MTASTS_OWN_WHY_MAX];
 	struct mtasts_policy policy;
-	char text[MTASTS_OWN_TEXT_MAX];		/* the policy body, as served */
+	char text[MTASTS_FORMAT_MAX];		/* the policy body, as served */
 	size_t len;
 	char id[MTASTS_ID_MAX + 1];		/* for the TXT record: changes whenever text does */
 };

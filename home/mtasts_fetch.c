@@ -189,7 +189,7 @@ mtasts_fetch(const char *domain, const char *ca_file, const char *resolve, int64
 	char host[DNSNAME_MAX + 1], url[MTASTS_URL_MAX], curl_err[CURL_ERROR_SIZE];
 	struct mtasts_body body = { 0 };
 	struct curl_slist *pins = NULL;
-	size_t dlen = strnlen(domain, DNSNAME_MAX + 1), hlen;
+	size_t hlen;
 	long timeout = timeout_ms <= 0 ? MTASTS_FETCH_TIMEOUT_DEFAULT :
 		       timeout_ms > LONG_MAX ? LONG_MAX : (long)timeout_ms;
 	CURL *h = NULL;
@@ -197,14 +197,11 @@ mtasts_fetch(const char *domain, const char *ca_file, const char *resolve, int64
 	int ret = -1;
 
 	curl_err[0] = '\0';
-	if (dnsname_check(domain, dlen, 0) != 0 ||
-	    snprintf(host, sizeof(host), MTASTS_HOST_PREFIX "%s", domain) >= (int)sizeof(host)) {
+	if (mtasts_policy_host(domain, host, sizeof(host)) != 0) {
 		mtasts_err(err, errcap, "mta-sts.DOMAIN: not a host name");
 		return -1;
 	}
 	hlen = strlen(host);
-	for (size_t i = 0; i < hlen; i++)
-		host[i] = host[i] >= 'A' && host[i] <= 'Z' ? (char)(host[i] + ('a' - 'A')) : host[i];
 	if (snprintf(url, sizeof(url), "https://%s" MTASTS_URL_PATH, host) >= (int)sizeof(url)) {
 		mtasts_err(err, errcap, "%s: URL too long", host);
 		return -1;

@@ -16,6 +16,7 @@
 
 #include <openssl/evp.h>
 
+#include "dnsname.h"
 #include "hex.h"
 #include "home.h"
 #include "mtasts.h"
@@ -90,7 +91,7 @@ mtasts_own_mx(const struct home_conf *hc, const struct relay_state *rs, const ch
 			int seen = mtasts_own_is_policy_host(name);
 
 			for (size_t k = 0; k < n && !seen; k++)
-				seen = strcasecmp(mx[k], name) == 0;
+				seen = dnsname_equal(mx[k], strlen(mx[k]), name, strlen(name));
 			if (!seen && n < cap)
 				mx[n++] = name;
 		}

@@ -89,6 +89,7 @@ struct listener {
 	struct ev_quota *clients;	/* with PROXY: per client named in the header */
 	struct ev_listener **evl;	/* one per address */
 	size_t nevl;
+	struct addr *addrs;		/* the configured addresses, evl's in order */
 };
 
 struct conn {
@@ -291,10 +292,16 @@ web_is_domain(void *arg, const char *domain)
 {
 	struct server *srv = arg;
 	struct store_err err;
+	char esc[2 * sizeof(err.msg)];
 	int local = 0;
 
-	if (srv->st == NULL || store_domain_is_local(srv->st, domain, &local, &err) != 0)
-		return 0;
+	if (srv->st == NULL)
+		return -1;
+	if (store_domain_is_local(srv->st, domain, &local, &err) != 0) {
+		log_warn(NULL, "web", "result=unavailable domain=%s error=\"%s\"", domain,
+			 log_escape(err.msg, strlen(err.msg), esc, sizeof(esc)));
+		return -1;
+	}
 	return local;
 }
 
@@ -303,8 +310,7 @@ web_open(struct server *srv, struct conn *c)
 {
 	struct web_site site = {
 		.https = c->l->mode == HOME_LISTENER_HTTPS,
-		.policy = srv->sts.mode != MTASTS_MODE_NONE ? srv->sts.text : NULL,
-		.policy_len = srv->sts.len,
+		.sts = &srv->sts,
 		.is_domain = web_is_domain,
 		.arg = srv,
 	};
@@ -321,11 +327,16 @@ web_pending(void *s)
 	return 0;
 }
 
+/* The listener's idle_timeout, but the whole head within WEB_HEAD_DEADLINE_MS of the connection. */
 static int64_t
 web_timeout_ms(const struct server *srv, const struct conn *c)
 {
+	int64_t left = c->start + WEB_HEAD_DEADLINE_MS - ev_monotonic_ms();
+
 	(void)srv;
-	return c->l->idle_timeout;
+	if (left < 1)
+		left = 1;
+	return left < c->l->idle_timeout ? left : c->l->idle_timeout;
 }
 
 static void
@@ -1016,8 +1027,10 @@ server_listener(struct server *srv, struct listener *l, const struct home_listen
 	l->quota = ev_quota_new(&lim);
 	l->clients = ev_quota_new(&clients);
 	l->evl = calloc(lc->address.n, sizeof(*l->evl));
-	if (l->quota == NULL || l->clients == NULL || l->evl == NULL)
+	l->addrs = calloc(lc->address.n, sizeof(*l->addrs));
+	if (l->quota == NULL || l->clients == NULL || l->evl == NULL || l->addrs == NULL)
 		goto nomem;
+	memcpy(l->addrs, lc->address.v, lc->address.n * sizeof(*l->addrs));
 	for (size_t a = 0; a < lc->address.n; a++) {
 		int fd = ev_listen_socket(&lc->address.v[a], err, errcap);
 		char text[ADDR_TEXT_MAX];
@@ -1138,7 +1151,13 @@ server_set_store(struct server *srv, struct store *st)
 static int
 server_same_listener(const struct listener *l, const struct home_listener_conf *lc)
 {
-	return lc->mode == l->mode && lc->proxy == l->proxy && lc->address.n == l->nevl;
+	if (lc->mode != l->mode || lc->proxy != l->proxy || lc->address.n != l->nevl)
+		return 0;
+	for (size_t a = 0; a < l->nevl; a++) {
+		if (!addr_equal(&l->addrs[a], &lc->address.v[a]))
+			return 0;	/* relay on or off moved it */
+	}
+	return 1;
 }
 
 void
@@ -1281,6 +1300,7 @@ server_free(struct server **srvp)
 		for (size_t a = 0; a < l->nevl; a++)
 			ev_listener_free(&l->evl[a]);
 		free(l->evl);
+		free(l->addrs);
 		free(l->proxy_from);
 		ev_quota_unref(&l->quota);
 		ev_quota_unref(&l->clients);

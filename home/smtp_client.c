@@ -909,9 +909,10 @@ sc_sts_policy(struct smtp_client_job *job, struct store *st, struct mtasts_polic
 	if ((have = mtasts_cache_get(env->sts_cache, job->domain, id, now, p) ||
 		    sc_sts_kept(job, st, id, now, p)) != 0)
 		goto out;
-	snprintf(host, sizeof(host), MTASTS_HOST_PREFIX "%s", job->domain);
 	pin[0] = '\0';
-	if (dns_addrs(env->dns, host, h, err, sizeof(err)) == 0 && h->naddrs > 0) {
+	snprintf(err, sizeof(err), "mta-sts.%s is not a host name", job->domain);
+	if (mtasts_policy_host(job->domain, host, sizeof(host)) == 0 &&
+	    dns_addrs(env->dns, host, h, err, sizeof(err)) == 0 && h->naddrs > 0) {
 		addr_format(&h->addrs[0], ip, sizeof(ip));
 		snprintf(pin, sizeof(pin), addr_family(&h->addrs[0]) == AF_INET6 ? "%s:443:[%s]" : "%s:443:%s",
 			 host, ip);

@@ -41,6 +41,18 @@ web_is(const uint8_t *in, size_t len, const char *s)
 	return len == strlen(s) && memcmp(in, s, len) == 0;
 }
 
+/* A fixed response (shared/httphead's) into out; its length, or 0 if it does not fit. */
+static size_t
+web_copy(char *out, size_t cap, const char *response)
+{
+	size_t len = strlen(response);
+
+	if (len >= cap)
+		return 0;
+	memcpy(out, response, len);
+	return len;
+}
+
 /* A complete response with a text/plain body (none for HEAD); its length, or 0 if it does not fit. */
 static size_t
 web_text(char *out, size_t cap, const char *status, const char *extra, const char *body, size_t body_len,
@@ -64,15 +76,15 @@ web_text(char *out, size_t cap, const char *status, const char *extra, const cha
 	return (size_t)n;
 }
 
-/* The local domain DOMAIN of the host name mta-sts.DOMAIN, or NULL. */
-static const char *
-web_policy_domain(const struct web_site *site, const char *host)
+/* Is host mta-sts.DOMAIN of a local DOMAIN? 1, 0, or -1 when the store cannot tell. */
+static int
+web_policy_host(const struct web_site *site, const char *host)
 {
 	size_t n = strlen(MTASTS_HOST_PREFIX);
 
 	if (strncmp(host, MTASTS_HOST_PREFIX, n) != 0 || host[n] == '\0')
-		return NULL;
-	return site->is_domain(site->arg, host + n) ? host + n : NULL;
+		return 0;
+	return site->is_domain(site->arg, host + n);
 }
 
 size_t
@@ -81,36 +93,38 @@ web_respond(const struct web_site *site, const uint8_t *in, enum httphead_status
 {
 	static const char not_found[] = "Not Found\n", not_allowed[] = "Method Not Allowed\n";
 	const uint8_t *method = in, *target = in + h->target_off;
-	int get, head;
+	const struct mtasts_own *sts = site->sts;
+	char location[sizeof("Location: https://\r\n") + DNSNAME_MAX + HTTPHEAD_MAX];
+	int get, head, ours = 0;
 
 	if (st != HTTPHEAD_HOST) {
 		*status_r = 400;
-		return web_text(out, cap, "400 Bad Request", "", "Bad Request\n", 12, 0);
+		return web_copy(out, cap, httphead_reply_bad_request);
 	}
 	get = web_is(method, h->method_len, "GET");
 	head = web_is(method, h->method_len, "HEAD");
 	if (!site->https) {
 		/* The target is visible ASCII without spaces (httphead): safe in a header as it is. */
-		int n = snprintf(out, cap,
-				 "HTTP/1.1 301 Moved Permanently\r\n"
-				 "Location: https://%s%.*s\r\n"
-				 "Content-Length: 0\r\n"
-				 "Connection: close\r\n"
-				 "\r\n",
-				 h->host, (int)h->target_len, (const char *)target);
+		snprintf(location, sizeof(location), "Location: https://%s%.*s\r\n", h->host, (int)h->target_len,
+			 (const char *)target);
 		*status_r = 301;
-		return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+		return web_text(out, cap, "301 Moved Permanently", location, "", 0, 0);
 	}
 	if (!get && !head) {
 		*status_r = 405;
 		return web_text(out, cap, "405 Method Not Allowed", "Allow: GET, HEAD\r\n", not_allowed,
 				sizeof(not_allowed) - 1, 0);
 	}
-	if (site->policy != NULL && web_is(target, h->target_len, MTASTS_URL_PATH) &&
-	    web_policy_domain(site, h->host) != NULL) {
+	if (sts != NULL && sts->mode != MTASTS_MODE_NONE && web_is(target, h->target_len, MTASTS_URL_PATH))
+		ours = web_policy_host(site, h->host);
+	if (ours < 0) {
+		*status_r = 503;	/* shared/httphead's answer, but HEAD gets no body */
+		return web_text(out, cap, "503 Service Unavailable", "Retry-After: 60\r\n", "Service Unavailable\n",
+				20, head);
+	}
+	if (ours > 0) {
 		*status_r = 200;
-		return web_text(out, cap, "200 OK", "Cache-Control: max-age=300\r\n", site->policy,
-				site->policy_len, head);
+		return web_text(out, cap, "200 OK", "Cache-Control: max-age=300\r\n", sts->text, sts->len, head);
 	}
 	*status_r = 404;
 	return web_text(out, cap, "404 Not Found", "", not_found, sizeof(not_found) - 1, head);

@@ -23,8 +23,10 @@ int tlsident_load(const char *cert_path, const char *key_path, struct tls_identi
  * the chain in cert_path, now, from a server named each of names[0..n)?
  * The chain must lead to a trusted CA, every certificate in its validity
  * period, the leaf fit for a TLS server and valid for each name (RFC 6125,
- * wildcards in the leftmost label). Returns 0, or -1 with err saying what
- * fails (the file, the chain's error, or the first name not covered).
+ * wildcards in the leftmost label). With n = 0 only the chain is checked:
+ * give every name the certificate must serve. Returns 0, or -1 with err
+ * saying what fails (the file, the chain's error, or the first name not
+ * covered).
  */
 int tlsident_verify(const char *cert_path, const char *ca_file, const char *const *names, size_t n, char *err,
 		    size_t errcap);

@@ -1,7 +1,8 @@
 /*
  * Fuzz target: the web listeners' answers (home/web_session). The first
- * byte picks the listener (bit 0: https or http) and how the rest is fed
- * (bits 1-4: chunk size 1..16, or whole when 0); the rest is the request.
+ * byte picks the listener (bit 0: https or http), how the rest is fed
+ * (bits 1-4: chunk size 1..15, or whole when 0) and whether the store
+ * answers (bit 5); the rest is the request.
  * Fed in chunks or whole, the session answers exactly once and the same,
  * web_respond's answer to the whole input. Every answer is one complete
  * response: "HTTP/1.1 NNN ", header lines ending in CRLF without a bare CR
@@ -15,8 +16,8 @@
 
 #include "fuzz.h"
 #include "../../home/home.h"
+#include "../../home/mtasts.h"
 
-#define FUZZ_POLICY "version: STSv1\nmode: enforce\nmax_age: 604800\nmx: mail.example.test\n"
 
 static int
 fuzz_is_domain(void *arg, const char *domain)
@@ -25,9 +26,17 @@ fuzz_is_domain(void *arg, const char *domain)
 	return strcmp(domain, "example.test") == 0;
 }
 
-/* The response out[0..len) is well-formed. */
+static int
+fuzz_store_down(void *arg, const char *domain)
+{
+	(void)arg;
+	(void)domain;
+	return -1;
+}
+
+/* The response out[0..len) is well-formed; a 200 is the policy, sts_len bytes. */
 static void
-fuzz_check_response(const char *out, size_t len, int head)
+fuzz_check_response(const char *out, size_t len, int head, size_t sts_len)
 {
 	const char *end = memmem(out, len, "\r\n\r\n", 4), *cl;
 	size_t head_len, body_len;
@@ -48,16 +57,19 @@ fuzz_check_response(const char *out, size_t len, int head)
 	if (cl == NULL)
 		__builtin_trap();
 	body_len = strtoul(cl + 18, NULL, 10);
-	if (len - head_len != (head ? 0 : body_len) && !(head && len == head_len))
+	if (len - head_len != (head ? 0 : body_len))
+		__builtin_trap();
+	/* The policy's answer carries the policy's length, HEAD included. */
+	if (memcmp(out + 9, "200", 3) == 0 && body_len != sts_len)
 		__builtin_trap();
 }
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct web_site site = {
-		.policy = FUZZ_POLICY, .policy_len = sizeof(FUZZ_POLICY) - 1, .is_domain = fuzz_is_domain,
-	};
+	static const char *const mx[] = { "mail.example.test" };
+	static struct mtasts_own sts;
+	struct web_site site = { .sts = &sts, .is_domain = fuzz_is_domain };
 	static char want[WEB_SESSION_OUT_MAX];
 	struct web_session *s;
 	struct httphead h;
@@ -68,8 +80,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
+	if (sts.len == 0)
+		mtasts_own_build(HOME_MTASTS_ENFORCE, 604800, mx, 1, NULL, &sts);
 	site.https = data[0] & 1;
 	chunk = (data[0] >> 1) & 15;
+	if (data[0] & 32)
+		site.is_domain = fuzz_store_down;
 	data++;
 	size--;
 	st = httphead_parse(data, size, &h);
@@ -93,7 +109,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    memcmp(got, want, want_len) != 0)
 			__builtin_trap();
 		fuzz_check_response(want, want_len,
-				    st == HTTPHEAD_HOST && h.method_len == 4 && memcmp(data, "HEAD", 4) == 0);
+				    st == HTTPHEAD_HOST && h.method_len == 4 && memcmp(data, "HEAD", 4) == 0 &&
+					    status != 400 && site.https,
+				    sts.len);
 		if (status != atoi(want + 9))
 			__builtin_trap();
 	}

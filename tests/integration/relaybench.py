@@ -267,9 +267,11 @@ def new_home(bench, bindir, host_name, d, hostname, domain, detached=False, ca=N
 
 
 def join(bench, home, token, ifname, *options):
-    """homeport relay join TOKEN on the home: (its output, the PID of a
-    wireguard-go it started or 0, registered with the bench)."""
-    out = homeport(home, "relay", "join", token, "--interface", ifname, *options).stdout
+    """homeport relay join TOKEN on the home: (its output, stdout then
+    stderr, the PID of a wireguard-go it started or 0, registered with the
+    bench)."""
+    r = homeport(home, "relay", "join", token, "--interface", ifname, *options)
+    out = r.stdout + r.stderr
     m = re.search(r"wireguard-go pid (\d+)", out)
     pid = int(m.group(1)) if m else 0
     if pid:

@@ -3,6 +3,7 @@ configuration is refused and the running one kept), stop on SIGTERM."""
 import pathlib
 import shutil
 import signal
+import socket
 import tempfile
 
 import pytest
@@ -73,6 +74,16 @@ def test_homeportd_start_reload_stop(bindir, tmp_path):
         assert "result=ok hostname=mail.example.test listeners=2" in home.wait_for(r"event=reload result=",
                                                                                  start=m)
         assert "result=needs_restart" in home.wait_for(r"event=reload .*listeners?=", start=m)
+
+        # The same listener moved to another address (as relay on|off does): a restart too, and
+        # until then the old address still answers.
+        old = home.port("mx")
+        home.conf_path.write_text(good.replace(f"127.0.0.1:{old}", f"127.0.0.1:{free_port()}"))
+        m = home.mark()
+        home.signal(signal.SIGHUP)
+        home.wait_for(r"event=reload listener=mx result=needs_restart", start=m)
+        with socket.create_connection(("127.0.0.1", old), timeout=5) as s:
+            assert s.recv(100).startswith(b"220 ")
         assert home.stop() == 0
         assert "event=stop result=ok" in home.lines[-1]
     finally:

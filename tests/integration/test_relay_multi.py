@@ -71,8 +71,8 @@ class Multi:
         b = new_home(self.bench, self.bindir, "home2", tmp / "example", B_HOSTNAME, B_DOMAIN,
                      ca=self.ca)
         self.homes.append(b)
-        self.join_b, pid = join(self.bench, b, self.edge.invite(B_HOSTNAME, f"mta-sts.{B_DOMAIN}"),
-                                b.host.ifname("hpb"))
+        # An invite for the mail host only, as operators made them before MTA-STS.
+        self.join_b, pid = join(self.bench, b, self.edge.invite(B_HOSTNAME), b.host.ifname("hpb"))
         self.go_pids.append(pid)
         b.start()
         b.add_user(B_USER, password=PASSWORD)
@@ -131,6 +131,20 @@ def test_an_address_of_its_own_routes_without_a_name(multi):
     assert not any(marker.encode() in m.body for m in multi.a.messages())
     multi.edge.daemon.wait_for(r"event=relay listener=smtp-example .*tenant=mail-example-test "
                                r"by=default", timeout=30)
+
+
+def test_an_invite_without_the_policy_host(multi):
+    """example.test's invite lists mail.example.test only: join asked for
+    mta-sts.example.test too, was refused, and joined without it, saying
+    so; homeport dns then says why no MTA-STS record."""
+    assert "the invite does not list the MTA-STS policy hosts (host name mta-sts.example.test is not " \
+           "in the invite); joining without them" in multi.join_b, multi.join_b
+    assert "joined edge1 as tenant mail-example-test" in multi.join_b, multi.join_b
+    conf = (multi.b.state_dir / "relay.conf").read_text()
+    assert f"hostnames = {B_HOSTNAME}\n" in conf, conf
+    dns = homeport(multi.b, "dns").stdout
+    assert "_mta-sts" not in dns, dns
+    assert f"; MTA-STS: not published: no edge routes mta-sts.{B_DOMAIN}" in dns, dns
 
 
 def test_the_dns_has_both_edges(multi):

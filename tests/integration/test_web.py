@@ -122,7 +122,9 @@ def test_testing_mode_and_reload(bindir, tmp_path, ca):
         status, _, body = curl(home, "https", POLICY_HOST, "/.well-known/mta-sts.txt", ca=ca.cert)
         assert status == 200
         assert b"\nmode: testing\nmax_age: 2592000\n" in body
-        assert 'id=' in dns(home)
+        want = hashlib.sha256(body).hexdigest()[:32]
+        assert re.search(rf'^_mta-sts\.{re.escape(DOMAIN)}\.\s+\d+ IN TXT\s+"v=STSv1; id={want}"', dns(home),
+                         re.M)
 
         mark = home.mark()
         home.sections["mta_sts"]["mode"] = "off"

@@ -9,6 +9,8 @@
  *   certificate is not valid, each with its reason;
  * - the MX hosts: relay mode's host names without the policy hosts, and
  *   [home] hostname in direct mode;
+ * - all of it together (mtasts_own_load): the chain homeportd serves
+ *   rather than the file, untrusted or off, relay mode without an MX;
  * - tlsident_verify against real certificates made with selfcert: a
  *   self-signed one trusted as its own CA passes for its names and fails
  *   for another name; against another CA, or with no CA file, it fails
@@ -24,6 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sodium.h>
 
 #include "selfcert.h"
 #include "testutil.h"
@@ -191,6 +195,77 @@ test_tlsident_verify(void **state)
 	assert_int_equal(testutil_tmpdir_free(&td), 0);
 }
 
+/* mtasts_own_load: the configuration, relay.conf and the certificate together. */
+static void
+test_own_load(void **state)
+{
+	static const char *const names[] = { "home.example.test", "mta-sts.example.test" };
+	static const char only_policy[] =
+		"[relay]\nmode = on\n\n"
+		"[edge edge1]\npublic_key = 5Rcil6Fh0wYm2xgN4nDnlYq4n1Pe0Z9mUpwnbS2wSwU=\n"
+		"endpoint = 203.0.113.1:51820\npublic_address = 203.0.113.1\ntenant = t1\n"
+		"address = 192.0.2.2/25\nedge_address = 192.0.2.1\negress_port = 1080\n"
+		"hostnames = mta-sts.example.test\npreference = 10\n";
+	struct testutil_tmpdir *td = testutil_tmpdir_new("mtasts_load", NULL);
+	struct home_main_conf main_conf = { .hostname = "home.example.test" };
+	struct home_outbound_conf out = { 0 };
+	struct home_mtasts_conf sts_conf = { .mode = HOME_MTASTS_ENFORCE, .max_age = 86400000 };
+	struct home_conf hc = { .main = &main_conf, .outbound = &out, .mta_sts = &sts_conf };
+	struct relay_state direct = { 0 }, rs = { 0 };
+	struct tls_identity id = { 0 };
+	struct mtasts_own o;
+	char cert[600], err[256];
+
+	(void)state;
+	assert_non_null(td);
+	t_cert(td->dir, "home", names, 2, cert, sizeof(cert));
+	out.tls_ca_file = cert;
+
+	/* The certificate from its file, trusted: published for [home] hostname. */
+	snprintf(hc.cert_path, sizeof(hc.cert_path), "%s", cert);
+	mtasts_own_load(&hc, &direct, NULL, &o);
+	assert_int_equal(o.mode, MTASTS_MODE_ENFORCE);
+	assert_string_equal(o.text, "version: STSv1\nmode: enforce\nmax_age: 86400\nmx: home.example.test\n");
+
+	/* The chain served wins over the file (which the service user may not read). */
+	{
+		char key[600];
+
+		snprintf(key, sizeof(key), "%s/home.key", td->dir);
+		if (tlsident_load(cert, key, &id, err, sizeof(err)) != 0)
+			fail_msg("%s", err);
+	}
+	snprintf(hc.cert_path, sizeof(hc.cert_path), "%s/nonexistent.crt", td->dir);
+	mtasts_own_load(&hc, &direct, NULL, &o);
+	assert_int_equal(o.mode, MTASTS_MODE_NONE);
+	assert_non_null(strstr(o.why, "nonexistent.crt"));
+	mtasts_own_load(&hc, &direct, &id, &o);
+	assert_int_equal(o.mode, MTASTS_MODE_ENFORCE);
+
+	/* Not trusted by the CAs named: nothing, and why. */
+	out.tls_ca_file = NULL;
+	mtasts_own_load(&hc, &direct, &id, &o);
+	assert_int_equal(o.mode, MTASTS_MODE_NONE);
+	assert_non_null(strstr(o.why, "not valid: self-signed certificate"));
+
+	/* Off: no certificate looked at at all. */
+	sts_conf.mode = HOME_MTASTS_OFF;
+	mtasts_own_load(&hc, &direct, NULL, &o);
+	assert_string_equal(o.why, "[mta_sts] mode = off");
+
+	/* Relay mode whose edges route only the policy host: no MX, no policy. */
+	sts_conf.mode = HOME_MTASTS_ENFORCE;
+	out.tls_ca_file = cert;
+	if (relay_state_load_buffer("relay.conf", only_policy, sizeof(only_policy) - 1, &rs, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	mtasts_own_load(&hc, &rs, &id, &o);
+	assert_int_equal(o.mode, MTASTS_MODE_NONE);
+	assert_string_equal(o.why, "no MX host");
+	relay_state_free(&rs);
+	tls_identity_clear(&id);
+	assert_int_equal(testutil_tmpdir_free(&td), 0);
+}
+
 int
 main(void)
 {
@@ -199,6 +274,9 @@ main(void)
 		cmocka_unit_test(test_own_none),
 		cmocka_unit_test(test_own_mx),
 		cmocka_unit_test(test_tlsident_verify),
+		cmocka_unit_test(test_own_load),
 	};
+	if (sodium_init() < 0)	/* key files are read into sodium_malloc()ed memory */
+		return 1;
 	return cmocka_run_group_tests_name("mtasts_own", tests, NULL, NULL);
 }

@@ -5,7 +5,9 @@
  * (301 to https), each checked as a whole response; a bad head gets 400;
  * a head fed one byte at a time is answered once, when its blank line
  * arrives; bytes after it are taken and ignored; a head that never ends is
- * refused at HTTPHEAD_MAX; a timeout closes without an answer.
+ * refused at HTTPHEAD_MAX; a timeout closes without an answer; the policy
+ * is the one in force when the head is complete (a reload may change it
+ * while the head arrives); the store not answering is a 503.
  *
  * The policy request is curl's own (curl 7.88.1, recorded as in
  * test_httphead.c): curl https://mta-sts.example.test/.well-known/mta-sts.txt
@@ -22,6 +24,7 @@
 #include <string.h>
 
 #include "../../home/home.h"
+#include "../../home/mtasts.h"
 
 #define T_POLICY "version: STSv1\nmode: enforce\nmax_age: 604800\nmx: mail.example.test\n"
 
@@ -39,9 +42,25 @@ t_is_domain(void *arg, const char *domain)
 	return strcmp(domain, "example.test") == 0;
 }
 
-static const struct web_site t_https = {
-	.https = 1, .policy = T_POLICY, .policy_len = sizeof(T_POLICY) - 1, .is_domain = t_is_domain,
-};
+static int
+t_store_down(void *arg, const char *domain)
+{
+	(void)arg;
+	(void)domain;
+	return -1;
+}
+
+static const char *const t_mx[] = { "mail.example.test", "mx2.example.test" };
+static struct mtasts_own t_sts;		/* T_POLICY: made by t_setup */
+static struct web_site t_https = { .https = 1, .sts = &t_sts, .is_domain = t_is_domain };
+
+static int
+t_setup(void **state)
+{
+	(void)state;
+	mtasts_own_build(HOME_MTASTS_ENFORCE, 604800, t_mx, 1, NULL, &t_sts);
+	return strcmp(t_sts.text, T_POLICY) == 0 ? 0 : -1;
+}
 
 /* Feed head whole to a new session on site; the answer, NUL-terminated, into out. */
 static void
@@ -119,9 +138,16 @@ test_web_not_found(void **state)
 			fail_msg("%s -> %s", heads[i], out);
 	}
 	/* No policy published: the policy URL itself is not found. */
-	none.policy = NULL;
-	none.policy_len = 0;
+	none.sts = NULL;
 	t_answer(&none, T_CURL_POLICY, out, sizeof(out));
+	assert_true(strncmp(out, "HTTP/1.1 404 Not Found\r\n", 24) == 0);
+	{
+		struct mtasts_own off;
+
+		mtasts_own_build(HOME_MTASTS_OFF, 604800, t_mx, 1, NULL, &off);
+		none.sts = &off;
+		t_answer(&none, T_CURL_POLICY, out, sizeof(out));
+	}
 	assert_true(strncmp(out, "HTTP/1.1 404 Not Found\r\n", 24) == 0);
 }
 
@@ -157,8 +183,9 @@ test_web_redirect(void **state)
 	t_answer(&http, "GET /.well-known/mta-sts.txt?a=b HTTP/1.1\r\nHost: Mail.Example.Test:80\r\n\r\n", out,
 		 sizeof(out));
 	assert_string_equal(out, "HTTP/1.1 301 Moved Permanently\r\n"
-				 "Location: https://mail.example.test/.well-known/mta-sts.txt?a=b\r\n"
+				 "Content-Type: text/plain\r\n"
 				 "Content-Length: 0\r\n"
+				 "Location: https://mail.example.test/.well-known/mta-sts.txt?a=b\r\n"
 				 "Connection: close\r\n"
 				 "\r\n");
 	/* Any method, any host name. */
@@ -256,6 +283,57 @@ test_web_timeout(void **state)
 	web_session_free(&s);
 }
 
+/* The policy changes (SIGHUP) while the head arrives: the answer is whole, and the new one. */
+static void
+test_web_reload(void **state)
+{
+	struct mtasts_own sts = t_sts;
+	struct web_site site = t_https;
+	struct web_session *s;
+	const uint8_t *o;
+	size_t len, half = 20;
+
+	(void)state;
+	site.sts = &sts;
+	s = web_session_new(&site);
+	assert_non_null(s);
+	assert_int_equal(web_session_feed(s, (const uint8_t *)T_CURL_POLICY, half, 0), half);
+	mtasts_own_build(HOME_MTASTS_ENFORCE, 604800, t_mx, 2, NULL, &sts);
+	web_session_feed(s, (const uint8_t *)T_CURL_POLICY + half, sizeof(T_CURL_POLICY) - 1 - half, 0);
+	o = web_session_output(s, &len);
+	assert_true(len > sts.len);
+	assert_memory_equal(o + len - sts.len, sts.text, sts.len);
+	assert_non_null(strstr(sts.text, "mx: mx2.example.test\n"));
+	web_session_free(&s);
+
+	/* Withdrawn meanwhile: 404, not a policy of the old length. */
+	sts = t_sts;
+	s = web_session_new(&site);
+	assert_non_null(s);
+	web_session_feed(s, (const uint8_t *)T_CURL_POLICY, half, 0);
+	mtasts_own_build(HOME_MTASTS_OFF, 604800, t_mx, 2, NULL, &sts);
+	web_session_feed(s, (const uint8_t *)T_CURL_POLICY + half, sizeof(T_CURL_POLICY) - 1 - half, 0);
+	o = web_session_output(s, &len);
+	assert_true(len > 22 && memcmp(o, "HTTP/1.1 404 Not Found\r\n", 24) == 0);
+	web_session_free(&s);
+}
+
+/* The store cannot say whether the domain is ours: try later, not "no policy". */
+static void
+test_web_store_down(void **state)
+{
+	struct web_site site = t_https;
+	char out[WEB_SESSION_OUT_MAX + 1];
+
+	(void)state;
+	site.is_domain = t_store_down;
+	t_answer(&site, T_CURL_POLICY, out, sizeof(out));
+	assert_string_equal(out, httphead_reply_unavailable);
+	/* Requests that need no lookup are answered as before. */
+	t_answer(&site, "GET / HTTP/1.1\r\nHost: mta-sts.example.test\r\n\r\n", out, sizeof(out));
+	assert_true(strncmp(out, "HTTP/1.1 404 ", 13) == 0);
+}
+
 int
 main(void)
 {
@@ -268,6 +346,8 @@ main(void)
 		cmocka_unit_test(test_web_bytewise),
 		cmocka_unit_test(test_web_too_long),
 		cmocka_unit_test(test_web_timeout),
+		cmocka_unit_test(test_web_reload),
+		cmocka_unit_test(test_web_store_down),
 	};
-	return cmocka_run_group_tests_name("web_session", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("web_session", tests, t_setup, NULL);
 }
