@@ -54,6 +54,7 @@ cli_relay_write(const char *state_dir, int mode, const char *interface, const st
 		const struct relay_edge *extra, const struct relay_edge *skip)
 {
 	const struct relay_edge *edges[RELAY_EDGES_MAX + 1];
+	struct relay_state check;
 	size_t n = 0;
 	char err[CONF_ERROR_MAX], *text;
 	int rc;
@@ -66,7 +67,11 @@ cli_relay_write(const char *state_dir, int mode, const char *interface, const st
 		edges[n++] = extra;
 	if ((text = relay_state_format(mode, interface, edges, n)) == NULL)
 		return cli_fail("relay", "out of memory");
-	rc = relay_state_save(state_dir, text, err, sizeof(err));
+	/* Read back before it replaces the file: what homeportd would refuse is not written. */
+	rc = relay_state_load_buffer(RELAY_FILE, text, strlen(text), &check, err, sizeof(err));
+	relay_state_free(&check);
+	if (rc == 0)
+		rc = relay_state_save(state_dir, text, err, sizeof(err));
 	free(text);
 	return rc == 0 ? CLI_OK : cli_fail("relay", "%s", err);
 }
@@ -354,8 +359,12 @@ cli_relay_join(const struct home_conf *hc, const struct relay_state *rs, int arg
 				  ifname != NULL ? ifname
 				  : rs->main != NULL ? rs->main->interface
 						     : RELAY_INTERFACE_DEFAULT,
-				  rs, &nw->e, NULL)) != CLI_OK)
+				  rs, &nw->e, NULL)) != CLI_OK) {
+		/* The edge enrolled us; nothing was recorded here. */
+		fprintf(stderr, "homeport: relay: not joined; ask the edge's operator to run: homeport-edge "
+			"tenant remove %s\n", nw->tenant);
 		goto out;
+	}
 	printf("joined %s as tenant %s: tunnel %s", nw->name, nw->tenant, nw->addr_text[0]);
 	if (nw->e.address.n > 1)
 		printf(", %s", nw->addr_text[1]);

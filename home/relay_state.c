@@ -118,6 +118,45 @@ relay_parse_address(const char *s, struct wg_address *a_r)
 	return 0;
 }
 
+/*
+ * One interface carries every edge's tunnel, and WireGuard picks the peer
+ * by the edge's own address: two edges with the same address, or the
+ * same address given to us by two edges, would send one edge's traffic to
+ * the other. (Overlapping pools as such do no harm.) Edge i against every
+ * earlier edge. Returns 0, or -1 with err naming both.
+ */
+static int
+relay_check_clash(const struct relay_state *rs, size_t i, char *err, size_t errcap)
+{
+	const struct relay_edge *e = relay_state_edge(rs, i);
+	char text[ADDR_TEXT_MAX];
+
+	for (size_t j = 0; j < i; j++) {
+		const struct relay_edge *o = relay_state_edge(rs, j);
+
+		for (size_t a = 0; a < e->edge_address.n; a++) {
+			for (size_t b = 0; b < o->edge_address.n; b++) {
+				if (addr_equal(&e->edge_address.v[a], &o->edge_address.v[b]))
+					return conf_fail(rs->conf, e, "edge_address", err, errcap,
+							 "%s is [edge %s]'s address too: the two edges' "
+							 "tunnel pools clash (one of them must use another)",
+							 addr_format(&e->edge_address.v[a], text, sizeof(text)),
+							 o->name);
+			}
+		}
+		for (size_t a = 0; a < e->ntunnel; a++) {
+			for (size_t b = 0; b < o->ntunnel; b++) {
+				if (addr_equal(&e->tunnel[a].addr, &o->tunnel[b].addr))
+					return conf_fail(rs->conf, e, "address", err, errcap,
+							 "'%s' is ours from [edge %s] too: the two edges' tunnel "
+							 "pools clash (one of them must use another)",
+							 e->address.v[a], o->name);
+			}
+		}
+	}
+	return 0;
+}
+
 static int
 relay_check_edge(const struct relay_state *rs, struct relay_edge *e, char *err, size_t errcap)
 {
@@ -158,7 +197,8 @@ relay_state_take(struct conf *c, struct relay_state *rs, char *err, size_t errca
 		goto fail;
 	}
 	for (size_t i = 0; i < rs->nedges; i++) {
-		if (relay_check_edge(rs, relay_state_edge(rs, i), err, errcap) != 0)
+		if (relay_check_edge(rs, relay_state_edge(rs, i), err, errcap) != 0 ||
+		    relay_check_clash(rs, i, err, errcap) != 0)
 			goto fail;
 	}
 	return 0;

@@ -126,6 +126,12 @@ test_relay_state_round_trip(void **state)
 	relay_state_free(&rs);
 }
 
+/* An edge NAME, our tunnel addresses ADDRS, its address EDGE: seven lines. */
+#define T_EDGE(name, addrs, edge)							\
+	"[edge " name "]\npublic_key = YI6J0Mw0/wJvAVXb0Ox6Qf0SqxRScg6Pe9BXi3vkIn0=\n"	\
+	"endpoint = 203.0.113.1:51820\ntenant = t\naddress = " addrs "\n"		\
+	"edge_address = " edge "\nhostnames = a.example\n\n"
+
 static void
 test_relay_state_errors(void **state)
 {
@@ -149,6 +155,14 @@ test_relay_state_errors(void **state)
 		{ "[edge e]\npublic_key = YI6J0Mw0/wJvAVXb0Ox6Qf0SqxRScg6Pe9BXi3vkIn0=\n"
 		  "tenant = t\naddress = 192.0.2.2/24\nedge_address = 192.0.2.1\nhostnames = a.example\n",
 		  NULL },	/* no endpoint: the loader's own message */
+		/* Two edges with the same address, or giving us the same one. */
+		{ T_EDGE("a", "192.0.2.2/24", "192.0.2.1") T_EDGE("b", "192.0.2.130/25", "192.0.2.1"),
+		  "relay.conf:14: [edge b] edge_address: 192.0.2.1 is [edge a]'s address too: the two edges' "
+		  "tunnel pools clash (one of them must use another)" },
+		{ T_EDGE("a", "192.0.2.2/25, 2001:db8:77::2/64", "192.0.2.1")
+		  T_EDGE("b", "192.0.2.66/26, 2001:db8:77::2/64", "192.0.2.65"),
+		  "relay.conf:13: [edge b] address: '2001:db8:77::2/64' is ours from [edge a] too: the two "
+		  "edges' tunnel pools clash (one of them must use another)" },
 	};
 
 	(void)state;
