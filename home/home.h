@@ -798,10 +798,14 @@ struct mtasts_own;
 void server_set_mtasts(struct server *srv, const struct mtasts_own *sts);
 
 /*
- * A reload: new [home] hostname, [smtp], [imap], [auth] and per-listener limits
- * for listeners of the same name. Listeners added or removed, or whose
- * addresses, mode or proxy settings changed, need a restart: logged, and
- * the old ones keep running.
+ * A reload: new [home] hostname, [smtp], [imap], [auth] and per-listener
+ * limits for listeners of the same name, whose sockets stay as they are.
+ * A listener removed, or whose addresses, mode or proxy setting changed,
+ * stops accepting at once (its sockets closed before any new one is
+ * bound, so a new listener may take its address); its connections go on
+ * to their end. Then the changed and new ones bind (event=reload
+ * result=moved|added); one that cannot is logged (result=failed) and
+ * left out, and a later reload tries again. Never fails as a whole.
  */
 void server_reload(struct server *srv, const struct home_conf *hc);
 

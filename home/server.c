@@ -42,6 +42,7 @@
 #define SERVER_NAME_MAX 64
 #define SERVER_CLOSE_POLL_MS 20	/* closing with TLS: how often to look whether all went out */
 #define SERVER_STATS_MAX 1024	/* a session's part of its log line */
+#define SERVER_ADDRS_LOG_MAX 512	/* a reloaded listener's addresses in its log line */
 
 struct server;
 struct conn;
@@ -75,9 +76,15 @@ enum conn_state {
 	CONN_CLOSING,		/* sending the last reply */
 };
 
-/* A listener's settings, copied so that a reload can free the configuration. */
+/*
+ * A listener's settings, copied so that a reload can free the
+ * configuration. Counted: the server holds one reference while the
+ * listener is configured, each connection one until it ends, so a reload
+ * can close a listener's sockets while its connections go on.
+ */
 struct listener {
 	struct server *srv;
+	unsigned refs;
 	char name[SERVER_NAME_MAX];
 	int mode;
 	int proxy;
@@ -134,7 +141,7 @@ struct server {
 	struct home_smtp_conf smtp;
 	struct home_imap_conf imap;
 	struct event *wake;		/* the store changed: IMAP sessions have news */
-	struct listener *listeners;
+	struct listener **listeners;	/* those bound, in the configuration's order */
 	size_t nlisteners;
 	struct conn *conns;
 	unsigned active;
@@ -411,6 +418,32 @@ mode_implicit_tls(int mode)
 	return mode == HOME_LISTENER_SUBMISSIONS || mode == HOME_LISTENER_IMAPS || mode == HOME_LISTENER_HTTPS;
 }
 
+/* Stop accepting: the sockets close, the connections go on. */
+static void
+listener_close(struct listener *l)
+{
+	for (size_t a = 0; a < l->nevl; a++)
+		ev_listener_free(&l->evl[a]);
+}
+
+/* Drop a reference (accepts NULL; clears *lp); the last one frees the listener. */
+static void
+listener_unref(struct listener **lp)
+{
+	struct listener *l = *lp;
+
+	*lp = NULL;
+	if (l == NULL || --l->refs > 0)
+		return;
+	listener_close(l);
+	free(l->evl);
+	free(l->addrs);
+	free(l->proxy_from);
+	ev_quota_unref(&l->quota);
+	ev_quota_unref(&l->clients);
+	free(l);
+}
+
 static void
 conn_free(struct conn *c)
 {
@@ -447,6 +480,7 @@ conn_free(struct conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	srv->active--;
+	listener_unref(&c->l);
 	free(c);
 	if (srv->stopping && srv->active == 0)
 		event_base_loopexit(srv->base, NULL);
@@ -931,6 +965,7 @@ server_accept(int fd, const struct addr *peer, struct ev_slot *slot, void *arg)
 	}
 	c->srv = srv;
 	c->l = l;
+	l->refs++;
 	c->proto = listener_proto(l);
 	c->slot = slot;
 	c->peer = *peer;
@@ -1004,12 +1039,19 @@ server_take_conf(struct server *srv, const struct home_conf *hc)
 	srv->imap = *hc->imap;
 }
 
-static int
-server_listener(struct server *srv, struct listener *l, const struct home_listener_conf *lc,
-		char *err, size_t errcap)
+/*
+ * A listener for lc, its sockets bound, holding one reference (the
+ * caller's). Returns it, or NULL with err set: nothing stays bound then.
+ */
+static struct listener *
+server_listener(struct server *srv, const struct home_listener_conf *lc, char *err, size_t errcap)
 {
+	struct listener *l = calloc(1, sizeof(*l));
 	struct ev_listener_limits lim, clients;
 
+	if (l == NULL)
+		goto nomem;
+	l->refs = 1;
 	l->srv = srv;
 	snprintf(l->name, sizeof(l->name), "%s", lc->name);
 	l->mode = lc->mode;
@@ -1034,28 +1076,26 @@ server_listener(struct server *srv, struct listener *l, const struct home_listen
 	for (size_t a = 0; a < lc->address.n; a++) {
 		int fd = ev_listen_socket(&lc->address.v[a], err, errcap);
 		char text[ADDR_TEXT_MAX];
+		struct addr bound;
 
 		if (fd < 0)
-			return -1;
+			goto fail;
 		l->evl[a] = ev_listener_new(srv->base, fd, l->name, l->quota, server_accept,
 					    server_refuse, l);
 		if (l->evl[a] == NULL)
 			goto nomem;
 		l->nevl++;
-		{
-			struct addr bound;
-
-			if (ev_listener_address(l->evl[a], &bound) != 0)
-				bound = lc->address.v[a];
-			log_info(NULL, "listen", "listener=%s mode=%s address=%s proxy=%s", l->name,
-				 conn_mode_name(l->mode), addr_format(&bound, text, sizeof(text)),
-				 l->proxy ? "yes" : "no");
-		}
+		if (ev_listener_address(l->evl[a], &bound) != 0)
+			bound = lc->address.v[a];
+		log_info(NULL, "listen", "listener=%s mode=%s address=%s proxy=%s", l->name,
+			 conn_mode_name(l->mode), addr_format(&bound, text, sizeof(text)), l->proxy ? "yes" : "no");
 	}
-	return 0;
+	return l;
 nomem:
 	snprintf(err, errcap, "[listener %s]: out of memory", lc->name);
-	return -1;
+fail:
+	listener_unref(&l);
+	return NULL;
 }
 
 struct server *
@@ -1065,7 +1105,6 @@ server_new(struct event_base *base, const struct home_conf *hc, struct tls_serve
 	struct server *srv = calloc(1, sizeof(*srv));
 	struct throttle_conf tc;
 	uint8_t rnd[32];
-	size_t n = 0;
 
 	if (srv == NULL) {
 		snprintf(err, errcap, "out of memory");
@@ -1088,17 +1127,14 @@ server_new(struct event_base *base, const struct home_conf *hc, struct tls_serve
 		goto fail;
 	}
 	for (size_t i = 0; i < hc->nlisteners; i++) {
-		const struct home_listener_conf *lc = home_conf_listener(hc, i);
+		struct listener *l = server_listener(srv, home_conf_listener(hc, i), err, errcap);
 
-		if (server_listener(srv, &srv->listeners[n++], lc, err, errcap) != 0) {
-			srv->nlisteners = n;
+		if (l == NULL)
 			goto fail;
-		}
+		srv->listeners[srv->nlisteners++] = l;
 	}
-	srv->nlisteners = n;
 	return srv;
 fail:
-	srv->nlisteners = n;
 	server_free(&srv);
 	return NULL;
 }
@@ -1160,48 +1196,128 @@ server_same_listener(const struct listener *l, const struct home_listener_conf *
 	return 1;
 }
 
+/* The index of the listener called name in v[0..n), or n. */
+static size_t
+server_find(struct listener *const *v, size_t n, const char *name)
+{
+	size_t i = 0;
+
+	while (i < n && (v[i] == NULL || strcmp(v[i]->name, name) != 0))
+		i++;
+	return i;
+}
+
+/* [listener name] of hc, or NULL. */
+static const struct home_listener_conf *
+server_conf_find(const struct home_conf *hc, const char *name)
+{
+	for (size_t i = 0; i < hc->nlisteners; i++) {
+		if (strcmp(home_conf_listener(hc, i)->name, name) == 0)
+			return home_conf_listener(hc, i);
+	}
+	return NULL;
+}
+
+/* A listener kept by a reload takes the new limits and timeouts. */
+static void
+server_update_listener(struct listener *l, const struct home_listener_conf *lc)
+{
+	struct ev_listener_limits lim, clients;
+	struct cidr *from = NULL;
+
+	server_limits(lc, &lim, &clients);
+	ev_quota_set_limits(l->quota, &lim);
+	ev_quota_set_limits(l->clients, &clients);
+	l->proxy_timeout = lc->proxy_timeout;
+	l->idle_timeout = lc->idle_timeout;
+	if (lc->proxy_from.n > 0 && (from = calloc(lc->proxy_from.n, sizeof(*from))) != NULL) {
+		memcpy(from, lc->proxy_from.v, lc->proxy_from.n * sizeof(*from));
+		free(l->proxy_from);
+		l->proxy_from = from;
+		l->nproxy_from = lc->proxy_from.n;
+	}
+}
+
+/* The addresses l is bound to, "a,b", cut short at cap (for the log). */
+static void
+server_bound_text(const struct listener *l, char *out, size_t cap)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (size_t a = 0; a < l->nevl && used < cap; a++) {
+		char text[ADDR_TEXT_MAX];
+		struct addr bound;
+		int n;
+
+		if (ev_listener_address(l->evl[a], &bound) != 0)
+			bound = l->addrs[a];
+		n = snprintf(out + used, cap - used, "%s%s", a > 0 ? "," : "",
+			     addr_format(&bound, text, sizeof(text)));
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+}
+
 void
 server_reload(struct server *srv, const struct home_conf *hc)
 {
+	struct listener **old = srv->listeners, **next;
+	size_t nold = srv->nlisteners, n = 0;
 	struct throttle_conf tc;
-	size_t seen = 0;
+	char err[CONF_ERROR_MAX], esc[2 * CONF_ERROR_MAX], where[SERVER_ADDRS_LOG_MAX];
 
 	server_take_conf(srv, hc);
 	server_throttle_conf(hc, &tc);
 	throttle_set_conf(srv->th, &tc);
+	if ((next = calloc(hc->nlisteners > 0 ? hc->nlisteners : 1, sizeof(*next))) == NULL) {
+		log_error(NULL, "reload", "listeners=kept_old error=\"out of memory\"");
+		return;
+	}
+	/*
+	 * Every listener that goes or changes stops accepting first, so that
+	 * its addresses are free for the new ones (0.0.0.0:25 after
+	 * 192.0.2.2:25). Its connections keep it until they end.
+	 */
+	for (size_t j = 0; j < nold; j++) {
+		const struct home_listener_conf *lc = server_conf_find(hc, old[j]->name);
+
+		if (lc == NULL || !server_same_listener(old[j], lc))
+			listener_close(old[j]);
+	}
 	for (size_t i = 0; i < hc->nlisteners; i++) {
 		const struct home_listener_conf *lc = home_conf_listener(hc, i);
-		struct listener *l = NULL;
+		size_t j = server_find(old, nold, lc->name);
+		struct listener *l;
 
-		for (size_t j = 0; j < srv->nlisteners; j++) {
-			if (strcmp(srv->listeners[j].name, lc->name) == 0)
-				l = &srv->listeners[j];
-		}
-		if (l == NULL || !server_same_listener(l, lc)) {
-			log_warn(NULL, "reload", "listener=%s result=needs_restart", lc->name);
+		if (j < nold && server_same_listener(old[j], lc)) {
+			server_update_listener(old[j], lc);
+			next[n++] = old[j];
+			old[j] = NULL;		/* the reference moved to next */
 			continue;
 		}
-		seen++;
-		{
-			struct ev_listener_limits lim, clients;
-			struct cidr *from = NULL;
-
-			server_limits(lc, &lim, &clients);
-			ev_quota_set_limits(l->quota, &lim);
-			ev_quota_set_limits(l->clients, &clients);
-			l->proxy_timeout = lc->proxy_timeout;
-			l->idle_timeout = lc->idle_timeout;
-			if (lc->proxy_from.n > 0 &&
-			    (from = calloc(lc->proxy_from.n, sizeof(*from))) != NULL) {
-				memcpy(from, lc->proxy_from.v, lc->proxy_from.n * sizeof(*from));
-				free(l->proxy_from);
-				l->proxy_from = from;
-				l->nproxy_from = lc->proxy_from.n;
-			}
+		if ((l = server_listener(srv, lc, err, sizeof(err))) == NULL) {
+			log_error(NULL, "reload", "listener=%s result=failed error=\"%s\"", lc->name,
+				  log_escape(err, strlen(err), esc, sizeof(esc)));
+			continue;
 		}
+		server_bound_text(l, where, sizeof(where));
+		log_info(NULL, "reload", "listener=%s result=%s address=%s proxy=%s", l->name,
+			 j < nold ? "moved" : "added", where, l->proxy ? "yes" : "no");
+		next[n++] = l;
 	}
-	if (seen != srv->nlisteners)
-		log_warn(NULL, "reload", "listeners=removed_or_changed result=needs_restart");
+	for (size_t j = 0; j < nold; j++) {
+		if (old[j] == NULL)
+			continue;
+		if (server_conf_find(hc, old[j]->name) == NULL)
+			log_info(NULL, "reload", "listener=%s result=removed sessions=%u", old[j]->name,
+				 old[j]->refs - 1);
+		listener_unref(&old[j]);
+	}
+	free(old);
+	srv->listeners = next;
+	srv->nlisteners = n;
 }
 
 static void
@@ -1226,10 +1342,8 @@ server_stop(struct server *srv)
 	struct timeval tv = ev_timeval_ms(srv->smtp.shutdown_grace);
 
 	srv->stopping = 1;
-	for (size_t i = 0; i < srv->nlisteners; i++) {
-		for (size_t a = 0; a < srv->listeners[i].nevl; a++)
-			ev_listener_free(&srv->listeners[i].evl[a]);
-	}
+	for (size_t i = 0; i < srv->nlisteners; i++)
+		listener_close(srv->listeners[i]);
 	for (c = srv->conns; c != NULL; c = next) {
 		next = c->next;
 		if (c->state == CONN_CLOSING)
@@ -1277,9 +1391,9 @@ server_active(const struct server *srv)
 int
 server_listener_address(const struct server *srv, size_t i, struct addr *a_r)
 {
-	if (i >= srv->nlisteners || srv->listeners[i].nevl == 0 || srv->listeners[i].evl[0] == NULL)
+	if (i >= srv->nlisteners || srv->listeners[i]->nevl == 0 || srv->listeners[i]->evl[0] == NULL)
 		return -1;
-	return ev_listener_address(srv->listeners[i].evl[0], a_r);
+	return ev_listener_address(srv->listeners[i]->evl[0], a_r);
 }
 
 void
@@ -1294,17 +1408,8 @@ server_free(struct server **srvp)
 		srv->conns->end = srv->conns->end != NULL ? srv->conns->end : "shutdown";
 		conn_free(srv->conns);
 	}
-	for (size_t i = 0; i < srv->nlisteners; i++) {
-		struct listener *l = &srv->listeners[i];
-
-		for (size_t a = 0; a < l->nevl; a++)
-			ev_listener_free(&l->evl[a]);
-		free(l->evl);
-		free(l->addrs);
-		free(l->proxy_from);
-		ev_quota_unref(&l->quota);
-		ev_quota_unref(&l->clients);
-	}
+	for (size_t i = 0; i < srv->nlisteners; i++)
+		listener_unref(&srv->listeners[i]);
 	free(srv->listeners);
 	if (srv->grace != NULL)
 		event_free(srv->grace);
