@@ -200,7 +200,8 @@ main(int argc, char **argv)
 	    control_open(&d.e, err, sizeof(err)) != 0 ||
 	    edged_metrics_open(&d, err, sizeof(err)) != 0 ||
 	    daemon_drop_privileges(route_table_conf(d.e.routes)->main->user,
-				   route_table_conf(d.e.routes)->enroll != NULL, err, sizeof(err)) != 0) {
+				   route_table_conf(d.e.routes)->enroll != NULL ? DAEMON_KEEP_NET_ADMIN : 0, err,
+				   sizeof(err)) != 0) {
 		log_error(NULL, "start", "result=failed error=\"%s\"", err);
 		goto out;
 	}

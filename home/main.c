@@ -158,13 +158,15 @@ homed_load_tls(const struct home_conf *hc, struct tls_server **s, struct tls_ide
  * Run as the service user from here on. Not started as root: nothing to
  * do (tests, development). Started as root, [home] user must be an
  * existing account other than root: homeportd never handles mail as root.
+ * It keeps CAP_NET_BIND_SERVICE alone: a reload (relay on or off) binds
+ * ports 25, 465, 587, 993, 443 and 80 again on other addresses.
  */
 static int
 homed_drop(const struct home_conf *hc, char *err, size_t errcap)
 {
 	if (geteuid() != 0)
 		return 0;
-	return daemon_drop_privileges(hc->main->user, 0, err, errcap);
+	return daemon_drop_privileges(hc->main->user, DAEMON_KEEP_NET_BIND_SERVICE, err, errcap);
 }
 
 /* Open STATE_DIR/mail.db (creating it), removing bodies a crash left pending. */

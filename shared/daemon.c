@@ -5,6 +5,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -87,19 +88,24 @@ daemon_user_uid(const char *user, uid_t *uid_r, char *err, size_t errcap)
 	return 0;
 }
 
-/* Permitted and effective: CAP_NET_ADMIN alone; inheritable: nothing. */
+/* Permitted and effective: the capabilities of keep (DAEMON_KEEP_*) alone; inheritable: nothing. */
 static int
-daemon_keep_net_admin(void)
+daemon_keep_caps(unsigned keep)
 {
 	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct data[2] = { { 0 } };
+	uint32_t set = 0;
 
-	data[0].permitted = data[0].effective = 1U << CAP_NET_ADMIN;
+	if (keep & DAEMON_KEEP_NET_ADMIN)
+		set |= 1U << CAP_NET_ADMIN;
+	if (keep & DAEMON_KEEP_NET_BIND_SERVICE)
+		set |= 1U << CAP_NET_BIND_SERVICE;
+	data[0].permitted = data[0].effective = set;
 	return (int)syscall(SYS_capset, &hdr, data);
 }
 
 int
-daemon_drop_privileges(const char *user, int keep_net_admin, char *err, size_t errcap)
+daemon_drop_privileges(const char *user, unsigned keep, char *err, size_t errcap)
 {
 	struct passwd *pw;
 
@@ -112,17 +118,16 @@ daemon_drop_privileges(const char *user, int keep_net_admin, char *err, size_t e
 		return -1;
 	}
 	/* Keep the permitted set across setuid() only long enough to narrow it. */
-	if (keep_net_admin && prctl(PR_SET_KEEPCAPS, 1L, 0L, 0L, 0L) != 0) {
-		snprintf(err, errcap, "cannot keep CAP_NET_ADMIN: %s", strerror(errno));
+	if (keep != 0 && prctl(PR_SET_KEEPCAPS, 1L, 0L, 0L, 0L) != 0) {
+		snprintf(err, errcap, "cannot keep capabilities: %s", strerror(errno));
 		return -1;
 	}
 	if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
 		snprintf(err, errcap, "cannot become user %s: %s", user, strerror(errno));
 		return -1;
 	}
-	if (keep_net_admin &&
-	    (daemon_keep_net_admin() != 0 || prctl(PR_SET_KEEPCAPS, 0L, 0L, 0L, 0L) != 0)) {
-		snprintf(err, errcap, "cannot keep CAP_NET_ADMIN as user %s: %s", user, strerror(errno));
+	if (keep != 0 && (daemon_keep_caps(keep) != 0 || prctl(PR_SET_KEEPCAPS, 0L, 0L, 0L, 0L) != 0)) {
+		snprintf(err, errcap, "cannot keep capabilities as user %s: %s", user, strerror(errno));
 		return -1;
 	}
 	/* Make sure there is no way back. */

@@ -24,15 +24,19 @@ int daemon_start(int argc, char **argv, const char *prog, const char *default_co
 
 #include <sys/types.h>
 
+/* The capabilities a daemon may keep after dropping root (daemon_drop_privileges' keep). */
+#define DAEMON_KEEP_NET_ADMIN 0x1u		/* CAP_NET_ADMIN: WireGuard peers while running (the edge) */
+#define DAEMON_KEEP_NET_BIND_SERVICE 0x2u	/* CAP_NET_BIND_SERVICE: ports under 1024 on reload (homeportd) */
+
 /*
  * When running as root, become user (its uid, gid, and no supplementary
- * groups), for good: done after the listening sockets are bound. With
- * keep_net_admin the process keeps CAP_NET_ADMIN alone (for a daemon that
- * adds and removes WireGuard peers while it runs); every other
- * capability goes. Not root: nothing to do. Returns 0, or -1 with the
- * reason in err[0..errcap).
+ * groups), for good: done after the listening sockets are bound. The
+ * process keeps, permitted and effective, exactly the capabilities named
+ * in keep (DAEMON_KEEP_* or'ed; 0: none); every other capability goes,
+ * and none is inheritable. Not root: nothing to do. Returns 0, or -1 with
+ * the reason in err[0..errcap).
  */
-int daemon_drop_privileges(const char *user, int keep_net_admin, char *err, size_t errcap);
+int daemon_drop_privileges(const char *user, unsigned keep, char *err, size_t errcap);
 
 /* The uid of user. Returns 0, or -1 with the reason in err. */
 int daemon_user_uid(const char *user, uid_t *uid_r, char *err, size_t errcap);
