@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "addr.h"
 #include "conf.h"
@@ -1476,6 +1477,38 @@ int store_sts_get(struct store *st, const char *domain, int64_t now, struct stor
 int store_sts_put(struct store *st, const char *domain, const struct store_sts *s,
 		  struct store_err *err);
 
+/* ---- pidfile.c: STATE_DIR/homeportd.pid, for the commands that make homeportd reload ---- */
+
+#define PIDFILE_NAME "homeportd.pid"
+#define PIDFILE_TEXT_MAX 32		/* the file's bytes, and /proc/PID/comm's, at most (less one) */
+#define PIDFILE_PID_MAX 4194304		/* PID_MAX_LIMIT on 64-bit Linux */
+#define PIDFILE_COMM_MAX 15		/* TASK_COMM_LEN - 1: what /proc/PID/comm keeps of a name */
+
+/* STATE_DIR/homeportd.pid into out[0..cap). Returns 0, or -1 if it does not fit. */
+int pidfile_path(const char *state_dir, char *out, size_t cap);
+
+/* The PID in text[0..len): digits, maybe one newline. Returns 0 with *pid_r, or -1. */
+int pidfile_parse(const char *text, size_t len, pid_t *pid_r);
+
+/* Write this process's PID to path atomically (0644). Returns 0, or -1 with err set. */
+int pidfile_write(const char *path, char *err, size_t errcap);
+
+/* Remove path if it names this process (a newer homeportd's file stays). */
+void pidfile_remove(const char *path);
+
+/* The PID path names. Returns 0, or -1 (no file, unreadable, not a PID). */
+int pidfile_read(const char *path, pid_t *pid_r);
+
+/* 1 if process pid runs and is called comm (/proc/PID/comm, cut to PIDFILE_COMM_MAX), else 0. */
+int pidfile_comm_is(pid_t pid, const char *comm);
+
+/*
+ * Send sig to the process path names if it is called comm. Returns 1
+ * with *pid_r set (sent), 0 when none runs (no file, a stale one, another
+ * program), or -1 with errno when the signal could not be sent (EPERM).
+ */
+int pidfile_signal(const char *path, const char *comm, int sig, pid_t *pid_r);
+
 /* ---- queue.c: the outbound queue's runner (deliveries: smtp_client.c) ---- */
 
 struct queue;
@@ -1492,6 +1525,14 @@ struct queue *queue_new(struct event_base *base, const struct home_conf *hc, str
 
 /* Start no more attempts; running ones give up their waits (their entries stay due). */
 void queue_stop(struct queue *q);
+
+/*
+ * A reload: [outbound] transport and egress from hc (relay on or off
+ * changes them) for attempts that start from now on; those under way go
+ * on as they started. Logged when they changed. The rest of [outbound]
+ * is read at start only.
+ */
+void queue_reload(struct queue *q, const struct home_conf *hc);
 
 /* Stop, wait for the delivery threads, free. NULL is fine; clears *qp. Before store_close(). */
 void queue_free(struct queue **qp);
