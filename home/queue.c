@@ -38,9 +38,23 @@
 #define QUEUE_SCAN_MAX 1000		/* entries read per scan */
 #define QUEUE_RESOLVE_MAX 64		/* users a bounce's sender may resolve to */
 
+/*
+ * How attempts leave: [outbound] transport and egress as the last start
+ * or reload read them. Attempts keep the route they started with; it is
+ * freed when the last of them is back and a reload replaced it. Counted
+ * on the loop only (delivery threads just read it).
+ */
+struct queue_route {
+	unsigned refs;			/* the queue's while current, one per attempt */
+	int transport;			/* enum home_transport */
+	size_t negress;
+	struct addr egress[];
+};
+
 struct queue_job {
 	struct worker_job base;		/* first: the pool hands it back */
 	struct queue *q;
+	struct queue_route *route;	/* a reference, NULL for a bounce without an attempt */
 	struct queue_job *next;		/* in q->running */
 	int attempts[SMTP_CLIENT_RCPTS_MAX];	/* each entry's attempts before this one */
 	int64_t created[SMTP_CLIENT_RCPTS_MAX];
@@ -50,7 +64,8 @@ struct queue_job {
 struct queue {
 	struct event_base *base;
 	struct store *st;
-	struct home_outbound_conf conf;	/* a copy: reloads do not change running attempts */
+	struct home_outbound_conf conf;	/* a copy (without egress: route has it) */
+	struct queue_route *route;	/* for attempts that start now */
 	char hostname[DNSNAME_MAX + 1];
 	char store_path[HOME_PATH_MAX];
 	struct smtp_client_env env;
@@ -65,6 +80,55 @@ struct queue {
 	size_t nrunning;
 	int stopping;
 };
+
+/* ---- routes ---------------------------------------------------------------- */
+
+/* The route of oc ([outbound] transport and egress), with one reference; NULL when out of memory. */
+static struct queue_route *
+queue_route_new(const struct home_outbound_conf *oc)
+{
+	struct queue_route *r = calloc(1, sizeof(*r) + oc->egress.n * sizeof(r->egress[0]));
+
+	if (r == NULL)
+		return NULL;
+	r->refs = 1;
+	r->transport = oc->transport;
+	r->negress = oc->egress.n;
+	if (oc->egress.n > 0)
+		memcpy(r->egress, oc->egress.v, oc->egress.n * sizeof(r->egress[0]));
+	return r;
+}
+
+/* Whether r goes out as oc says. */
+static int
+queue_route_same(const struct queue_route *r, const struct home_outbound_conf *oc)
+{
+	if (r->transport != oc->transport || r->negress != oc->egress.n)
+		return 0;
+	for (size_t i = 0; i < r->negress; i++) {
+		if (!addr_equal(&r->egress[i], &oc->egress.v[i]))
+			return 0;
+	}
+	return 1;
+}
+
+/* Drop a reference (accepts NULL; clears *rp). */
+static void
+queue_route_unref(struct queue_route **rp)
+{
+	struct queue_route *r = *rp;
+
+	*rp = NULL;
+	if (r != NULL && --r->refs == 0)
+		free(r);
+}
+
+static void
+queue_job_free(struct queue_job *j)
+{
+	queue_route_unref(&j->route);
+	free(j);
+}
 
 /* ---- what runs ----------------------------------------------------------- */
 
@@ -283,7 +347,7 @@ queue_job_done(struct worker_job *w)
 
 	queue_unlink(q, j);
 	if (!w->ran) {
-		free(j);	/* stopped before it ran: the entries wait in the queue */
+		queue_job_free(j);	/* stopped before it ran: the entries wait in the queue */
 		return;
 	}
 	for (size_t i = 0; i < cj->nrcpts; i++) {
@@ -309,7 +373,7 @@ queue_job_done(struct worker_job *w)
 		queue_bounce(q, cj, bounced, nb);
 	if (store_queue_settle(q->st, out, n, &err) != 0)
 		log_error(cj->sid, "queue", "result=failed entries=%zu error=\"%s\"", n, err.msg);
-	free(j);
+	queue_job_free(j);
 }
 
 /* Entries that waited longer than expire bounce without another attempt. */
@@ -372,6 +436,11 @@ queue_place(struct queue *q, struct queue_job **building, const struct store_que
 	j->base.run = queue_job_run;
 	j->base.done = queue_job_done;
 	j->cj.env = &q->env;
+	j->route = q->route;
+	j->route->refs++;
+	j->cj.transport = j->route->transport;
+	j->cj.egress = j->route->egress;
+	j->cj.negress = j->route->negress;
 	log_sid_new(j->cj.sid);
 	j->cj.body_id = e->body_id;
 	j->cj.arrival = e->created;
@@ -424,7 +493,7 @@ queue_scan(evutil_socket_t fd, short what, void *arg)
 			 (long long)j->cj.body_id, j->cj.domain, j->cj.nrcpts);
 		if (worker_pool_submit(q->pool, &j->base) != 0) {
 			queue_unlink(q, j);
-			free(j);
+			queue_job_free(j);
 		}
 	}
 	evtimer_add(q->timer, &tv);
@@ -448,13 +517,11 @@ queue_new(struct event_base *base, const struct home_conf *hc, struct store *st,
 	q->conf = *hc->outbound;
 	/* The copy must outlive the configuration it came from (a reload frees that). */
 	q->conf.egress.v = NULL;
-	if (hc->outbound->egress.n > 0 &&
-	    (q->conf.egress.v = calloc(hc->outbound->egress.n, sizeof(struct addr))) == NULL) {
+	q->conf.egress.n = 0;
+	if ((q->route = queue_route_new(hc->outbound)) == NULL) {
 		snprintf(err, errcap, "out of memory");
 		goto fail;
 	}
-	if (hc->outbound->egress.n > 0)
-		memcpy(q->conf.egress.v, hc->outbound->egress.v, hc->outbound->egress.n * sizeof(struct addr));
 	snprintf(q->hostname, sizeof(q->hostname), "%s", hc->main->hostname);
 	if (home_store_path(hc->main->state_dir, q->store_path, sizeof(q->store_path)) != 0) {
 		snprintf(err, errcap, "state_dir too long");
@@ -494,9 +561,6 @@ queue_new(struct event_base *base, const struct home_conf *hc, struct store *st,
 	q->env.ca_file = q->ca_file;
 	q->env.sts_cache = q->sts;
 	q->env.keys = keys;
-	q->env.transport = q->conf.transport;
-	q->env.egress = q->conf.egress.v;
-	q->env.negress = q->conf.egress.n;
 	q->env.port = SMTP_CLIENT_PORT;
 	q->env.connect_timeout = q->conf.connect_timeout;
 	atomic_init(&q->env.stopping, 0);
@@ -514,6 +578,24 @@ queue_new(struct event_base *base, const struct home_conf *hc, struct store *st,
 fail:
 	queue_free(&q);
 	return NULL;
+}
+
+void
+queue_reload(struct queue *q, const struct home_conf *hc)
+{
+	struct queue_route *r;
+
+	if (q == NULL || queue_route_same(q->route, hc->outbound))
+		return;
+	if ((r = queue_route_new(hc->outbound)) == NULL) {
+		log_error(NULL, "reload", "outbound=kept_old error=\"out of memory\"");
+		return;
+	}
+	queue_route_unref(&q->route);	/* attempts under way keep theirs */
+	q->route = r;
+	q->conf.transport = r->transport;
+	log_info(NULL, "reload", "outbound=changed transport=%s egress=%zu",
+		 r->transport == HOME_TRANSPORT_EDGE ? "edge" : "direct", r->negress);
 }
 
 void
@@ -548,7 +630,7 @@ queue_free(struct queue **qp)
 	if (q->curl)
 		mtasts_global_cleanup();
 	free(q->ca_file);
-	free(q->conf.egress.v);
+	queue_route_unref(&q->route);
 	free(q);
 	*qp = NULL;
 }

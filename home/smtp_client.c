@@ -350,21 +350,22 @@ static int
 sc_connect(struct sc_conn *c, const struct addr *dst)
 {
 	const struct smtp_client_env *env = c->job->env;
+	const struct smtp_client_job *job = c->job;
 	uint8_t req[SOCKS5_REQUEST_MAX];
 	size_t len;
 	int n;
 
-	if (env->transport != HOME_TRANSPORT_EDGE)
+	if (job->transport != HOME_TRANSPORT_EDGE)
 		return sc_tcp(c, dst);
 	/* The first edge that answers (relay mode with several edges: MX 10 first). */
 	for (size_t i = 0;; i++) {
 		char e[ADDR_TEXT_MAX];
 		char why[SC_ERR_MAX];
-		if (sc_tcp(c, &env->egress[i]) == 0)
+		if (sc_tcp(c, &job->egress[i]) == 0)
 			break;
 		snprintf(why, sizeof(why), "%s", c->err);
-		sc_fail(c, "edge egress %s: %s", addr_format(&env->egress[i], e, sizeof(e)), why);
-		if (i + 1 == env->negress)
+		sc_fail(c, "edge egress %s: %s", addr_format(&job->egress[i], e, sizeof(e)), why);
+		if (i + 1 == job->negress)
 			return -1;
 	}
 	socks5_client_greeting(req);

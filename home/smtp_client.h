@@ -75,9 +75,6 @@ struct smtp_client_env {
 	const char *ca_file;		/* CAs for MTA-STS, NULL: the system's */
 	struct mtasts_cache *sts_cache;	/* MTA-STS policies seen (thread-safe) */
 	const struct dkim_keys *keys;
-	int transport;			/* enum home_transport */
-	const struct addr *egress;	/* transport = edge: the edges' egresses, first that answers */
-	size_t negress;
 	uint16_t port;			/* SMTP_CLIENT_PORT; tests may change it */
 	int64_t connect_timeout;	/* ms */
 	atomic_int stopping;		/* set by the loop: give up waiting, defer */
@@ -93,6 +90,10 @@ struct smtp_client_job {
 	int64_t arrival;		/* Unix seconds: when the message was queued */
 	char mail_from[STORE_ADDRESS_MAX];
 	char domain[DNSNAME_MAX + 1];
+	/* How it leaves, fixed when the attempt starts (a reload changes later ones only). */
+	int transport;			/* enum home_transport */
+	const struct addr *egress;	/* transport = edge: the edges' egresses, first that answers (borrowed) */
+	size_t negress;
 	size_t nrcpts;
 	struct smtp_client_rcpt rcpts[SMTP_CLIENT_RCPTS_MAX];
 	char mx[DNSNAME_MAX + 1];	/* the host that answered the transaction, "" if none */
