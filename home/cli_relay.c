@@ -6,9 +6,12 @@
  * (enroll_client.c), records the edge in STATE_DIR/relay.conf with relay
  * mode on, and brings the tunnel up. It asks the edge for the host names
  * given, else for [home] hostname and each local domain's MTA-STS policy
- * host (mta-sts.DOMAIN: senders fetch the policy through the edge too). on and off only switch the mode in
- * that file: homeportd moves its listeners when it next starts, so
- * sessions in progress finish and the queue stays as it is. key prints
+ * host (mta-sts.DOMAIN: senders fetch the policy through the edge too). on and off switch the mode in
+ * that file and the tunnel's peers. Each of join, on, off and leave then
+ * tells the running homeportd (STATE_DIR/homeportd.pid) to reload: it
+ * moves its listeners at once, lets sessions in progress finish, and the
+ * queue stays as it is; without one running, the change applies at its
+ * next start. key prints
  * the home's WireGuard public key (making it, as join would) and the
  * _homeport TXT records that edges with require_txt ask for, so that the
  * owner can publish them before joining.
@@ -16,6 +19,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <net/if.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +78,32 @@ cli_relay_write(const char *state_dir, int mode, const char *interface, const st
 		rc = relay_state_save(state_dir, text, err, sizeof(err));
 	free(text);
 	return rc == 0 ? CLI_OK : cli_fail("relay", "%s", err);
+}
+
+/*
+ * relay.conf changed: SIGHUP to the homeportd that runs (its PID file,
+ * its name checked in /proc), and say what happens. Returns CLI_OK, or
+ * CLI_FAIL when one runs but cannot be told (not allowed to signal it).
+ */
+static int
+cli_relay_reload(const struct home_conf *hc)
+{
+	char path[HOME_PATH_MAX];
+	pid_t pid = 0;
+	int r;
+
+	if (pidfile_path(hc->main->state_dir, path, sizeof(path)) != 0)
+		return cli_fail("relay", "state_dir too long");
+	r = pidfile_signal(path, "homeportd", SIGHUP, &pid);
+	if (r > 0) {
+		printf("homeportd (pid %ld) reloaded: listeners move now; sessions in progress finish\n", (long)pid);
+		return CLI_OK;
+	}
+	if (r < 0)
+		return cli_fail("relay", "cannot tell homeportd to reload (%s): send it SIGHUP or restart it",
+				strerror(errno));
+	printf("homeportd is not running: the change applies at its next start\n");
+	return CLI_OK;
 }
 
 /* The MTA-STS policy hosts of the local domains, mta-sts.DOMAIN, read from the store. */
@@ -387,10 +417,10 @@ cli_relay_join(const struct home_conf *hc, const struct relay_state *rs, int arg
 		printf("handshake with %s: %llds ago\n", nw->name, (long long)age);
 	else
 		printf("handshake with %s: none yet (%s); see homeport relay status\n", nw->name, err);
-	printf("\nnext:\n  - restart homeportd: it listens on the tunnel now, behind the edge\n"
-	       "  - publish the records homeport relay status and homeport dns print\n");
 	relay_state_free(&again);
-	rc = CLI_OK;
+	/* homeportd listens on the tunnel now, behind the edge. */
+	rc = cli_relay_reload(hc);
+	printf("\nnext:\n  - publish the records homeport relay status and homeport dns print\n");
 out:
 	sodium_memzero(&tok, sizeof(tok));
 	free(nw);
@@ -532,11 +562,10 @@ cli_relay_switch(const struct home_conf *hc, const struct relay_state *rs, int o
 				err);
 	if (go_pid > 0)
 		printf("tunnel %s up (wireguard-go pid %ld)\n", rs->main->interface, (long)go_pid);
-	printf("relay mode %s: %s; restart homeportd to move its listeners %s (sessions in progress "
-	       "finish; the queue stays)\n", on ? "on" : "off",
+	printf("relay mode %s: %s; homeportd listens %s (the queue stays)\n", on ? "on" : "off",
 	       on ? "the tunnel to the edges is up" : "the edges are off the tunnel and ask senders to retry",
-	       on ? "onto the tunnel" : "to homeportd.conf's addresses");
-	return CLI_OK;
+	       on ? "on the tunnel, behind the edges" : "on homeportd.conf's addresses");
+	return cli_relay_reload(hc);
 }
 
 /* Forget one edge: its record goes, and its peer from the tunnel. */
@@ -556,12 +585,13 @@ cli_relay_leave(const struct home_conf *hc, const struct relay_state *rs, const 
 	    wg_remove_peer(rs->main->interface, e->key, err, sizeof(err)) != 0)
 		return cli_fail("relay", "%s is forgotten, but its peer is still on %s: %s", name,
 				rs->main->interface, err);
-	printf("left %s (tenant %s there)\nnext:\n"
-	       "  - restart homeportd: it stops listening for that edge\n"
+	printf("left %s (tenant %s there)\n", name, e->tenant);
+	/* homeportd stops listening for that edge. */
+	rc = cli_relay_reload(hc);
+	printf("next:\n"
 	       "  - publish homeport dns again (that edge's MX and A go)\n"
-	       "  - ask the edge's operator to run: homeport-edge tenant remove %s\n",
-	       name, e->tenant, e->tenant);
-	return CLI_OK;
+	       "  - ask the edge's operator to run: homeport-edge tenant remove %s\n", e->tenant);
+	return rc;
 }
 
 int

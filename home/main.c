@@ -6,11 +6,15 @@
  * ports under 1024), the DKIM keys (read as root too), then privileges
  * dropped to [home] user, then the store opened (so that mail.db, its WAL
  * and its shared memory belong to the service user), then the outbound
- * queue's runner (resolver, delivery threads: queue.c), then the loop. SIGHUP reloads the
- * configuration and the TLS identity (now read as the service user: it
- * must be able to read the key then; [outbound] needs a restart); SIGTERM
- * stops accepting and starts no delivery, lets sessions in the middle of a
- * message finish within [smtp] shutdown_grace, and cuts the rest.
+ * queue's runner (resolver, delivery threads: queue.c), then STATE_DIR/homeportd.pid,
+ * then the loop. SIGHUP reloads the configuration with relay.conf (the
+ * listeners that moved are rebuilt, their sessions in progress finish;
+ * deliveries that start later leave by the new [outbound] transport)
+ * and the TLS identity (now read as the service user: it must be able to
+ * read the key then); `homeport relay on|off` sends it. SIGTERM stops
+ * accepting and starts no delivery, lets sessions in the middle of a
+ * message finish within [smtp] shutdown_grace, cuts the rest, and removes
+ * the PID file.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +48,7 @@ struct homed {
 	struct dkim_keys *dkim;		/* read as root, like the TLS key */
 	struct relay_state relay;	/* STATE_DIR/relay.conf: the edges, relay mode on or off */
 	struct tls_identity served;	/* the certificate chain in use (no key): MTA-STS checks it */
+	char pid_path[HOME_PATH_MAX];	/* STATE_DIR/homeportd.pid once written, else "" */
 };
 
 /*
@@ -260,6 +265,7 @@ homed_reload(void *arg)
 		log_warn(NULL, "reload", "tls=kept_old error=\"%s\" hint=\"restart homeportd to load "
 			 "a new certificate\"", log_escape(err, strlen(err), esc, sizeof(esc)));
 	server_reload(d->srv, &fresh);
+	queue_reload(d->queue, &fresh);
 	home_conf_free(&d->conf);
 	d->conf = fresh;
 	relay_state_free(&d->relay);
@@ -336,6 +342,18 @@ main(int argc, char **argv)
 			  log_escape(err, strlen(err), esc, sizeof(esc)));
 		goto out;
 	}
+	/* Up: the commands that change relay mode find it here, and tell it to reload. */
+	if (pidfile_path(d.conf.main->state_dir, d.pid_path, sizeof(d.pid_path)) != 0) {
+		snprintf(err, sizeof(err), "state_dir too long");
+		d.pid_path[0] = '\0';
+	} else if (pidfile_write(d.pid_path, err, sizeof(err)) != 0) {
+		d.pid_path[0] = '\0';	/* not ours to remove */
+	}
+	if (d.pid_path[0] == '\0') {
+		log_error(NULL, "start", "result=failed error=\"%s\"",
+			  log_escape(err, strlen(err), esc, sizeof(esc)));
+		goto out;
+	}
 	X509_NAME_oneline(X509_get_subject_name(SSL_CTX_get0_certificate(tls_server_ctx(d.tls))),
 			  desc, sizeof(desc));
 	log_info(NULL, "start", "result=ok hostname=%s listeners=%zu certificate=\"%s\" uid=%ld pid=%ld",
@@ -349,6 +367,8 @@ main(int argc, char **argv)
 	log_info(NULL, "stop", "result=ok");
 	rc = 0;
 out:
+	if (d.pid_path[0] != '\0')
+		pidfile_remove(d.pid_path);
 	if (d.indexer != NULL)
 		event_free(d.indexer);
 	server_free(&d.srv);
