@@ -1,6 +1,10 @@
 """homeportd and homeport-edge as daemons: start, reload on SIGHUP (a bad
-configuration is refused and the running one kept), stop on SIGTERM."""
+configuration is refused and the running one kept; a listener that moved
+is rebuilt while its sessions finish), stop on SIGTERM; homeportd's PID
+file and, run as root, the one capability it keeps."""
+import os
 import pathlib
+import pwd
 import shutil
 import signal
 import socket
@@ -10,6 +14,9 @@ import pytest
 
 from daemon import Daemon
 from homed import Home, free_port
+from test_smtp import Raw
+
+CAP_NET_BIND_SERVICE = 10
 
 HOME_CONF = """[home]
 hostname = mail.example.test
@@ -65,29 +72,132 @@ def test_homeportd_start_reload_stop(bindir, tmp_path):
         assert f"{home.conf_path}:{lineno}: [listener mx] bogus: unknown key" in line
         assert home.alive()
 
-        # A good one: applied; the new listener needs a restart and says so.
+        # A good one: applied; the new listener is bound at once, the old one left as it was.
+        added = free_port()
         home.conf_path.write_text(good.replace("log_level = info", "log_level = debug").replace(
-            "[listener mx]", f"[listener mx2]\naddress = 127.0.0.1:{free_port()}\nmode = submission\n\n"
+            "[listener mx]", f"[listener mx2]\naddress = 127.0.0.1:{added}\nmode = submission\n\n"
             "[listener mx]"))
         m = home.mark()
         home.signal(signal.SIGHUP)
         assert "result=ok hostname=mail.example.test listeners=2" in home.wait_for(r"event=reload result=",
                                                                                  start=m)
-        assert "result=needs_restart" in home.wait_for(r"event=reload .*listeners?=", start=m)
+        line = home.wait_for(r"event=reload listener=mx2 ", start=m)
+        assert f"result=added address=127.0.0.1:{added} proxy=no" in line, line
+        assert not any("listener=mx " in x for x in home.lines[m:]), home.lines[m:]
+        with socket.create_connection(("127.0.0.1", added), timeout=5) as s:
+            assert s.recv(100).startswith(b"220 ")
 
-        # The same listener moved to another address (as relay on|off does): a restart too, and
-        # until then the old address still answers.
-        old = home.port("mx")
-        home.conf_path.write_text(good.replace(f"127.0.0.1:{old}", f"127.0.0.1:{free_port()}"))
+        # Removed again: its port closes.
+        home.conf_path.write_text(good)
         m = home.mark()
         home.signal(signal.SIGHUP)
-        home.wait_for(r"event=reload listener=mx result=needs_restart", start=m)
-        with socket.create_connection(("127.0.0.1", old), timeout=5) as s:
-            assert s.recv(100).startswith(b"220 ")
+        assert "result=removed" in home.wait_for(r"event=reload listener=mx2 ", start=m)
+        home.wait_for(r"event=reload result=ok", start=m)
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", added), timeout=5)
         assert home.stop() == 0
         assert "event=stop result=ok" in home.lines[-1]
     finally:
         home.stop()
+
+
+def _moved(home, port):
+    """homeportd.conf with [listener mx] on 127.0.0.1:port instead."""
+    old = home.port("mx")
+    return home.conf_path.read_text().replace(f"127.0.0.1:{old}\n", f"127.0.0.1:{port}\n")
+
+
+def test_homeportd_moves_a_listener_on_reload_and_its_sessions_finish(bindir, tmp_path):
+    """As relay on|off moves the listeners: on SIGHUP the same process answers
+    on the new port at once, the old port is closed, and a session opened
+    before, in the middle of a message, delivers it and ends with 221."""
+    home = _home(bindir, tmp_path)
+    try:
+        home.start()
+        home.add_domain("example.test")
+        home.add_user("alice@example.test")
+        pid = home.proc.pid
+        old, new = home.port("mx"), free_port()
+        before = Raw.connect(old)
+        assert before.cmd("EHLO before.test")[0] == 250
+        assert before.cmd("MAIL FROM:<carol@before.test>")[0] == 250
+        assert before.cmd("RCPT TO:<alice@example.test>")[0] == 250
+
+        home.conf_path.write_text(_moved(home, new))
+        m = home.mark()
+        home.signal(signal.SIGHUP)
+        line = home.wait_for(r"event=reload listener=mx ", start=m)
+        assert f"result=moved address=127.0.0.1:{new} proxy=no" in line, line
+        home.wait_for(r"event=reload result=ok", start=m)
+        assert home.alive() and home.proc.pid == pid
+        after = Raw.connect(new)
+        assert after.cmd("QUIT")[0] == 221
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", old), timeout=5)
+
+        # The session from before the move goes on to the end of its message.
+        assert before.cmd("DATA")[0] == 354
+        assert before.cmd("Subject: across a reload\r\n\r\nmoved while sending\r\n.")[0] == 250
+        assert before.cmd("QUIT")[0] == 221
+        assert before.closed()
+        assert [b"moved while sending" in x.body for x in home.messages("alice@example.test")] == [True]
+        assert home.stop() == 0
+    finally:
+        home.stop()
+
+
+def test_homeportd_writes_its_pid_file_and_removes_it(bindir, tmp_path):
+    home = _home(bindir, tmp_path)
+    pid_file = home.state_dir / "homeportd.pid"
+    try:
+        home.start()
+        assert pid_file.read_text() == f"{home.proc.pid}\n"
+        assert pid_file.stat().st_mode & 0o777 == 0o644
+        assert home.stop() == 0
+        assert not pid_file.exists()
+    finally:
+        home.stop()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="homeportd drops root only when started as root")
+def test_homeportd_as_root_keeps_only_cap_net_bind_service(bindir, tmp_path):
+    """Started as root, homeportd runs as nobody with CAP_NET_BIND_SERVICE
+    alone, and so can move a listener to a port under 1024 on reload."""
+    home = _home(bindir, tmp_path)
+    try:
+        home.start()
+        status = {}
+        for text in pathlib.Path(f"/proc/{home.proc.pid}/status").read_text().splitlines():
+            k, _, v = text.partition(":")
+            status[k] = v.split()
+        nobody = str(pwd.getpwnam("nobody").pw_uid)
+        assert status["Uid"] == [nobody] * 4, status["Uid"]
+        for field in ("CapEff", "CapPrm"):
+            assert int(status[field][0], 16) == 1 << CAP_NET_BIND_SERVICE, (field, status[field])
+        assert int(status["CapInh"][0], 16) == 0, status["CapInh"]
+        low = free_low_port()
+        home.conf_path.write_text(_moved(home, low))
+        m = home.mark()
+        home.signal(signal.SIGHUP)
+        line = home.wait_for(r"event=reload listener=mx ", start=m)
+        assert f"result=moved address=127.0.0.1:{low} " in line, line
+        with socket.create_connection(("127.0.0.1", low), timeout=5) as s:
+            assert s.recv(100).startswith(b"220 ")
+        assert home.stop() == 0
+    finally:
+        home.stop()
+
+
+def free_low_port():
+    """A port under 1024 free on 127.0.0.1 (we are root here)."""
+    for port in range(1023, 900, -1):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    pytest.fail("no free port under 1024 on 127.0.0.1")
 
 
 def test_homeportd_reload_keeps_the_certificate_when_the_new_one_is_refused(bindir, tmp_path):
