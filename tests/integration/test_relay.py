@@ -15,9 +15,11 @@ homeport relay join, homeport dns loaded into Knot).
   through the edge (SNI on 443), and Postfix with postfix-mta-sts-resolver
   delivering under it, the home's certificate verified.
 """
+import ctypes
 import hashlib
 import re
 import secrets
+import socket
 import sqlite3
 
 import pytest
@@ -25,12 +27,15 @@ import pytest
 import peers
 from peers import wait
 from daemon import Daemon
+from bench import HOME_LAN
 from https_peer import system_store
+from test_smtp import Raw
 from relaybench import (EDGE, EDGE_TUNNEL, HOME_TUNNEL, HOSTNAME, DOMAIN, POLICY_HOST, USER, TIMEOUT,
                         Relay, fetch_policy, homeport, imaps_fetch, send_from_peer, stored,
                         verify_dkim)
 
 PASSWORD = "relay-password"
+CLONE_NEWNET = 0x40000000      # setns(2): a network namespace
 
 
 @pytest.fixture(scope="module")
@@ -301,3 +306,92 @@ def test_relay_off_and_on_loses_nothing(relay):
     relay.postfix.wait_delivered("bob", outbound, timeout=TIMEOUT)
     wait("the home's queue to empty", lambda: home.queue() == [])
     assert not re.search(rf"{qid}: .*status=bounced", relay.postfix.log())
+
+
+def _connect_in(host, addr, port):
+    """A TCP connection from inside host's namespace (this thread enters it
+    only to connect): the socket stays usable from here."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    with open("/proc/thread-self/ns/net") as mine, open(f"/var/run/netns/{host.ns}") as there:
+        if libc.setns(there.fileno(), CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "setns into " + host.ns)
+        try:
+            return socket.create_connection((addr, port), timeout=30)
+        finally:
+            if libc.setns(mine.fileno(), CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns back")
+
+
+def _moved(home, mark, pid):
+    """The reload that relay on|off asked for, in the same homeportd: the mx
+    listener's log line."""
+    line = home.wait_for(r"event=reload listener=mx result=", start=mark, timeout=TIMEOUT)
+    home.wait_for(r"event=reload result=ok", start=mark)
+    assert home.alive() and home.proc.pid == pid, home.lines[-20:]
+    return line
+
+
+def test_relay_off_and_on_without_a_restart(relay):
+    """relay off and on while homeportd runs: each moves its listeners at
+    once in the same process (SIGHUP through homeportd.pid) and switches
+    how mail leaves. An SMTP session opened on the home's own address
+    before relay on delivers its message after the listeners moved to the
+    tunnel; mail queued while off leaves through the edge's egress once on.
+
+    Not shown: a session on the tunnel across relay off. relay off takes
+    the edges off the tunnel at once (they must not reach the direct
+    listeners, which would read their PROXY headers as SMTP), which cuts
+    such sessions before their final dot: the sender retries, nothing is
+    lost (test_relay_off_and_on_loses_nothing)."""
+    home = relay.home
+    pid = home.proc.pid
+    mark = home.mark()
+    out = homeport(home, "relay", "off").stdout
+    assert f"homeportd (pid {pid}) reloaded: listeners move now" in out, out
+    line = _moved(home, mark, pid)
+    assert "result=moved address=0.0.0.0:25" in line and "proxy=no" in line, line
+    assert "transport=direct" in home.wait_for(r"event=reload outbound=changed", start=mark)
+    listening = home.host.run("ss", "-Hltn").stdout
+    assert "0.0.0.0:25 " in listening and f"{HOME_TUNNEL}:25 " not in listening, listening
+
+    # While off: a reply queued (port 25 out is blocked by the CGNAT), and a
+    # session on the home's own address, stopped after RCPT.
+    outbound = secrets.token_hex(16)
+    msg = (f"From: <{USER}>\r\nTo: <bob@peer.test>\r\nSubject: queued while off\r\n\r\n"
+           f"queued while off {outbound}\r\n")
+    peers.smtp_send(home.host, "127.0.0.1", 587, USER, ["bob@peer.test"], msg, login=(USER, PASSWORD),
+                    timeout=30)
+    # It tried directly (blocked by the CGNAT), not through the edge's egress, gone from the tunnel.
+    line = home.wait_for(r'event=deliver .*to="bob@peer\.test" result=deferred', start=mark, timeout=TIMEOUT)
+    assert "edge egress" not in line, line
+    session = Raw(_connect_in(home.host, HOME_LAN[0], 25))
+    try:
+        assert session.reply()[0] == 220
+        assert session.cmd("EHLO lan.alice.test")[0] == 250
+        assert session.cmd("MAIL FROM:<carol@lan.alice.test>")[0] == 250
+        assert session.cmd(f"RCPT TO:<{USER}>")[0] == 250
+
+        mark, pmark = home.mark(), len(relay.postfix.log())
+        out = homeport(home, "relay", "on").stdout
+        assert f"homeportd (pid {pid}) reloaded" in out, out
+        line = _moved(home, mark, pid)
+        assert f"result=moved address={HOME_TUNNEL}:25" in line and "proxy=yes" in line, line
+        assert "transport=edge" in home.wait_for(r"event=reload outbound=changed", start=mark)
+        listening = home.host.run("ss", "-Hltn").stdout
+        assert f"{HOME_TUNNEL}:25 " in listening and "0.0.0.0:25 " not in listening, listening
+
+        # The session from before the move finishes its message.
+        inbound = secrets.token_hex(16)
+        assert session.cmd("DATA")[0] == 354
+        assert session.cmd(f"Subject: across relay on\r\n\r\nbody marker {inbound}\r\n.")[0] == 250
+        assert session.cmd("QUIT")[0] == 221
+        assert session.closed()
+    finally:
+        session.close()
+    assert len(stored(home, inbound)) == 1
+    # The queued reply leaves through the edge's egress: Postfix hears it from the edge.
+    relay.postfix.wait_delivered("bob", outbound, timeout=TIMEOUT)
+    log = relay.postfix.log()[pmark:]
+    assert re.search(rf"connect from unknown\[{re.escape(EDGE)}\]", log), log[-2000:]
+    home.wait_for(r"event=deliver .*result=sent", start=mark, timeout=TIMEOUT)
+    wait("the home's queue to empty", lambda: home.queue() == [])
