@@ -206,8 +206,19 @@ def test_leaving_an_edge(multi):
     ifname = multi.a.host.ifname("hph")
     peers_before = multi.a.host.run("wg", "show", ifname, "peers").stdout.split()
     assert len(peers_before) == 2, peers_before
+
+    def on_edge2_tunnel():
+        """homeportd's listening sockets on its tunnel address from edge2 (POOL2's 192.0.2.64/26)."""
+        out = multi.a.host.run("ss", "-Hltn").stdout.split()
+        return [a for a in out if re.fullmatch(r"192\.0\.2\.(6[4-9]|[7-9]\d|1[01]\d|12[0-7]):\d+", a)]
+    assert on_edge2_tunnel()
+    pid, mark = multi.a.proc.pid, multi.a.mark()
     r = homeport(multi.a, "relay", "leave", "edge2")
     assert "left edge2 (tenant mx2-alice-test there)" in r.stdout, r.stdout
+    # The running homeportd reloaded: it no longer listens for that edge.
+    assert f"homeportd (pid {pid}) reloaded" in r.stdout, r.stdout
+    multi.a.wait_for(r"event=reload result=ok", start=mark)
+    assert multi.a.proc.pid == pid and not on_edge2_tunnel(), on_edge2_tunnel()
     assert "homeport-edge tenant remove mx2-alice-test" in r.stdout, r.stdout
     assert "[edge edge2]" not in conf.read_text() and "[edge edge1]" in conf.read_text()
     assert len(multi.a.host.run("wg", "show", ifname, "peers").stdout.split()) == 1
