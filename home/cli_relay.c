@@ -29,6 +29,7 @@
 #include <sodium.h>
 
 #include "cli.h"
+#include "daemon.h"
 #include "dnsname.h"
 #include "enroll_client.h"
 #include "ev.h"
@@ -88,13 +89,17 @@ cli_relay_write(const char *state_dir, int mode, const char *interface, const st
 static int
 cli_relay_reload(const struct home_conf *hc)
 {
-	char path[HOME_PATH_MAX];
+	char path[HOME_PATH_MAX], err[CONF_ERROR_MAX];
+	uid_t uid = geteuid();
 	pid_t pid = 0;
 	int r;
 
 	if (pidfile_path(hc->main->state_dir, path, sizeof(path)) != 0)
 		return cli_fail("relay", "state_dir too long");
-	r = pidfile_signal(path, "homeportd", SIGHUP, &pid);
+	/* Started as root, homeportd runs as [home] user; else as whoever started it, as we do. */
+	if (uid == 0 && daemon_user_uid(hc->main->user, &uid, err, sizeof(err)) != 0)
+		return cli_fail("relay", "%s: cannot tell homeportd to reload; send it SIGHUP or restart it", err);
+	r = pidfile_signal(path, "homeportd", uid, SIGHUP, &pid);
 	if (r > 0) {
 		printf("homeportd (pid %ld) reloaded: listeners move now; sessions in progress finish\n", (long)pid);
 		return CLI_OK;

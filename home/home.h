@@ -805,10 +805,13 @@ void server_set_mtasts(struct server *srv, const struct mtasts_own *sts);
  * stops accepting at once (its sockets closed before any new one is
  * bound, so a new listener may take its address); its connections go on
  * to their end. Then the changed and new ones bind (event=reload
- * result=moved|added); one that cannot is logged (result=failed) and
- * left out, and a later reload tries again. Never fails as a whole.
+ * result=moved|added); one that cannot is logged (result=failed): a moved
+ * one is bound again at its old addresses (kept=old_address), a new one
+ * is left out; a later reload tries again. While the server stops, only
+ * the settings change: nothing is bound. Returns how many listeners
+ * failed; never fails as a whole.
  */
-void server_reload(struct server *srv, const struct home_conf *hc);
+unsigned server_reload(struct server *srv, const struct home_conf *hc);
 
 /*
  * Stop accepting; sessions between messages get 421 (IMAP: BYE) and
@@ -1502,12 +1505,17 @@ int pidfile_read(const char *path, pid_t *pid_r);
 /* 1 if process pid runs and is called comm (/proc/PID/comm, cut to PIDFILE_COMM_MAX), else 0. */
 int pidfile_comm_is(pid_t pid, const char *comm);
 
+/* 1 if process pid runs with effective uid uid (/proc/PID/status), else 0. */
+#define PIDFILE_STATUS_MAX 4096	/* the start of /proc/PID/status read, Uid: included */
+int pidfile_uid_is(pid_t pid, uid_t uid);
+
 /*
- * Send sig to the process path names if it is called comm. Returns 1
+ * Send sig to the process path names if it is called comm and runs as
+ * uid, through a pidfd (a PID reused meanwhile gets nothing). Returns 1
  * with *pid_r set (sent), 0 when none runs (no file, a stale one, another
- * program), or -1 with errno when the signal could not be sent (EPERM).
+ * program or user), or -1 with errno when the signal could not be sent.
  */
-int pidfile_signal(const char *path, const char *comm, int sig, pid_t *pid_r);
+int pidfile_signal(const char *path, const char *comm, uid_t uid, int sig, pid_t *pid_r);
 
 /* ---- queue.c: the outbound queue's runner (deliveries: smtp_client.c) ---- */
 

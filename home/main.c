@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -48,6 +49,7 @@ struct homed {
 	struct dkim_keys *dkim;		/* read as root, like the TLS key */
 	struct relay_state relay;	/* STATE_DIR/relay.conf: the edges, relay mode on or off */
 	struct tls_identity served;	/* the certificate chain in use (no key): MTA-STS checks it */
+	struct stat relay_seen;		/* relay.conf when it was read at start (st_ino 0: none) */
 	char pid_path[HOME_PATH_MAX];	/* STATE_DIR/homeportd.pid once written, else "" */
 };
 
@@ -62,6 +64,18 @@ homed_load_relay(struct home_conf *hc, struct relay_state *rs, char *err, size_t
 	if (relay_state_load(hc->main->state_dir, rs, err, errcap) != 0)
 		return -1;
 	return relay_apply(hc, rs, err, errcap);
+}
+
+/* STATE_DIR/relay.conf's inode, size and times into *st (zeroed when there is none). */
+static void
+homed_relay_stat(const char *state_dir, struct stat *st)
+{
+	char path[HOME_PATH_MAX];
+
+	memset(st, 0, sizeof(*st));
+	if (snprintf(path, sizeof(path), "%s/%s", state_dir, RELAY_FILE) < (int)sizeof(path) &&
+	    stat(path, st) != 0)
+		memset(st, 0, sizeof(*st));
 }
 
 /* Relay mode: the tunnel to the edges up before the listeners bind to its addresses. */
@@ -248,6 +262,7 @@ homed_reload(void *arg)
 	struct home_conf fresh;
 	struct relay_state relay;
 	char err[CONF_ERROR_MAX], esc[2 * CONF_ERROR_MAX];
+	unsigned failed;
 
 	if (home_conf_load(d->conf_path, &fresh, err, sizeof(err)) == 0 &&
 	    homed_load_relay(&fresh, &relay, err, sizeof(err)) != 0)
@@ -264,7 +279,7 @@ homed_reload(void *arg)
 	if (homed_load_tls(&fresh, &d->tls, &d->served, err, sizeof(err)) != 0)
 		log_warn(NULL, "reload", "tls=kept_old error=\"%s\" hint=\"restart homeportd to load "
 			 "a new certificate\"", log_escape(err, strlen(err), esc, sizeof(esc)));
-	server_reload(d->srv, &fresh);
+	failed = server_reload(d->srv, &fresh);
 	queue_reload(d->queue, &fresh);
 	home_conf_free(&d->conf);
 	d->conf = fresh;
@@ -272,8 +287,12 @@ homed_reload(void *arg)
 	d->relay = relay;
 	homed_mtasts(d);
 	log_set_level((enum log_level)d->conf.main->log_level);
-	log_info(NULL, "reload", "result=ok hostname=%s listeners=%zu", d->conf.main->hostname,
-		 d->conf.nlisteners);
+	if (failed > 0)
+		log_error(NULL, "reload", "result=partial hostname=%s listeners=%zu failed=%u", d->conf.main->hostname,
+			  d->conf.nlisteners, failed);
+	else
+		log_info(NULL, "reload", "result=ok hostname=%s listeners=%zu", d->conf.main->hostname,
+			 d->conf.nlisteners);
 }
 
 int
@@ -287,14 +306,19 @@ main(int argc, char **argv)
 
 	if (rc >= 0)
 		return rc;
-	rc = 1;
 	d.conf_path = opts.conf_path;
-	if (home_conf_load(d.conf_path, &d.conf, err, sizeof(err)) != 0 ||
-	    homed_load_relay(&d.conf, &d.relay, err, sizeof(err)) != 0) {
+	rc = home_conf_load(d.conf_path, &d.conf, err, sizeof(err));
+	if (rc == 0) {
+		/* Before it is read: a change from now on shows (see the PID file below). */
+		homed_relay_stat(d.conf.main->state_dir, &d.relay_seen);
+		rc = homed_load_relay(&d.conf, &d.relay, err, sizeof(err));
+	}
+	if (rc != 0) {
 		fprintf(stderr, "homeportd: %s\n", err);
 		home_conf_free(&d.conf);
 		return 1;
 	}
+	rc = 1;		/* until it has run */
 	if (opts.check) {
 		printf("configuration OK%s\n", relay_state_active(&d.relay) ? " (relay mode)" : "");
 		relay_state_free(&d.relay);
@@ -353,6 +377,18 @@ main(int argc, char **argv)
 		log_error(NULL, "start", "result=failed error=\"%s\"",
 			  log_escape(err, strlen(err), esc, sizeof(esc)));
 		goto out;
+	}
+	{
+		/* homeport relay changed relay.conf before it could find us: take the change now. */
+		struct stat now;
+
+		homed_relay_stat(d.conf.main->state_dir, &now);
+		if (now.st_ino != d.relay_seen.st_ino || now.st_size != d.relay_seen.st_size ||
+		    now.st_mtim.tv_sec != d.relay_seen.st_mtim.tv_sec ||
+		    now.st_mtim.tv_nsec != d.relay_seen.st_mtim.tv_nsec) {
+			log_info(NULL, "start", "relay=changed_while_starting action=reload");
+			homed_reload(&d);
+		}
 	}
 	X509_NAME_oneline(X509_get_subject_name(SSL_CTX_get0_certificate(tls_server_ctx(d.tls))),
 			  desc, sizeof(desc));

@@ -5,14 +5,20 @@
  * homeportd writes its PID once it is up (atomically: a reader sees the
  * old file or the new one) and removes the file when it stops cleanly. A
  * file left by a crash names a process that is gone, or another program
- * that got the PID since: the reader believes it only if /proc/PID/comm
- * is homeportd's name.
+ * that got the PID since; and the directory is the service user's, who
+ * could write any PID there. So root's reader holds the process with a
+ * pidfd, believes the file only if that process is called homeportd and
+ * runs as the service user, and signals through the pidfd: never a PID
+ * reused in between. Only a regular file is read (a FIFO there would
+ * block the reader).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "home.h"
@@ -62,12 +68,14 @@ int
 pidfile_read(const char *path, pid_t *pid_r)
 {
 	char text[PIDFILE_TEXT_MAX];
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	ssize_t n = -1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 
 	if (fd < 0)
 		return -1;
-	n = read(fd, text, sizeof(text));
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		n = read(fd, text, sizeof(text));
 	close(fd);
 	if (n <= 0 || (size_t)n == sizeof(text))
 		return -1;
@@ -98,15 +106,55 @@ pidfile_comm_is(pid_t pid, const char *comm)
 }
 
 int
-pidfile_signal(const char *path, const char *comm, int sig, pid_t *pid_r)
+pidfile_uid_is(pid_t pid, uid_t uid)
+{
+	char path[64], text[PIDFILE_STATUS_MAX];
+	const char *line;
+	int64_t v;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	text[n] = '\0';
+	/* "Uid:\treal\teffective\tsaved\tfs": the effective one counts. */
+	if ((line = strstr(text, "\nUid:\t")) == NULL)
+		return 0;
+	line += strlen("\nUid:\t");
+	line += strcspn(line, "\t\n");
+	if (*line != '\t')
+		return 0;
+	line++;
+	return num_parse_i64(line, strcspn(line, "\t\n"), 0, UINT32_MAX, &v) == 0 && (uid_t)v == uid;
+}
+
+int
+pidfile_signal(const char *path, const char *comm, uid_t uid, int sig, pid_t *pid_r)
 {
 	pid_t pid;
+	int fd, rc = 0, saved;
 
 	*pid_r = 0;
-	if (pidfile_read(path, &pid) != 0 || !pidfile_comm_is(pid, comm))
+	if (pidfile_read(path, &pid) != 0)
 		return 0;
-	if (kill(pid, sig) != 0)
+	/* Held from here: if it exits, the signal below fails (ESRCH) rather than reach a successor. */
+	if ((fd = (int)syscall(SYS_pidfd_open, pid, 0)) < 0)
 		return errno == ESRCH ? 0 : -1;
-	*pid_r = pid;
-	return 1;
+	if (pidfile_comm_is(pid, comm) && pidfile_uid_is(pid, uid)) {
+		if (syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) == 0) {
+			*pid_r = pid;
+			rc = 1;
+		} else {
+			rc = errno == ESRCH ? 0 : -1;
+		}
+	}
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
 }

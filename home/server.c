@@ -97,6 +97,8 @@ struct listener {
 	struct ev_listener **evl;	/* one per address */
 	size_t nevl;
 	struct addr *addrs;		/* the configured addresses, evl's in order */
+	int64_t max_connections;	/* as configured, to bind it again (a reload that failed) */
+	int64_t max_per_source;
 };
 
 struct conn {
@@ -1053,6 +1055,8 @@ server_listener(struct server *srv, const struct home_listener_conf *lc, char *e
 		goto nomem;
 	l->refs = 1;
 	l->srv = srv;
+	l->max_connections = lc->max_connections;
+	l->max_per_source = lc->max_per_source;
 	snprintf(l->name, sizeof(l->name), "%s", lc->name);
 	l->mode = lc->mode;
 	l->proxy = lc->proxy;
@@ -1230,6 +1234,8 @@ server_update_listener(struct listener *l, const struct home_listener_conf *lc)
 	ev_quota_set_limits(l->clients, &clients);
 	l->proxy_timeout = lc->proxy_timeout;
 	l->idle_timeout = lc->idle_timeout;
+	l->max_connections = lc->max_connections;
+	l->max_per_source = lc->max_per_source;
 	if (lc->proxy_from.n > 0 && (from = calloc(lc->proxy_from.n, sizeof(*from))) != NULL) {
 		memcpy(from, lc->proxy_from.v, lc->proxy_from.n * sizeof(*from));
 		free(l->proxy_from);
@@ -1260,20 +1266,49 @@ server_bound_text(const struct listener *l, char *out, size_t cap)
 	}
 }
 
-void
+/*
+ * A new listener with old's settings and addresses, bound again: what a
+ * reload does when old's new addresses cannot be bound, so that the
+ * listener keeps serving where it did. NULL if that fails too.
+ */
+static struct listener *
+server_listener_again(struct server *srv, const struct listener *old, char *err, size_t errcap)
+{
+	struct home_listener_conf lc = {
+		.name = (char *)old->name,
+		.address = { .v = old->addrs, .n = old->nevl },
+		.mode = old->mode,
+		.proxy = old->proxy,
+		.proxy_from = { .v = old->proxy_from, .n = old->nproxy_from },
+		.max_connections = old->max_connections,
+		.max_per_source = old->max_per_source,
+		.idle_timeout = old->idle_timeout,
+		.proxy_timeout = old->proxy_timeout,
+	};
+
+	return server_listener(srv, &lc, err, errcap);
+}
+
+unsigned
 server_reload(struct server *srv, const struct home_conf *hc)
 {
 	struct listener **old = srv->listeners, **next;
 	size_t nold = srv->nlisteners, n = 0;
 	struct throttle_conf tc;
 	char err[CONF_ERROR_MAX], esc[2 * CONF_ERROR_MAX], where[SERVER_ADDRS_LOG_MAX];
+	unsigned failed = 0;
 
 	server_take_conf(srv, hc);
 	server_throttle_conf(hc, &tc);
 	throttle_set_conf(srv->th, &tc);
+	if (srv->stopping) {
+		/* SIGHUP during the shutdown grace: nothing may start accepting again. */
+		log_warn(NULL, "reload", "listeners=kept_old reason=stopping");
+		return 0;
+	}
 	if ((next = calloc(hc->nlisteners > 0 ? hc->nlisteners : 1, sizeof(*next))) == NULL) {
 		log_error(NULL, "reload", "listeners=kept_old error=\"out of memory\"");
-		return;
+		return 1;
 	}
 	/*
 	 * Every listener that goes or changes stops accepting first, so that
@@ -1298,8 +1333,18 @@ server_reload(struct server *srv, const struct home_conf *hc)
 			continue;
 		}
 		if ((l = server_listener(srv, lc, err, sizeof(err))) == NULL) {
-			log_error(NULL, "reload", "listener=%s result=failed error=\"%s\"", lc->name,
-				  log_escape(err, strlen(err), esc, sizeof(esc)));
+			char again[CONF_ERROR_MAX];
+
+			failed++;
+			log_escape(err, strlen(err), esc, sizeof(esc));
+			/* Moved, but the new address cannot be bound: keep serving at the old one. */
+			if (j < nold && (l = server_listener_again(srv, old[j], again, sizeof(again))) != NULL) {
+				log_error(NULL, "reload", "listener=%s result=failed kept=old_address error=\"%s\"",
+					  lc->name, esc);
+				next[n++] = l;
+			} else {
+				log_error(NULL, "reload", "listener=%s result=failed error=\"%s\"", lc->name, esc);
+			}
 			continue;
 		}
 		server_bound_text(l, where, sizeof(where));
@@ -1318,6 +1363,7 @@ server_reload(struct server *srv, const struct home_conf *hc)
 	free(old);
 	srv->listeners = next;
 	srv->nlisteners = n;
+	return failed;
 }
 
 static void

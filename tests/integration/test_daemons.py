@@ -146,6 +146,39 @@ def test_homeportd_moves_a_listener_on_reload_and_its_sessions_finish(bindir, tm
         home.stop()
 
 
+def test_homeportd_keeps_a_listener_whose_new_address_is_taken(bindir, tmp_path):
+    """A reload that cannot bind a listener's new address (another program
+    holds it) binds the old one again: the listener keeps answering where
+    it did, and the reload says it was partial."""
+    home = _home(bindir, tmp_path)
+    taken = socket.socket()
+    try:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        home.start()
+        old, new = home.port("mx"), taken.getsockname()[1]
+        home.conf_path.write_text(_moved(home, new))
+        m = home.mark()
+        home.signal(signal.SIGHUP)
+        line = home.wait_for(r"event=reload listener=mx ", start=m)
+        assert "result=failed kept=old_address" in line and "Address already in use" in line, line
+        assert "failed=1" in home.wait_for(r"event=reload result=partial", start=m)
+        still = Raw.connect(old)
+        assert still.cmd("QUIT")[0] == 221 and still.closed()
+        assert home.alive()
+
+        # Once the address is free, the next reload moves it.
+        taken.close()
+        m = home.mark()
+        home.signal(signal.SIGHUP)
+        assert f"result=moved address=127.0.0.1:{new}" in home.wait_for(r"event=reload listener=mx ", start=m)
+        home.wait_for(r"event=reload result=ok", start=m)
+        assert home.stop() == 0
+    finally:
+        taken.close()
+        home.stop()
+
+
 def test_homeportd_writes_its_pid_file_and_removes_it(bindir, tmp_path):
     home = _home(bindir, tmp_path)
     pid_file = home.state_dir / "homeportd.pid"

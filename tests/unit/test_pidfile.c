@@ -1,8 +1,10 @@
 /*
  * Unit tests for home/pidfile: the PID file's text (good and bad), the
  * file written and read back, removed only by the process it names, and
- * the signal sent only to a running process of the right name (not to
- * one that has exited, not to another program that has the PID).
+ * the signal sent only to a running process of the right name and user
+ * (not to one that has exited, not to another program or another user's
+ * process that has the PID); a FIFO or a symbolic link in the file's
+ * place is not read.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -128,15 +130,21 @@ test_pidfile_signal(void **state)
 	assert_int_equal(prctl(PR_SET_NAME, "hp-pidfile-test", 0L, 0L, 0L), 0);
 	assert_int_equal(sigaction(SIGHUP, &sa, &old), 0);
 	/* No file: nobody to tell. */
-	assert_int_equal(pidfile_signal(t->path, "hp-pidfile-test", SIGHUP, &pid), 0);
+	assert_int_equal(pidfile_signal(t->path, "hp-pidfile-test", geteuid(), SIGHUP, &pid), 0);
 	assert_int_equal(pid, 0);
 	/* Our own file and name: the signal comes. */
 	assert_int_equal(pidfile_write(t->path, err, sizeof(err)), 0);
-	assert_int_equal(pidfile_signal(t->path, "hp-pidfile-test", SIGHUP, &pid), 1);
+	assert_int_equal(pidfile_signal(t->path, "hp-pidfile-test", geteuid(), SIGHUP, &pid), 1);
 	assert_int_equal(pid, getpid());
 	assert_int_equal(t_hups, 1);
+	/* The right name but another user (a process the service user does not own): nothing sent. */
+	assert_int_equal(pidfile_signal(t->path, "hp-pidfile-test", geteuid() + 1, SIGHUP, &pid), 0);
+	assert_int_equal(pid, 0);
+	assert_int_equal(t_hups, 1);
+	assert_int_equal(pidfile_uid_is(getpid(), geteuid()), 1);
+	assert_int_equal(pidfile_uid_is(getpid(), geteuid() + 1), 0);
 	/* Another program has the PID: nothing sent. */
-	assert_int_equal(pidfile_signal(t->path, "homeportd", SIGHUP, &pid), 0);
+	assert_int_equal(pidfile_signal(t->path, "homeportd", geteuid(), SIGHUP, &pid), 0);
 	assert_int_equal(pid, 0);
 	assert_int_equal(t_hups, 1);
 	/* A process that has exited (its PID file left behind): nothing sent. */
@@ -147,7 +155,24 @@ test_pidfile_signal(void **state)
 	assert_int_equal(waitpid(child, &status, 0), child);
 	n = snprintf(text, sizeof(text), "%ld\n", (long)child);
 	assert_int_equal(testutil_write_file(t->path, text, (size_t)n, 0644), 0);
-	assert_int_equal(pidfile_signal(t->path, "hp-pidfile-test", SIGHUP, &pid), 0);
+	assert_int_equal(pidfile_signal(t->path, "hp-pidfile-test", geteuid(), SIGHUP, &pid), 0);
+	assert_int_equal(t_hups, 1);
+	/* A FIFO in its place (the directory is the service user's): refused at once, not waited on. */
+	assert_int_equal(unlink(t->path), 0);
+	assert_int_equal(mkfifo(t->path, 0644), 0);
+	assert_int_equal(pidfile_read(t->path, &pid), -1);
+	assert_int_equal(pidfile_signal(t->path, "hp-pidfile-test", geteuid(), SIGHUP, &pid), 0);
+	/* A symbolic link to a good file: not followed. */
+	assert_int_equal(unlink(t->path), 0);
+	{
+		char real[600];
+
+		snprintf(real, sizeof(real), "%s/real.pid", t->dir);
+		assert_int_equal(pidfile_write(real, err, sizeof(err)), 0);
+		assert_int_equal(symlink(real, t->path), 0);
+		assert_int_equal(pidfile_read(t->path, &pid), -1);
+		assert_int_equal(pidfile_read(real, &pid), 0);
+	}
 	assert_int_equal(t_hups, 1);
 	assert_int_equal(sigaction(SIGHUP, &old, NULL), 0);
 	testutil_tmpdir_free(&t);
