@@ -32,7 +32,6 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <sodium.h>
 
@@ -72,6 +71,8 @@ struct cli_dns {
 	size_t nhosts;
 	int ports[HOME_LISTENER_HTTP + 1];	/* per enum home_listener_mode: its port, 0 when not configured */
 	struct mtasts_own sts;			/* the policy homeportd serves */
+	struct tls_identity chain;		/* [tls] certificate, read once; cert NULL if it cannot be */
+	char chain_err[CONF_ERROR_MAX];
 	/* Relay mode: the policy hosts (mta-sts.DOMAIN) the edges route here, at their addresses. */
 	struct cli_dns_host policy_hosts[CLI_DNS_HOSTS_MAX];
 	size_t npolicy_hosts;
@@ -142,28 +143,21 @@ cli_dns_dkim(void *arg, const char *owner, const char *text, const char *state)
 	cli_dns_txt(owner, text, state);
 }
 
-/* TLSA 3 1 1 of the certificate at path: the SHA-256 of its public key. Returns 0, or -1. */
+/* TLSA 3 1 1 of cert: the SHA-256 of its public key. Returns 0, or -1. */
 static int
-cli_dns_tlsa(const char *path, char hexout[HEX_ENCODED_SIZE(32)])
+cli_dns_tlsa(X509 *cert, char hexout[HEX_ENCODED_SIZE(32)])
 {
 	unsigned char *der = NULL, digest[32];
 	unsigned int dlen = 0;
-	X509 *cert = NULL;
-	FILE *f = fopen(path, "r");
 	int len, rc = -1;
 
-	if (f == NULL)
-		return -1;
-	cert = PEM_read_X509(f, NULL, NULL, NULL);
-	fclose(f);
-	if (cert == NULL || (len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der)) <= 0)
+	if ((len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der)) <= 0)
 		goto out;
 	if (EVP_Digest(der, (size_t)len, digest, &dlen, EVP_sha256(), NULL) != 1 || dlen != 32)
 		goto out;
 	rc = hex_encode(digest, 32, hexout, HEX_ENCODED_SIZE(32)) < 0 ? -1 : 0;
 out:
 	OPENSSL_free(der);
-	X509_free(cert);
 	return rc;
 }
 
@@ -294,7 +288,12 @@ cli_dns_mtasts(const struct cli_dns *d, const char *domain)
 		naddrs = p->naddrs;
 		name = p->name;
 	}
-	if (tlsident_verify(d->hc.cert_path, d->hc.outbound->tls_ca_file, &name, 1, why, sizeof(why)) != 0) {
+	if (d->chain.cert == NULL) {
+		printf("; MTA-STS: not published: %s\n", d->chain_err);
+		return;
+	}
+	if (tlsident_verify_identity(&d->chain, d->hc.cert_path, d->hc.outbound->tls_ca_file, &name, 1, why,
+				     sizeof(why)) != 0) {
 		printf("; MTA-STS: not published: %s\n", why);
 		return;
 	}
@@ -375,7 +374,7 @@ cli_dns_main(const char *conf_path, int argc, char **argv)
 	struct store_err err;
 	size_t ndomains = 0;
 	uint8_t wg_pk[32];
-	int opt, rc = CLI_FAIL, loaded = 0, wg = 0;
+	int opt, rc = CLI_FAIL, loaded = 0, wg = 0, tlsa_ok;
 
 	if (d == NULL)
 		return cli_fail("dns", "out of memory");
@@ -446,7 +445,10 @@ cli_dns_main(const char *conf_path, int argc, char **argv)
 		rc = cli_fail("dns", "%s", err.msg);
 		goto out;
 	}
-	mtasts_own_load(&d->hc, &d->relay, NULL, &d->sts);
+	if (tlsident_load_chain(d->hc.cert_path, &d->chain, d->chain_err, sizeof(d->chain_err)) != 0)
+		tls_identity_clear(&d->chain);
+	mtasts_own_load(&d->hc, &d->relay, d->chain.cert != NULL ? &d->chain : NULL, &d->sts);
+	tlsa_ok = d->chain.cert != NULL && cli_dns_tlsa(d->chain.cert, tlsa) == 0;
 	wg = cli_dns_wg_public(d->hc.main->state_dir, wg_pk, cerr, sizeof(cerr));
 	printf("; homeport dns: what to publish for %s (%s)\n", d->hc.main->hostname,
 	       relay_state_active(&d->relay) ? "relay mode" : "direct mode");
@@ -459,7 +461,7 @@ cli_dns_main(const char *conf_path, int argc, char **argv)
 		for (size_t i = 0; i < host->naddrs; i++)
 			cli_dns_rr(host->name, addr_family(&host->addrs[i]) == AF_INET ? "A" : "AAAA",
 				   addr_format(&host->addrs[i], ip, sizeof(ip)), NULL);
-		if (cli_dns_tlsa(d->hc.cert_path, tlsa) == 0) {
+		if (tlsa_ok) {
 			char owner[DNSNAME_MAX + 16], data[96];
 			snprintf(owner, sizeof(owner), "_25._tcp.%s", host->name);
 			snprintf(data, sizeof(data), "3 1 1 %s", tlsa);
@@ -486,6 +488,7 @@ cli_dns_main(const char *conf_path, int argc, char **argv)
 out:
 	free(domains);
 	store_close(&st);
+	tls_identity_clear(&d->chain);
 	relay_state_free(&d->relay);
 	if (loaded)
 		home_conf_free(&d->hc);

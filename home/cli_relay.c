@@ -197,18 +197,6 @@ cli_relay_handshake(const char *ifname, const uint8_t key[WG_KEY_LEN], int wait_
 	}
 }
 
-/* Add name to list[0..*n) unless it is there (or the list is full). */
-static void
-cli_relay_add_host(const char **list, size_t *n, size_t cap, const char *name)
-{
-	for (size_t i = 0; i < *n; i++) {
-		if (dnsname_equal(list[i], strlen(list[i]), name, strlen(name)))
-			return;
-	}
-	if (*n < cap)
-		list[(*n)++] = name;
-}
-
 /*
  * Add the home's default host names to list[0..*n): [home] hostname and
  * each local domain's policy host, so that the edge also routes the
@@ -224,7 +212,7 @@ cli_relay_default_hosts(const struct home_conf *hc, struct cli_relay_policy_host
 	struct store_err err;
 	size_t ndomains = 0;
 
-	cli_relay_add_host(list, n, cap, hc->main->hostname);
+	dnsname_list_add(list, n, cap, hc->main->hostname);
 	ph->n = 0;
 	if (home_store_path(hc->main->state_dir, path, sizeof(path)) != 0 ||
 	    (st = store_open(path, 0, &err)) == NULL || store_domain_list(st, &domains, &ndomains, &err) != 0) {
@@ -234,7 +222,7 @@ cli_relay_default_hosts(const struct home_conf *hc, struct cli_relay_policy_host
 	}
 	for (size_t i = 0; i < ndomains && ph->n < ENROLL_HOSTS_MAX; i++) {
 		if (mtasts_policy_host(domains[i].name, ph->name[ph->n], sizeof(ph->name[0])) == 0) {
-			cli_relay_add_host(list, n, cap, ph->name[ph->n]);
+			dnsname_list_add(list, n, cap, ph->name[ph->n]);
 			ph->n++;
 		}
 	}
@@ -458,7 +446,7 @@ cli_relay_key(const struct home_conf *hc, const struct relay_state *rs, int argc
 			return cli_relay_usage(stderr, CLI_USAGE);
 		if (dnsname_check(optarg, strlen(optarg), 0) != 0)
 			return cli_fail("relay", "--hostname %s: not a host name", optarg);
-		cli_relay_add_host(hosts, &n, ENROLL_HOSTS_MAX, optarg);
+		dnsname_list_add(hosts, &n, ENROLL_HOSTS_MAX, optarg);
 		given++;
 	}
 	if (optind != argc)
@@ -469,7 +457,7 @@ cli_relay_key(const struct home_conf *hc, const struct relay_state *rs, int argc
 			const struct relay_edge *e = relay_state_edge(rs, i);
 
 			for (size_t h = 0; h < e->hostnames.n; h++)
-				cli_relay_add_host(hosts, &n, sizeof(hosts) / sizeof(hosts[0]), e->hostnames.v[h]);
+				dnsname_list_add(hosts, &n, sizeof(hosts) / sizeof(hosts[0]), e->hostnames.v[h]);
 		}
 	}
 	snprintf(path, sizeof(path), "%s/%s", hc->main->state_dir, RELAY_KEY_FILE);

@@ -87,13 +87,8 @@ mtasts_own_mx(const struct home_conf *hc, const struct relay_state *rs, const ch
 		const struct relay_edge *e = relay_state_edge(rs, i);
 
 		for (size_t h = 0; h < e->hostnames.n; h++) {
-			const char *name = e->hostnames.v[h];
-			int seen = mtasts_own_is_policy_host(name);
-
-			for (size_t k = 0; k < n && !seen; k++)
-				seen = dnsname_equal(mx[k], strlen(mx[k]), name, strlen(name));
-			if (!seen && n < cap)
-				mx[n++] = name;
+			if (!mtasts_own_is_policy_host(e->hostnames.v[h]))
+				(void)dnsname_list_add(mx, &n, cap, e->hostnames.v[h]);
 		}
 	}
 	return n;

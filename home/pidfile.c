@@ -82,19 +82,32 @@ pidfile_read(const char *path, pid_t *pid_r)
 	return pidfile_parse(text, (size_t)n, pid_r);
 }
 
-int
-pidfile_comm_is(pid_t pid, const char *comm)
+/* The start of /proc/PID/LEAF into text[0..cap - 1), NUL-terminated. Returns its length, or -1. */
+static ssize_t
+pidfile_proc_read(pid_t pid, const char *leaf, char *text, size_t cap)
 {
-	char path[64], text[PIDFILE_TEXT_MAX];
-	size_t want = strlen(comm);
+	char path[64];
 	ssize_t n;
 	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%ld/comm", (long)pid);
+	snprintf(path, sizeof(path), "/proc/%ld/%s", (long)pid, leaf);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return 0;
-	n = read(fd, text, sizeof(text));
+		return -1;
+	n = read(fd, text, cap - 1);
 	close(fd);
+	if (n <= 0)
+		return -1;
+	text[n] = '\0';
+	return n;
+}
+
+int
+pidfile_comm_is(pid_t pid, const char *comm)
+{
+	char text[PIDFILE_TEXT_MAX];
+	size_t want = strlen(comm);
+	ssize_t n = pidfile_proc_read(pid, "comm", text, sizeof(text));
+
 	if (n <= 0)
 		return 0;
 	if (text[n - 1] == '\n')
@@ -108,20 +121,12 @@ pidfile_comm_is(pid_t pid, const char *comm)
 int
 pidfile_uid_is(pid_t pid, uid_t uid)
 {
-	char path[64], text[PIDFILE_STATUS_MAX];
+	char text[PIDFILE_STATUS_MAX];
 	const char *line;
 	int64_t v;
-	ssize_t n;
-	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+	if (pidfile_proc_read(pid, "status", text, sizeof(text)) < 0)
 		return 0;
-	n = read(fd, text, sizeof(text) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	text[n] = '\0';
 	/* "Uid:\treal\teffective\tsaved\tfs": the effective one counts. */
 	if ((line = strstr(text, "\nUid:\t")) == NULL)
 		return 0;

@@ -91,7 +91,8 @@ size_t
 web_respond(const struct web_site *site, const uint8_t *in, enum httphead_status st, const struct httphead *h,
 	    char *out, size_t cap, int *status_r)
 {
-	static const char not_found[] = "Not Found\n", not_allowed[] = "Method Not Allowed\n";
+	static const char not_found[] = "Not Found\n", not_allowed[] = "Method Not Allowed\n",
+			  unavailable[] = "Service Unavailable\n";
 	const uint8_t *method = in, *target = in + h->target_off;
 	const struct mtasts_own *sts = site->sts;
 	char location[sizeof("Location: https://\r\n") + DNSNAME_MAX + HTTPHEAD_MAX];
@@ -119,8 +120,8 @@ web_respond(const struct web_site *site, const uint8_t *in, enum httphead_status
 		ours = web_policy_host(site, h->host);
 	if (ours < 0) {
 		*status_r = 503;	/* shared/httphead's answer, but HEAD gets no body */
-		return web_text(out, cap, "503 Service Unavailable", "Retry-After: 60\r\n", "Service Unavailable\n",
-				20, head);
+		return web_text(out, cap, "503 Service Unavailable", "Retry-After: 60\r\n", unavailable,
+				sizeof(unavailable) - 1, head);
 	}
 	if (ours > 0) {
 		*status_r = 200;

@@ -16,8 +16,8 @@
 /* Certificates in a chain file beyond the leaf. */
 #define TLSIDENT_CHAIN_MAX 8
 
-static int
-tlsident_read_chain(const char *path, struct tls_identity *id, char *err, size_t errcap)
+int
+tlsident_load_chain(const char *path, struct tls_identity *id, char *err, size_t errcap)
 {
 	uint8_t *buf = malloc(KEYFILE_MAX);
 	size_t len = 0;
@@ -75,7 +75,7 @@ tlsident_load(const char *cert_path, const char *key_path, struct tls_identity *
 	      size_t errcap)
 {
 	memset(id, 0, sizeof(*id));
-	if (tlsident_read_chain(cert_path, id, err, errcap) != 0)
+	if (tlsident_load_chain(cert_path, id, err, errcap) != 0)
 		goto fail;
 	id->key = pemkey_load(key_path, err, errcap);
 	if (id->key == NULL)
@@ -152,7 +152,7 @@ tlsident_verify(const char *cert_path, const char *ca_file, const char *const *n
 	struct tls_identity id = { 0 };
 	int rc = -1;
 
-	if (tlsident_read_chain(cert_path, &id, err, errcap) == 0)
+	if (tlsident_load_chain(cert_path, &id, err, errcap) == 0)
 		rc = tlsident_verify_identity(&id, cert_path, ca_file, names, n, err, errcap);
 	tls_identity_clear(&id);
 	return rc;

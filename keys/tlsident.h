@@ -19,6 +19,13 @@ int tlsident_load(const char *cert_path, const char *key_path, struct tls_identi
 		  char *err, size_t errcap);
 
 /*
+ * The certificate chain alone (id->key stays NULL): as tlsident_load,
+ * for readers that need no key (homeport dns). *id must be zeroed before;
+ * release with tls_identity_clear(). Returns 0, or -1 with err set.
+ */
+int tlsident_load_chain(const char *path, struct tls_identity *id, char *err, size_t errcap);
+
+/*
  * Would a client that trusts ca_file (PEM; NULL: the system's CAs) accept
  * the chain in cert_path, now, from a server named each of names[0..n)?
  * The chain must lead to a trusted CA, every certificate in its validity

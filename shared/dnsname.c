@@ -1,4 +1,5 @@
 #include "dnsname.h"
+#include <string.h>
 
 static int
 dnsname_ldh(char c)
@@ -51,5 +52,20 @@ dnsname_equal(const char *a, size_t alen, const char *b, size_t blen)
 		if (dnsname_lower(a[i]) != dnsname_lower(b[i]))
 			return 0;
 	}
+	return 1;
+}
+
+int
+dnsname_list_add(const char **list, size_t *n, size_t cap, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (size_t i = 0; i < *n; i++) {
+		if (dnsname_equal(list[i], strlen(list[i]), name, len))
+			return 0;
+	}
+	if (*n >= cap)
+		return 0;
+	list[(*n)++] = name;
 	return 1;
 }

@@ -26,4 +26,11 @@ int dnsname_check(const char *s, size_t len, unsigned flags);
  */
 int dnsname_equal(const char *a, size_t alen, const char *b, size_t blen);
 
+/*
+ * Add name (NUL-terminated, pointed to, not copied) to list[0..*n) unless
+ * a name equal to it (dnsname_equal) is there or the list holds cap.
+ * Returns 1 if added, else 0.
+ */
+int dnsname_list_add(const char **list, size_t *n, size_t cap, const char *name);
+
 #endif

@@ -244,6 +244,24 @@ test_dnsname_equal(void **state)
 	}
 }
 
+/* Added once whatever the case, and never past cap. */
+static void
+test_dnsname_list_add(void **state)
+{
+	const char *list[2];
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(dnsname_list_add(list, &n, 2, "mail.example.test"), 1);
+	assert_int_equal(dnsname_list_add(list, &n, 2, "MAIL.Example.test"), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(dnsname_list_add(list, &n, 2, "mx2.example.test"), 1);
+	assert_int_equal(dnsname_list_add(list, &n, 2, "mx3.example.test"), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[0], "mail.example.test");
+	assert_string_equal(list[1], "mx2.example.test");
+}
+
 int
 main(void)
 {
@@ -251,6 +269,7 @@ main(void)
 		cmocka_unit_test(test_dnsname_table),
 		cmocka_unit_test(test_dnsname_lengths),
 		cmocka_unit_test(test_dnsname_equal),
+		cmocka_unit_test(test_dnsname_list_add),
 	};
 	return cmocka_run_group_tests_name("dnsname", tests, NULL, NULL);
 }
