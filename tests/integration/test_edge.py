@@ -5,6 +5,7 @@ The edge runs as a real process with a generated configuration; the homes
 are edgepeer.Backend servers on other loopback addresses (127.0.0.2 is
 tenant alice, 127.0.0.3 bob, 127.0.0.6 carol whose home is down).
 """
+import errno
 import os
 import pathlib
 import re
@@ -25,6 +26,7 @@ from edgepeer import Backend, make_cert, read_proxy
 
 ALICE, BOB, CAROL = "127.0.0.2", "127.0.0.3", "127.0.0.6"
 BOB_PUBLIC = "127.0.0.5"
+BACKEND_BIND_TRIES = 5      # probes of free backend ports (see Edge.__init__)
 
 
 def free_port(host="127.0.0.1"):
@@ -118,26 +120,46 @@ class Edge:
         names = ("tls", "mx", "mxdefault", "imap", "pass", "http", "hold", "echo", "shut",
                  "egress", "metrics")
         self.ports = dict(zip(names, free_ports(len(names))))
-        names = ("tls", "smtp", "imap", "banner", "http", "hold", "echo", "shut")
-        self.bport = dict(zip(names, free_ports(len(names), ALICE)))
-        certs = make_cert(tmp, ["mail.alice.test", "*.alice.test", "mail.bob.test"])
-        self.certs = certs
-        self.backends = {
-            ("alice", "tls"): Backend(ALICE, self.bport["tls"], "alice", "tls-echo", certs),
-            ("alice", "smtp"): Backend(ALICE, self.bport["smtp"], "alice", "smtp-tls", certs),
-            ("alice", "imap"): Backend(ALICE, self.bport["imap"], "alice", "tls-echo", certs),
-            ("alice", "http"): Backend(ALICE, self.bport["http"], "alice", "http"),
-            ("alice", "hold"): Backend(ALICE, self.bport["hold"], "alice", "hold"),
-            ("alice", "echo"): RawHome(ALICE, self.bport["echo"], "echo"),
-            ("alice", "shut"): RawHome(ALICE, self.bport["shut"], "shut-first"),
-            ("bob", "tls"): Backend(BOB, self.bport["tls"], "bob", "tls-echo", certs, proxy="v1"),
-            ("bob", "banner"): Backend(BOB, self.bport["banner"], "bob", "banner", proxy="v1"),
-        }
+        self.certs = certs = make_cert(tmp, ["mail.alice.test", "*.alice.test", "mail.bob.test"])
+        # The ports are probed free on ALICE and bound a moment later, bob's on another address:
+        # something may take one in between (seen under ASan). Then probe again.
+        for attempt in range(BACKEND_BIND_TRIES):
+            names = ("tls", "smtp", "imap", "banner", "http", "hold", "echo", "shut")
+            self.bport = dict(zip(names, free_ports(len(names), ALICE)))
+            try:
+                self.backends = self._backends(certs)
+                break
+            except OSError as e:
+                if e.errno != errno.EADDRINUSE or attempt == BACKEND_BIND_TRIES - 1:
+                    raise
         self.conf = confdir / "edge.conf"
         self.write_conf()
         self.conf.chmod(0o644)
         self.d = Daemon([bindir / "homeport-edge", "-c", self.conf])
         self.d.wait_for(r"event=start result=ok")
+
+    def _backends(self, certs):
+        """Every backend on its port of self.bport; none left open if one cannot bind."""
+        b, made = self.bport, {}
+        specs = [
+            (("alice", "tls"), lambda: Backend(ALICE, b["tls"], "alice", "tls-echo", certs)),
+            (("alice", "smtp"), lambda: Backend(ALICE, b["smtp"], "alice", "smtp-tls", certs)),
+            (("alice", "imap"), lambda: Backend(ALICE, b["imap"], "alice", "tls-echo", certs)),
+            (("alice", "http"), lambda: Backend(ALICE, b["http"], "alice", "http")),
+            (("alice", "hold"), lambda: Backend(ALICE, b["hold"], "alice", "hold")),
+            (("alice", "echo"), lambda: RawHome(ALICE, b["echo"], "echo")),
+            (("alice", "shut"), lambda: RawHome(ALICE, b["shut"], "shut-first")),
+            (("bob", "tls"), lambda: Backend(BOB, b["tls"], "bob", "tls-echo", certs, proxy="v1")),
+            (("bob", "banner"), lambda: Backend(BOB, b["banner"], "bob", "banner", proxy="v1")),
+        ]
+        try:
+            for key, make in specs:
+                made[key] = make()
+        except OSError:
+            for backend in made.values():
+                backend.close()
+            raise
+        return made
 
     def write_conf(self):
         p, b = self.ports, self.bport
